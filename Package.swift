@@ -1,0 +1,126 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "FeedFusion",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "feedfusion", targets: ["feedfusion"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.20.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.30.0"),
+    ],
+    targets: [
+        // Settings read from the environment and an optional `.env` file, validated once.
+        .target(
+            name: "AppConfig",
+            dependencies: [
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // PostgreSQL: the managed local cluster, migrations, and running SQL under a caller's role.
+        .target(
+            name: "Database",
+            dependencies: [
+                "AppConfig",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+        // Verifying JWTs and turning them into the caller (role + claims) that requests run as.
+        .target(
+            name: "Auth",
+            dependencies: [
+                "Database",
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP surface: router, middleware, health and readiness.
+        .target(
+            name: "HTTPAPI",
+            dependencies: [
+                "AppConfig",
+                "Auth",
+                "Database",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The `feedfusion` subcommands (serve, migrate, …), kept out of the executable so tests can use them.
+        .target(
+            name: "Commands",
+            dependencies: [
+                "AppConfig",
+                "Database",
+                "HTTPAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "feedfusion",
+            dependencies: ["Commands"],
+            swiftSettings: swiftSettings
+        ),
+        // The test harness: one throwaway cluster per run, a migrated template, a fresh database per suite.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "AppConfig",
+                "Database",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DatabaseTests",
+            dependencies: ["Database", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AuthTests",
+            dependencies: [
+                "Auth", "TestSupport",
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HTTPAPITests",
+            dependencies: [
+                "HTTPAPI", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CommandTests",
+            dependencies: ["TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,110 @@
+import Configuration
+import Foundation
+import Logging
+
+/// Every setting FeedFusion reads, validated once at start.
+///
+/// Values come from the process environment first, then from an optional `.env` file in the
+/// working directory. A value that is present but malformed is an error, never silently the default:
+/// an operator who typed `PORT=8o80` wants to hear about it.
+public struct Settings: Sendable {
+    /// Interface the HTTP server binds to.
+    public var host: String
+    /// TCP port of the HTTP server (0 picks a free one).
+    public var port: Int
+    /// External PostgreSQL; `nil` means FeedFusion manages a private local cluster.
+    public var databaseURL: DatabaseURL?
+    /// Folder for the managed cluster, generated secrets and other local state.
+    public var dataDirectory: URL
+    /// Maximum connections in the PostgreSQL pool.
+    public var databasePoolSize: Int
+    /// swift-log level for the whole process.
+    public var logLevel: Logger.Level
+    /// Apply pending migrations when `serve` starts.
+    public var migrateOnStart: Bool
+    /// HS256 secret for JWTs; generated and kept in `dataDirectory` in managed mode when absent.
+    public var jwtSecret: String?
+    /// Where the PostgreSQL 15 server binaries live (managed mode only).
+    public var postgresBinDirectory: URL
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 54321,
+        databaseURL: DatabaseURL? = nil,
+        dataDirectory: URL = URL(fileURLWithPath: ".feedfusion"),
+        databasePoolSize: Int = 10,
+        logLevel: Logger.Level = .info,
+        migrateOnStart: Bool = true,
+        jwtSecret: String? = nil,
+        postgresBinDirectory: URL = URL(fileURLWithPath: "/usr/lib/postgresql/15/bin")
+    ) {
+        self.host = host
+        self.port = port
+        self.databaseURL = databaseURL
+        self.dataDirectory = dataDirectory
+        self.databasePoolSize = databasePoolSize
+        self.logLevel = logLevel
+        self.migrateOnStart = migrateOnStart
+        self.jwtSecret = jwtSecret
+        self.postgresBinDirectory = postgresBinDirectory
+    }
+
+    /// True when FeedFusion starts and owns its PostgreSQL.
+    public var isManagedDatabase: Bool { databaseURL == nil }
+
+    /// Secret values that must never reach a log line.
+    static let secretKeys: Set<String> = ["DATABASE_URL", "JWT_SECRET"]
+}
+
+extension Settings {
+    /// Reads settings from the environment and, when it exists, `envFile` (default `.env`).
+    public static func load(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        envFile: String? = ".env"
+    ) async throws -> Settings {
+        var providers: [any ConfigProvider] = [
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(secretKeys))
+        ]
+        if let envFile {
+            do {
+                providers.append(
+                    try await EnvironmentVariablesProvider(
+                        environmentFilePath: .init(envFile),
+                        allowMissing: true,
+                        secretsSpecifier: .specific(secretKeys)
+                    )
+                )
+            } catch {
+                throw SettingsError(setting: envFile, problem: "the .env file could not be read (\(error))")
+            }
+        }
+        return try Settings(reader: SettingsReader(config: ConfigReader(providers: providers)))
+    }
+
+    init(reader: SettingsReader) throws {
+        let defaults = Settings()
+        self.init()
+        host = try reader.string("HOST") ?? defaults.host
+        port = try reader.integer("PORT", in: 0...65_535) ?? defaults.port
+        databaseURL = try reader.string("DATABASE_URL", isSecret: true).map { raw in
+            do { return try DatabaseURL(parsing: raw) } catch let error as DatabaseURL.ParseError {
+                throw SettingsError(setting: "DATABASE_URL", problem: error.description)
+            }
+        }
+        dataDirectory = try reader.string("DATA_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.dataDirectory
+        databasePoolSize = try reader.integer("DB_POOL_SIZE", in: 1...500) ?? defaults.databasePoolSize
+        logLevel = try reader.string("LOG_LEVEL").map { raw in
+            guard let level = Logger.Level(rawValue: raw.lowercased()) else {
+                throw SettingsError(
+                    setting: "LOG_LEVEL", problem: "'\(raw)' is not one of trace, debug, info, notice, warning, error, critical")
+            }
+            return level
+        } ?? defaults.logLevel
+        migrateOnStart = try reader.boolean("MIGRATE_ON_START") ?? defaults.migrateOnStart
+        jwtSecret = try reader.string("JWT_SECRET", isSecret: true)
+        postgresBinDirectory = try reader.string("PG_BIN_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.postgresBinDirectory
+        if let jwtSecret, jwtSecret.utf8.count < 32 {
+            throw SettingsError(setting: "JWT_SECRET", problem: "must be at least 32 bytes long (got \(jwtSecret.utf8.count))")
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Database
+import Foundation
+import JWTKit
+
+/// Verifies HS256 JWTs signed with the project's secret and turns them into the `Caller` a request runs as.
+public struct JWTVerifier: Sendable {
+    let keys: JWTKeyCollection
+
+    public init(secret: String) async {
+        keys = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+    }
+
+    /// The caller for a token, or `AuthenticationError` when the token is not one we signed,
+    /// has expired, or names a role requests may not run as.
+    public func caller(forToken token: String) async throws(AuthenticationError) -> Caller {
+        let claims: RoleClaims
+        do {
+            claims = try await keys.verify(token, as: RoleClaims.self)
+        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+            throw .expired
+        } catch {
+            throw .invalidToken
+        }
+        // PostgREST: a token without a role claim runs as the anonymous role.
+        let roleName = claims.role ?? DatabaseRole.anon.rawValue
+        guard let role = DatabaseRole(rawValue: roleName) else { throw .roleNotAllowed(roleName) }
+        // The claims go to PostgreSQL exactly as signed: the payload segment, not a re-encoding.
+        guard let claimsJSON = Self.payloadJSON(of: token) else { throw .invalidToken }
+        return Caller(role: role, claimsJSON: claimsJSON, userID: claims.sub.flatMap { UUID(uuidString: $0.value) })
+    }
+
+    static func payloadJSON(of token: String) -> String? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return nil }
+        var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        return String(data: data, encoding: .utf8)
+    }
+}
+
+/// The claims FeedFusion itself reads; everything else in the token passes through untouched.
+struct RoleClaims: JWTPayload {
+    var role: String?
+    var sub: SubjectClaim?
+    var exp: ExpirationClaim?
+    var nbf: NotBeforeClaim?
+
+    func verify(using algorithm: some JWTAlgorithm) throws {
+        try exp?.verifyNotExpired()
+        try nbf?.verifyNotBefore()
+    }
+}
+
+/// Why a request's credentials were refused. Always HTTP 401: never silently `anon`.
+public enum AuthenticationError: Error, Equatable, Sendable, CustomStringConvertible {
+    case malformedAuthorizationHeader
+    case invalidToken
+    case expired
+    case roleNotAllowed(String)
+
+    public var description: String {
+        switch self {
+        case .malformedAuthorizationHeader: "Authorization header must be 'Bearer <token>'"
+        case .invalidToken: "invalid JWT: bad signature or malformed token"
+        case .expired: "JWT expired"
+        case .roleNotAllowed(let role): "JWT role '\(role)' is not allowed"
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// Runs the command line and exits: 0 on success, 1 with one line on stderr on failure.
+public enum Entry {
+    public static func main() async -> Never {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let command: any ParsableCommand
+        do {
+            command = try FeedFusionCommand.parseAsRoot()
+        } catch {
+            FeedFusionCommand.exit(withError: error)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                var syncCommand = command
+                try syncCommand.run()
+            }
+            exit(0)
+        } catch let error where error is CleanExit || error is ExitCode {
+            FeedFusionCommand.exit(withError: error)
+        } catch {
+            FileHandle.standardError.write(Data("feedfusion: \(failureMessage(for: error))\n".utf8))
+            exit(1)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import AppConfig
+import ArgumentParser
+import Auth
+import Database
+import HTTPAPI
+import Hummingbird
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// `feedfusion serve`: the HTTP server, with the managed PostgreSQL when no DATABASE_URL is set.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run the FeedFusion server (starts a local PostgreSQL unless DATABASE_URL is set).")
+
+    @Flag(name: .customLong("no-migrate"), help: "Do not apply pending migrations on start.")
+    var noMigrate = false
+
+    func run() async throws {
+        let settings = try await Settings.load()
+        let logger = makeLogger(settings)
+        let secret = try settings.resolvedJWTSecret()
+        let migrator = try Migrator.bundled()
+        let database = try await DatabaseTarget.open(settings, logger: logger)
+        do {
+            let client = PostgresClient(
+                configuration: .init(url: database.url, poolSize: settings.databasePoolSize), backgroundLogger: logger)
+            let dependencies = AppDependencies(
+                client: client, migrator: migrator,
+                callers: CallerResolver(verifier: await JWTVerifier(secret: secret)),
+                migrateBeforeServing: settings.migrateOnStart && !noMigrate)
+            let managed: [any Service] = database.managedServer.map { [ManagedPostgresService(server: $0, logger: logger)] } ?? []
+            let app = buildApplication(settings: settings, dependencies: dependencies, services: managed, logger: logger)
+            logger.info(
+                "FeedFusion starting",
+                metadata: ["address": "http://\(settings.host):\(settings.port)", "database": "\(database.url.redacted)"])
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } catch {
+            // The service group stops the managed server itself; this covers failures before or around it.
+            await database.stopManagedServer()
+            throw error
+        }
+        await database.stopManagedServer()
+    }
+}

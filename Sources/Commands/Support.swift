@@ -1,0 +1,25 @@
+import AppConfig
+import Database
+import Foundation
+import Logging
+import PostgresNIO
+
+func makeLogger(_ settings: Settings) -> Logger {
+    var logger = Logger(label: "feedfusion")
+    logger.logLevel = settings.logLevel
+    return logger
+}
+
+/// The one line printed when a command fails: what went wrong and what to fix, no stack trace.
+public func failureMessage(for error: any Error) -> String {
+    switch error {
+    case let error as SettingsError: return error.description
+    case let error as ManagedPostgresError: return error.description
+    case let error as DatabaseUnavailable: return error.description
+    case let error as MigrationError: return error.description
+    case let error as PSQLError: return "database error: \(error.summary)"
+    default:
+        let text = String(describing: error)
+        return text.split(separator: "\n").first.map(String.init) ?? "unknown error"
+    }
+}

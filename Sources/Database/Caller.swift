@@ -1,0 +1,27 @@
+import Foundation
+
+/// The database roles a request may run as; the JWT's `role` claim must be one of these.
+public enum DatabaseRole: String, Sendable, CaseIterable {
+    case anon
+    case authenticated
+    case serviceRole = "service_role"
+}
+
+/// Who a request runs as: a role for `SET LOCAL ROLE` and the JWT claims that `auth.uid()`,
+/// `auth.role()` and `auth.jwt()` read, exactly as PostgREST hands them to PostgreSQL.
+public struct Caller: Sendable, Equatable {
+    public let role: DatabaseRole
+    /// The verified claims as JSON text, passed unchanged to `request.jwt.claims`.
+    public let claimsJSON: String
+    /// The `sub` claim when it is a user id.
+    public let userID: UUID?
+
+    public init(role: DatabaseRole, claimsJSON: String, userID: UUID?) {
+        self.role = role
+        self.claimsJSON = claimsJSON
+        self.userID = userID
+    }
+
+    /// A request without a token.
+    public static let anonymous = Caller(role: .anon, claimsJSON: #"{"role":"anon"}"#, userID: nil)
+}

@@ -1,0 +1,26 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The JSON error body for each family of routes, so that each official client parses it:
+/// - `/rest/v1`: PostgREST's `{"code","message","details","hint"}` (code always a string);
+/// - `/auth/v1`: GoTrue's `{"code","error_code","message","msg"}`, with `X-Supabase-Api-Version`;
+/// - everything else: `{"code","message"}`.
+enum ErrorBody {
+    static func response(for error: APIError, path: String) -> Response {
+        var object: [String: Any] = ["code": error.code, "message": error.message]
+        var headers = error.headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        if path.hasPrefix("/rest/v1") {
+            object["details"] = error.details ?? NSNull()
+            object["hint"] = error.hint ?? NSNull()
+        } else if path.hasPrefix("/auth/v1") {
+            object["msg"] = error.message
+            object["error_code"] = error.code
+            headers[HTTPField.Name("X-Supabase-Api-Version")!] = "2024-01-01"
+        }
+        let body = (try? JSONSerialization.data(
+            withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return Response(status: error.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
