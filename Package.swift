@@ -17,7 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.20.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.0.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.30.0"),
@@ -45,13 +47,25 @@ let package = Package(
             resources: [.copy("Migrations")],
             swiftSettings: swiftSettings
         ),
-        // Verifying JWTs and turning them into the caller (role + claims) that requests run as.
+        // In-memory rate limiting (GCRA), shared by the HTTP limits and the auth abuse limits.
+        .target(
+            name: "RateLimiting",
+            swiftSettings: swiftSettings
+        ),
+        // GoTrue-compatible accounts: passwords, sessions, JWTs, and the caller a request runs as.
         .target(
             name: "Auth",
             dependencies: [
+                "AppConfig",
                 "Database",
+                "RateLimiting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
+            resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
         // The HTTP surface: router, middleware, health and readiness.
@@ -61,6 +75,7 @@ let package = Package(
                 "AppConfig",
                 "Auth",
                 "Database",
+                "RateLimiting",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

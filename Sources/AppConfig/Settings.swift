@@ -26,6 +26,10 @@ public struct Settings: Sendable {
     public var jwtSecret: String?
     /// Where the PostgreSQL 15 server binaries live (managed mode only).
     public var postgresBinDirectory: URL
+    /// The auth service (`/auth/v1`).
+    public var auth: AuthSettings = AuthSettings()
+    /// Take the client address for rate limits from `X-Forwarded-For` (only behind a trusted proxy).
+    public var trustForwardedFor: Bool = false
 
     public init(
         host: String = "127.0.0.1",
@@ -51,6 +55,11 @@ public struct Settings: Sendable {
 
     /// True when FeedFusion starts and owns its PostgreSQL.
     public var isManagedDatabase: Bool { databaseURL == nil }
+
+    /// The base URL clients use: `API_EXTERNAL_URL`, or this server's own address.
+    public var externalURL: String {
+        auth.externalURL ?? "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"
+    }
 
     /// Secret values that must never reach a log line.
     static let secretKeys: Set<String> = ["DATABASE_URL", "JWT_SECRET"]
@@ -103,6 +112,8 @@ extension Settings {
         migrateOnStart = try reader.boolean("MIGRATE_ON_START") ?? defaults.migrateOnStart
         jwtSecret = try reader.string("JWT_SECRET", isSecret: true)
         postgresBinDirectory = try reader.string("PG_BIN_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.postgresBinDirectory
+        auth = try AuthSettings(reader: reader)
+        trustForwardedFor = try reader.boolean("TRUST_FORWARDED_FOR") ?? defaults.trustForwardedFor
         if let jwtSecret, jwtSecret.utf8.count < 32 {
             throw SettingsError(setting: "JWT_SECRET", problem: "must be at least 32 bytes long (got \(jwtSecret.utf8.count))")
         }

@@ -20,15 +20,13 @@ struct ServeCommand: AsyncParsableCommand {
         let settings = try await Settings.load()
         let logger = makeLogger(settings)
         let secret = try settings.resolvedJWTSecret()
-        let migrator = try Migrator.bundled()
         let database = try await DatabaseTarget.open(settings, logger: logger)
         do {
             let client = PostgresClient(
                 configuration: .init(url: database.url, poolSize: settings.databasePoolSize), backgroundLogger: logger)
-            let dependencies = AppDependencies(
-                client: client, migrator: migrator,
-                callers: CallerResolver(verifier: await JWTVerifier(secret: secret)),
-                migrateBeforeServing: settings.migrateOnStart && !noMigrate)
+            let dependencies = try await AppDependencies.make(
+                settings: settings, client: client, secret: secret,
+                migrateBeforeServing: settings.migrateOnStart && !noMigrate, logger: logger)
             let managed: [any Service] = database.managedServer.map { [ManagedPostgresService(server: $0, logger: logger)] } ?? []
             let app = buildApplication(settings: settings, dependencies: dependencies, services: managed, logger: logger)
             logger.info(

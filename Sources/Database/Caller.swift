@@ -25,3 +25,8 @@ public struct Caller: Sendable, Equatable {
     /// A request without a token.
     public static let anonymous = Caller(role: .anon, claimsJSON: #"{"role":"anon"}"#, userID: nil)
 }
+
+extension Caller {
+    /// The operator's role: bypasses RLS. The auth service runs its SQL as this role.
+    public static let serviceRole = Caller(role: .serviceRole, claimsJSON: #"{"role":"service_role"}"#, userID: nil)
+}

@@ -11,6 +11,8 @@ public struct APIError: Error, Sendable {
     public var details: String?
     public var hint: String?
     public var headers: HTTPFields
+    /// GoTrue's `weak_password.reasons` (`length`, `characters`, `pwned`).
+    public var weakPasswordReasons: [String]?
 
     public init(
         _ status: HTTPResponse.Status, code: String, message: String,
@@ -22,6 +24,7 @@ public struct APIError: Error, Sendable {
         self.details = details
         self.hint = hint
         self.headers = headers
+        weakPasswordReasons = nil
     }
 
     public static func notFound(path: String) -> APIError {

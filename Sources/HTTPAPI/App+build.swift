@@ -4,6 +4,7 @@ import Database
 import Hummingbird
 import Logging
 import PostgresNIO
+import RateLimiting
 import ServiceLifecycle
 
 /// What the HTTP layer needs from the rest of the process.
@@ -11,21 +12,41 @@ public struct AppDependencies: Sendable {
     public let client: PostgresClient
     public let migrator: Migrator
     public let callers: CallerResolver
+    public let auth: AuthService
     /// Apply pending migrations before the server accepts requests.
     public let migrateBeforeServing: Bool
     public let readinessTimeout: Duration
+    /// Key rate limits on the first `X-Forwarded-For` address (only behind a trusted proxy).
+    public let trustForwardedFor: Bool
 
     public init(
-        client: PostgresClient, migrator: Migrator, callers: CallerResolver,
-        migrateBeforeServing: Bool, readinessTimeout: Duration = .seconds(2)
+        client: PostgresClient, migrator: Migrator, callers: CallerResolver, auth: AuthService,
+        migrateBeforeServing: Bool, readinessTimeout: Duration = .seconds(2), trustForwardedFor: Bool = false
     ) {
         self.client = client
         self.migrator = migrator
         self.callers = callers
+        self.auth = auth
         self.migrateBeforeServing = migrateBeforeServing
         self.readinessTimeout = readinessTimeout
+        self.trustForwardedFor = trustForwardedFor
+    }
+
+    /// Everything built from settings: the pool's client, the JWT secret, the auth service.
+    public static func make(
+        settings: Settings, client: PostgresClient, secret: String, migrateBeforeServing: Bool, logger: Logger
+    ) async throws -> AppDependencies {
+        AppDependencies(
+            client: client, migrator: try Migrator.bundled(),
+            callers: CallerResolver(verifier: await JWTVerifier(secret: secret)),
+            auth: await AuthService(
+                client: client, settings: settings.auth, secret: secret, externalURL: settings.externalURL, logger: logger),
+            migrateBeforeServing: migrateBeforeServing, trustForwardedFor: settings.trustForwardedFor)
     }
 }
+
+/// The application type `buildApplication` returns.
+public typealias FeedFusionApplication = Application<RouterResponder<AppRequestContext>>
 
 /// Builds the application: router, middleware, and the services it owns (the PostgreSQL pool,
 /// plus any given, such as the managed PostgreSQL, which start first and stop last).
@@ -34,7 +55,7 @@ public func buildApplication(
     dependencies: AppDependencies,
     services: [any Service] = [],
     logger: Logger
-) -> some ApplicationProtocol {
+) -> FeedFusionApplication {
     let router = buildRouter(dependencies)
     var app = Application(
         router: router,
@@ -58,5 +79,14 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
     HealthController(
         client: dependencies.client, migrator: dependencies.migrator, readinessTimeout: dependencies.readinessTimeout
     ).addRoutes(to: router)
+
+    let auth = router.group("/auth/v1")
+        .add(middleware: SupabaseAPIVersionMiddleware())
+        .add(middleware: RateLimitMiddleware(
+            limiter: RateLimiter(RateLimit(limit: dependencies.auth.settings.requestsPerMinutePerIP, period: .seconds(60))),
+            trustForwardedFor: dependencies.trustForwardedFor,
+            limitedError: APIError(.tooManyRequests, code: "over_request_rate_limit", message: "Request rate limit reached")))
+        .add(middleware: APIKeyMiddleware(callers: dependencies.callers, openPaths: ["/auth/v1/health"]))
+    AuthController(service: dependencies.auth, callers: dependencies.callers).addRoutes(to: auth)
     return router
 }

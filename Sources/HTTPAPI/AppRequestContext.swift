@@ -1,10 +1,14 @@
 import Hummingbird
+import NIOCore
 
 /// The per-request context of every FeedFusion route.
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// The peer's address (the proxy's, behind a reverse proxy).
+    public let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 }

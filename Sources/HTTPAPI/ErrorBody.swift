@@ -17,6 +17,9 @@ enum ErrorBody {
         } else if path.hasPrefix("/auth/v1") {
             object["msg"] = error.message
             object["error_code"] = error.code
+            if let reasons = error.weakPasswordReasons {
+                object["weak_password"] = ["reasons": reasons]
+            }
             headers[HTTPField.Name("X-Supabase-Api-Version")!] = "2024-01-01"
         }
         let body = (try? JSONSerialization.data(

@@ -10,14 +10,17 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return ErrorBody.response(for: error, path: request.uri.path)
-        } catch let error as HTTPError {
+        } catch let error as any HTTPResponseError {
+            // The framework's own refusals: unknown route, body too large, bad request line…
             let apiError: APIError
             if error.status == .notFound {
                 apiError = .notFound(path: request.uri.path)
+            } else if error.status == .contentTooLarge {
+                apiError = APIError(.contentTooLarge, code: "request_too_large", message: "the request body is too large")
             } else {
                 apiError = APIError(
                     error.status, code: error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"),
-                    message: error.body ?? error.status.reasonPhrase, headers: error.headers)
+                    message: (error as? HTTPError)?.body ?? error.status.reasonPhrase, headers: (error as? HTTPError)?.headers ?? [:])
             }
             return ErrorBody.response(for: apiError, path: request.uri.path)
         } catch {

@@ -12,12 +12,7 @@ import TestSupport
 @Suite("Health, readiness and routing errors")
 struct HealthTests {
     static func makeApp(url: DatabaseURL) async throws -> some ApplicationProtocol {
-        let client = PostgresClient(configuration: .init(url: url, poolSize: 2), backgroundLogger: testLogger)
-        let dependencies = AppDependencies(
-            client: client, migrator: try Migrator.bundled(),
-            callers: CallerResolver(verifier: await JWTVerifier(secret: String(repeating: "s", count: 32))),
-            migrateBeforeServing: false, readinessTimeout: .seconds(3))
-        return buildApplication(settings: Settings(port: 0), dependencies: dependencies, logger: testLogger)
+        try await TestApp.make(url: url).application
     }
 
     static func json(_ buffer: ByteBuffer) -> [String: String] {

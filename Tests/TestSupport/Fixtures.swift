@@ -12,13 +12,14 @@ public enum Fixtures {
     ) async throws -> UUID {
         let id = UUID()
         let appMetadata = admin ? #"{"provider":"email","role":"admin"}"# : #"{"provider":"email"}"#
+        let userMetadata = #"{"username":"\#(username)"}"#
+        // The profile comes from the sign-up trigger, as for every real user.
         try await client.query(
             """
-            INSERT INTO auth.users (id, email, raw_app_meta_data)
-            VALUES (\(id), \(username + "@example.com"), \(appMetadata)::jsonb)
+            INSERT INTO auth.users (id, email, raw_app_meta_data, raw_user_meta_data)
+            VALUES (\(id), \(username + "@example.com"), \(appMetadata)::jsonb, \(userMetadata)::jsonb)
             """)
-        try await client.query(
-            "INSERT INTO public.profiles (id, username, is_private) VALUES (\(id), \(username), \(isPrivate))")
+        try await client.query("UPDATE public.profiles SET is_private = \(isPrivate) WHERE id = \(id)")
         return id
     }
 
@@ -53,7 +54,7 @@ public enum Fixtures {
             userID: userID)
     }
 
-    public static let serviceRole = Caller(role: .serviceRole, claimsJSON: #"{"role":"service_role"}"#, userID: nil)
+    public static let serviceRole = Caller.serviceRole
 }
 
 extension PostgresConnection {

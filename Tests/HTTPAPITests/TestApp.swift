@@ -1,0 +1,35 @@
+import AppConfig
+import Auth
+import Database
+import Foundation
+import HTTPAPI
+import Hummingbird
+import PostgresNIO
+import TestSupport
+
+/// The application as `serve` builds it, on a test database, with settings a test may adjust.
+struct TestApp {
+    static let secret = "feedfusion-test-secret-feedfusion-test-secret"
+
+    let application: FeedFusionApplication
+    let dependencies: AppDependencies
+    let settings: Settings
+
+    static func make(url: DatabaseURL, configure: (inout Settings) -> Void = { _ in }) async throws -> TestApp {
+        var settings = Settings(port: 0, jwtSecret: secret)
+        // Fast hashing and no per-IP limit unless a test asks: the tests share one address.
+        settings.auth.bcryptCost = 4
+        settings.auth.requestsPerMinutePerIP = 100_000
+        configure(&settings)
+        let client = PostgresClient(configuration: .init(url: url, poolSize: 4), backgroundLogger: testLogger)
+        let dependencies = try await AppDependencies.make(
+            settings: settings, client: client, secret: secret, migrateBeforeServing: false, logger: testLogger)
+        let application = buildApplication(settings: settings, dependencies: dependencies, logger: testLogger)
+        return TestApp(application: application, dependencies: dependencies, settings: settings)
+    }
+
+    /// The project's API keys, as `feedfusion keys` prints them.
+    func apiKey(_ role: DatabaseRole) async throws -> String {
+        try await dependencies.auth.tokens.apiKey(role: role)
+    }
+}
