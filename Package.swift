@@ -129,6 +129,7 @@ let package = Package(
             dependencies: [
                 "HTTPAPI", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: swiftSettings
         ),

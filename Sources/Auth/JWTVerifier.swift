@@ -45,10 +45,13 @@ struct RoleClaims: JWTPayload {
     var sub: SubjectClaim?
     var exp: ExpirationClaim?
     var nbf: NotBeforeClaim?
+    var aud: AudienceClaim?
 
     func verify(using algorithm: some JWTAlgorithm) throws {
         try exp?.verifyNotExpired()
         try nbf?.verifyNotBefore()
+        // User tokens are for the "authenticated" audience; API keys carry none.
+        try aud?.verifyIntendedAudience(includes: "authenticated")
     }
 }
 

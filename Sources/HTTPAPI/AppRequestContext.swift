@@ -1,3 +1,4 @@
+import Database
 import Hummingbird
 import NIOCore
 
@@ -6,6 +7,8 @@ public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The peer's address (the proxy's, behind a reverse proxy).
     public let remoteAddress: SocketAddress?
+    /// Who the request runs as in PostgreSQL, set by `CallerMiddleware` from the bearer JWT.
+    public var caller: Caller = .anonymous
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -1,0 +1,80 @@
+"""Starts a real FeedFusion server (managed PostgreSQL, fresh data folder) for the compatibility suite."""
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+import uuid
+
+import pytest
+from supabase import ClientOptions, create_client
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server():
+    binary = os.environ.get("FEEDFUSION_BIN", ".build/debug/feedfusion")
+    data = tempfile.mkdtemp(prefix="compat-", dir=os.environ.get("FEEDFUSION_TEST_TMP"))
+    os.chmod(data, 0o755)
+    port = _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DATA_DIR": data,
+        "PORT": str(port),
+        # Shorter than the client's 10 s expiry margin: every get_session() must refresh.
+        "JWT_EXPIRY": "10",
+        "BCRYPT_COST": "4",
+        "AUTH_RATE_LIMIT_PER_MINUTE": "100000",
+        "LOG_LEVEL": "warning",
+    }
+    log = open(os.path.join(data, "serve.log"), "w")
+    process = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            raise RuntimeError("feedfusion serve did not become ready: " + open(log.name).read()[-2000:])
+        time.sleep(0.25)
+    keys = json.loads(subprocess.check_output([binary, "keys", "--json"], env=env))
+    yield keys
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, "serve did not exit cleanly on SIGTERM"
+
+
+def _client(url: str, key: str):
+    return create_client(url, key, options=ClientOptions(auto_refresh_token=False, persist_session=True))
+
+
+@pytest.fixture
+def anon(server):
+    """A fresh client with the anon key, as an app would create it."""
+    return _client(server["url"], server["anon_key"])
+
+
+@pytest.fixture
+def service(server):
+    """A client with the service-role key, for the admin API."""
+    return _client(server["url"], server["service_role_key"])
+
+
+@pytest.fixture
+def email():
+    return f"user-{uuid.uuid4().hex[:12]}@example.com"
