@@ -7,7 +7,7 @@ public struct JWTVerifier: Sendable {
     let keys: JWTKeyCollection
 
     public init(secret: String) async {
-        keys = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        keys = await makeJWTKeys(secret: secret)
     }
 
     /// The caller for a token, or `AuthenticationError` when the token is not one we signed,

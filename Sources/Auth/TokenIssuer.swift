@@ -10,7 +10,7 @@ public struct TokenIssuer: Sendable {
     public let accessTokenLifetime: Int
 
     public init(secret: String, issuer: String, accessTokenLifetime: Int) async {
-        keys = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        keys = await makeJWTKeys(secret: secret)
         self.issuer = issuer
         self.accessTokenLifetime = accessTokenLifetime
     }
