@@ -52,6 +52,17 @@ let package = Package(
             name: "RateLimiting",
             swiftSettings: swiftSettings
         ),
+        // PostgREST-compatible data API: schema cache, query grammar, SQL built from both.
+        .target(
+            name: "DataAPI",
+            dependencies: [
+                "Database",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // GoTrue-compatible accounts: passwords, sessions, JWTs, and the caller a request runs as.
         .target(
             name: "Auth",
@@ -74,6 +85,7 @@ let package = Package(
             dependencies: [
                 "AppConfig",
                 "Auth",
+                "DataAPI",
                 "Database",
                 "RateLimiting",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -114,6 +126,11 @@ let package = Package(
         .testTarget(
             name: "DatabaseTests",
             dependencies: ["Database", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DataAPITests",
+            dependencies: ["DataAPI", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

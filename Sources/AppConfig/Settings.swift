@@ -30,6 +30,10 @@ public struct Settings: Sendable {
     public var auth: AuthSettings = AuthSettings()
     /// Take the client address for rate limits from `X-Forwarded-For` (only behind a trusted proxy).
     public var trustForwardedFor: Bool = false
+    /// Schemas the data API exposes (the first is the default profile).
+    public var exposedSchemas: [String] = ["public"]
+    /// Most rows one data-API read returns.
+    public var maxRows: Int = 1000
 
     public init(
         host: String = "127.0.0.1",
@@ -114,6 +118,13 @@ extension Settings {
         postgresBinDirectory = try reader.string("PG_BIN_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.postgresBinDirectory
         auth = try AuthSettings(reader: reader)
         trustForwardedFor = try reader.boolean("TRUST_FORWARDED_FOR") ?? defaults.trustForwardedFor
+        if let schemas = try reader.string("DB_SCHEMAS") {
+            exposedSchemas = schemas.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if exposedSchemas.isEmpty || exposedSchemas.contains(where: { ["auth", "internal", "feedfusion", "extensions"].contains($0) }) {
+                throw SettingsError(setting: "DB_SCHEMAS", problem: "list schemas to expose, such as public; auth, internal, feedfusion and extensions stay private")
+            }
+        }
+        maxRows = try reader.integer("DB_MAX_ROWS", in: 1...100_000) ?? defaults.maxRows
         if let jwtSecret, jwtSecret.utf8.count < 32 {
             throw SettingsError(setting: "JWT_SECRET", problem: "must be at least 32 bytes long (got \(jwtSecret.utf8.count))")
         }

@@ -65,6 +65,10 @@ public struct Migrator: Sendable {
             try await apply(migration, on: connection, logger: logger)
             appliedNow.append(migration.fileName)
         }
+        if !appliedNow.isEmpty {
+            // Every instance's data API reloads its schema cache (see SchemaCacheListener).
+            try await connection.query("SELECT pg_notify('feedfusion', 'reload schema')", logger: logger)
+        }
         return appliedNow
     }
 

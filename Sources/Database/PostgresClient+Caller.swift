@@ -7,13 +7,16 @@ extension PostgresClient {
     /// As PostgREST does: `set_config('role', …, true)` is `SET LOCAL ROLE` with a bound value, and
     /// the claims go to `request.jwt.claims` for the transaction only. Both end with the transaction,
     /// so a pooled connection never carries one caller's identity into the next request.
+    /// `readOnly` starts a read-only transaction (for GET and HEAD, as PostgREST does): even a
+    /// function with side effects called there cannot write.
     public func withCaller<Result: Sendable>(
         _ caller: Caller,
+        readOnly: Bool = false,
         logger: Logger,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         try await withConnection { connection in
-            try await connection.query("BEGIN", logger: logger)
+            try await connection.query(readOnly ? "BEGIN READ ONLY" : "BEGIN", logger: logger)
             do {
                 try await connection.query(
                     """

@@ -1,5 +1,6 @@
 import AppConfig
 import Auth
+import DataAPI
 import Database
 import Hummingbird
 import Logging
@@ -13,6 +14,7 @@ public struct AppDependencies: Sendable {
     public let migrator: Migrator
     public let callers: CallerResolver
     public let auth: AuthService
+    public let data: DataAPIService
     /// Apply pending migrations before the server accepts requests.
     public let migrateBeforeServing: Bool
     public let readinessTimeout: Duration
@@ -20,13 +22,14 @@ public struct AppDependencies: Sendable {
     public let trustForwardedFor: Bool
 
     public init(
-        client: PostgresClient, migrator: Migrator, callers: CallerResolver, auth: AuthService,
+        client: PostgresClient, migrator: Migrator, callers: CallerResolver, auth: AuthService, data: DataAPIService,
         migrateBeforeServing: Bool, readinessTimeout: Duration = .seconds(2), trustForwardedFor: Bool = false
     ) {
         self.client = client
         self.migrator = migrator
         self.callers = callers
         self.auth = auth
+        self.data = data
         self.migrateBeforeServing = migrateBeforeServing
         self.readinessTimeout = readinessTimeout
         self.trustForwardedFor = trustForwardedFor
@@ -41,6 +44,9 @@ public struct AppDependencies: Sendable {
             callers: CallerResolver(verifier: await JWTVerifier(secret: secret)),
             auth: await AuthService(
                 client: client, settings: settings.auth, secret: secret, externalURL: settings.externalURL, logger: logger),
+            data: DataAPIService(
+                client: client, store: SchemaCacheStore(schemas: settings.exposedSchemas), maxRows: settings.maxRows,
+                logger: logger),
             migrateBeforeServing: migrateBeforeServing, trustForwardedFor: settings.trustForwardedFor)
     }
 }
@@ -60,13 +66,24 @@ public func buildApplication(
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "FeedFusion"),
-        services: services + [dependencies.client],
+        services: services + [
+            dependencies.client,
+            SchemaCacheListener(client: dependencies.client, store: dependencies.data.store, logger: logger),
+        ],
         logger: logger
     )
-    if dependencies.migrateBeforeServing {
-        app.beforeServerStarts {
+    let migrate = dependencies.migrateBeforeServing
+    app.beforeServerStarts {
+        if migrate {
             let applied = try await dependencies.migrator.migrate(client: dependencies.client, logger: logger)
             logger.info("database is up to date", metadata: ["applied": "\(applied.count)"])
+        }
+        // The data API serves what the migrated catalog holds. If the database is away right now,
+        // the first data-API request loads it instead; /ready reports the database meanwhile.
+        do {
+            try await dependencies.data.store.reload(client: dependencies.client, logger: logger)
+        } catch {
+            logger.warning("schema cache not loaded at start; will load on first use")
         }
     }
     return app
@@ -88,5 +105,9 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
             limitedError: APIError(.tooManyRequests, code: "over_request_rate_limit", message: "Request rate limit reached")))
         .add(middleware: APIKeyMiddleware(callers: dependencies.callers, openPaths: ["/auth/v1/health"]))
     AuthController(service: dependencies.auth, callers: dependencies.callers).addRoutes(to: auth)
+
+    let rest = router.group("/rest/v1")
+        .add(middleware: CallerMiddleware(callers: dependencies.callers))
+    RestController(service: dependencies.data).addRoutes(to: rest)
     return router
 }

@@ -1,0 +1,66 @@
+import PostgresNIO
+
+/// An error of the data API in PostgREST's terms: HTTP status, a string `code`, and message,
+/// details and hint as the clients read them.
+public struct DataAPIError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let status: Int
+    public let code: String
+    public let message: String
+    public let details: String?
+    public let hint: String?
+
+    public init(status: Int, code: String, message: String, details: String? = nil, hint: String? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.hint = hint
+    }
+
+    public var description: String { "\(status) \(code): \(message)" }
+
+    static func grammar(_ error: GrammarError) -> DataAPIError {
+        DataAPIError(status: 400, code: "PGRST100", message: error.message, details: error.details)
+    }
+
+    static func unknownTable(_ name: String, schema: String) -> DataAPIError {
+        DataAPIError(
+            status: 404, code: "PGRST205", message: "Could not find the table '\(schema).\(name)' in the schema cache")
+    }
+
+    static func unknownColumn(_ column: String, table: String) -> DataAPIError {
+        DataAPIError(status: 400, code: "PGRST204", message: "Could not find the '\(column)' column of '\(table)' in the schema cache")
+    }
+
+    static func badBody(_ message: String) -> DataAPIError {
+        DataAPIError(status: 400, code: "PGRST102", message: message)
+    }
+
+    /// Maps a PostgreSQL error as PostgREST does; `anonymous` decides 401 or 403 for privilege errors.
+    public static func from(_ error: PSQLError, anonymous: Bool) -> DataAPIError {
+        guard let sqlState = error.serverInfo?[.sqlState] else {
+            return DataAPIError(status: 500, code: "PGRST000", message: "the database could not be reached")
+        }
+        let message = error.serverInfo?[.message] ?? "database error"
+        return DataAPIError(
+            status: httpStatus(sqlState: sqlState, anonymous: anonymous), code: sqlState, message: message,
+            details: error.serverInfo?[.detail], hint: error.serverInfo?[.hint])
+    }
+
+    static func httpStatus(sqlState: String, anonymous: Bool) -> Int {
+        if sqlState.hasPrefix("PT"), let status = Int(sqlState.dropFirst(2)), (100...599).contains(status) { return status }
+        switch sqlState {
+        case "23505", "23503", "23P01", "40001", "40P01": return 409
+        case "42501": return anonymous ? 401 : 403
+        case "42883", "42P01": return 404
+        case "57014": return 500
+        case "25006": return 405
+        case "53400", "53300", "53200", "54001": return 503
+        default:
+            let sqlClass = sqlState.prefix(2)
+            if ["08", "XX", "58", "53", "55", "57"].contains(sqlClass) { return 500 }
+            if sqlClass == "0L" || sqlClass == "0P" || sqlClass == "28" { return 403 }
+            return 400
+        }
+    }
+}

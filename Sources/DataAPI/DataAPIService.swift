@@ -1,0 +1,118 @@
+import Database
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The PostgREST-compatible data API: every statement runs as the caller, so Row Level Security
+/// decides what is seen and changed; the JSON answer is built by PostgreSQL in the same query.
+public struct DataAPIService: Sendable {
+    let client: PostgresClient
+    public let store: SchemaCacheStore
+    /// Most rows a read returns (PostgREST's db-max-rows).
+    public let maxRows: Int
+    let logger: Logger
+
+    /// Query parameters that are not filters on a table.
+    static let reservedParameters: Set<String> = ["select", "order", "limit", "offset", "columns", "on_conflict"]
+
+    public init(client: PostgresClient, store: SchemaCacheStore, maxRows: Int, logger: Logger) {
+        self.client = client
+        self.store = store
+        self.maxRows = maxRows
+        self.logger = logger
+    }
+
+    /// The schema cache, loaded now if the start could not load it.
+    func cache() async throws(DataAPIError) -> SchemaCache {
+        if let cache = store.current { return cache }
+        do {
+            try await store.reload(client: client, logger: logger)
+        } catch {
+            throw DataAPIError(status: 500, code: "PGRST002", message: "the schema cache could not be loaded: the database is not reachable")
+        }
+        guard let cache = store.current else {
+            throw DataAPIError(status: 500, code: "PGRST002", message: "the schema cache is not loaded")
+        }
+        return cache
+    }
+
+    func table(_ request: DataRequest, in cache: SchemaCache) throws(DataAPIError) -> SchemaCache.Table {
+        guard let table = cache.table(request.resource, schema: request.schema) else {
+            throw .unknownTable(request.resource, schema: request.schema)
+        }
+        return table
+    }
+
+    /// Filters of a table request: every parameter that is not reserved (`embed.order` and friends included).
+    static func filters(_ request: DataRequest, excluding extra: Set<String> = []) throws(DataAPIError) -> [ScopedFilter] {
+        var filters: [ScopedFilter] = []
+        for (name, value) in request.query where !reservedParameters.contains(name) && !extra.contains(name) {
+            do {
+                filters.append(try FilterParser.parse(key: name, value: value))
+            } catch {
+                throw .grammar(error)
+            }
+        }
+        return filters
+    }
+
+    static func parse<T>(_ body: () throws(GrammarError) -> T) throws(DataAPIError) -> T {
+        do { return try body() } catch { throw .grammar(error) }
+    }
+
+    /// `limit`/`offset` (or the Range header), capped at `maxRows`.
+    func window(_ request: DataRequest) throws(DataAPIError) -> (limit: Int, offset: Int) {
+        func number(_ name: String) throws(DataAPIError) -> Int? {
+            guard let text = request.parameter(name) else { return nil }
+            guard let value = Int(text), value >= 0 else {
+                throw DataAPIError(status: 400, code: "PGRST100", message: "\(name) must be a non-negative integer (got '\(text)')")
+            }
+            return value
+        }
+        var limit = try number("limit")
+        var offset = try number("offset") ?? 0
+        if let range = request.range {
+            offset = range.offset
+            if let rangeLimit = range.limit { limit = min(limit ?? rangeLimit, rangeLimit) }
+        }
+        return (min(limit ?? maxRows, maxRows), offset)
+    }
+
+    /// Runs SQL as the caller and maps database errors to PostgREST's.
+    func run<Result: Sendable>(
+        _ caller: Caller, readOnly: Bool = false, _ body: (PostgresConnection) async throws -> Result
+    ) async throws(DataAPIError) -> Result {
+        do {
+            return try await client.withCaller(caller, readOnly: readOnly, logger: logger, body)
+        } catch let error as DataAPIError {
+            throw error
+        } catch let error as PSQLError {
+            throw DataAPIError.from(error, anonymous: caller.role == .anon)
+        } catch {
+            logger.error("data API query failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            throw DataAPIError(status: 500, code: "PGRST000", message: "the database request failed")
+        }
+    }
+
+    /// The first row's columns of a query that answers `(json text, row count)`.
+    static func jsonAndCount(_ rows: PostgresRowSequence) async throws -> (String, Int) {
+        for try await (json, count) in rows.decode((String, Int).self) { return (json, count) }
+        return ("[]", 0)
+    }
+
+    static func contentRange(offset: Int, count: Int, total: Int?) -> String {
+        let totalText = total.map(String.init) ?? "*"
+        return count == 0 ? "*/\(totalText)" : "\(offset)-\(offset + count - 1)/\(totalText)"
+    }
+
+    /// Shapes the JSON array for `Accept: application/vnd.pgrst.object+json`: exactly one row, as an object.
+    static func shape(_ json: String, count: Int, single: Bool) throws(DataAPIError) -> String {
+        guard single else { return json }
+        guard count == 1 else {
+            throw DataAPIError(
+                status: 406, code: "PGRST116", message: "JSON object requested, multiple (or no) rows returned",
+                details: "The result contains \(count) rows")
+        }
+        return String(json.dropFirst().dropLast())
+    }
+}

@@ -1,0 +1,138 @@
+/// Turns the parsed select, filters and order of a request into SQL over the schema cache.
+/// Every identifier is checked against the cache and quoted; every value is a bind.
+struct ReadPlanner {
+    let cache: SchemaCache
+    var builder = SQLBuilder()
+    private var aliasCounter = 0
+
+    init(cache: SchemaCache) {
+        self.cache = cache
+    }
+
+    mutating func nextAlias() -> String {
+        aliasCounter += 1
+        return "t\(aliasCounter)"
+    }
+
+    /// The select list for `items` over `table` (aliased `alias`), with embedded filters applied
+    /// inside their embeds and `!inner` embeds added to `innerConditions`.
+    mutating func selectList(
+        _ items: [SelectItem], table: SchemaCache.Table, alias: String, path: [String], filters: [ScopedFilter],
+        innerConditions: inout [String]
+    ) throws(DataAPIError) -> String {
+        var parts: [String] = []
+        for item in items {
+            switch item {
+            case .star:
+                parts.append("\(alias).*")
+            case .column(let name, let label, let cast):
+                let column = try table.requireColumn(name)
+                let expression = "\(alias).\(quoted(column.name))" + (cast.map { "::" + $0 } ?? "")
+                parts.append("\(expression) AS \(quoted(label ?? column.name))")
+            case .embed(let embed):
+                let relationship = try Relationship.resolve(embed, from: table, in: cache)
+                let child = nextAlias()
+                let childPath = path + [embed.label]
+                var nestedInner: [String] = []
+                let childList = try selectList(
+                    embed.items, table: relationship.target, alias: child, path: childPath, filters: filters,
+                    innerConditions: &nestedInner)
+                var conditions = try relationship.joins.map { (pair) throws(DataAPIError) -> String in
+                    _ = try table.requireColumn(pair.parent)
+                    return "\(child).\(quoted(pair.target)) = \(alias).\(quoted(pair.parent))"
+                }
+                conditions += nestedInner
+                for filter in filters where filter.path == childPath {
+                    conditions.append(try condition(filter.tree, table: relationship.target, alias: child))
+                }
+                let from = "FROM \(relationship.target.qualifiedName) AS \(child) WHERE " + conditions.joined(separator: " AND ")
+                let row = nextAlias()
+                switch relationship.cardinality {
+                case .toOne:
+                    parts.append("(SELECT row_to_json(\(row)) FROM (SELECT \(childList) \(from) LIMIT 1) \(row)) AS \(quoted(embed.label))")
+                case .toMany:
+                    parts.append(
+                        "(SELECT coalesce(json_agg(\(row)), '[]'::json) FROM (SELECT \(childList) \(from)) \(row)) AS \(quoted(embed.label))")
+                }
+                if embed.inner {
+                    innerConditions.append("EXISTS (SELECT 1 \(from))")
+                }
+            }
+        }
+        return parts.joined(separator: ", ")
+    }
+
+    /// SQL for a logic tree over `table` aliased `alias`.
+    mutating func condition(_ tree: LogicTree, table: SchemaCache.Table, alias: String) throws(DataAPIError) -> String {
+        switch tree {
+        case .condition(let condition):
+            return try self.condition(condition, table: table, alias: alias)
+        case .and(let children, let negated), .or(let children, let negated):
+            let joiner: String
+            if case .and = tree { joiner = " AND " } else { joiner = " OR " }
+            var parts: [String] = []
+            for child in children { parts.append(try condition(child, table: table, alias: alias)) }
+            let joined = "(" + parts.joined(separator: joiner) + ")"
+            return negated ? "NOT " + joined : joined
+        }
+    }
+
+    private mutating func condition(_ condition: Condition, table: SchemaCache.Table, alias: String) throws(DataAPIError) -> String {
+        let column = try table.requireColumn(condition.column)
+        let target = "\(alias).\(quoted(column.name))"
+        let sql: String
+        switch (condition.op, condition.value) {
+        case (.is, .single(let keyword)):
+            sql = "\(target) IS \(["null": "NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"][keyword] ?? "NULL")"
+        case (.in, .list(let values)):
+            sql = "\(target) = ANY(\(builder.bind(values))::text[]::\(column.type)[])"
+        case (.like, .single(let pattern)), (.ilike, .single(let pattern)):
+            let keyword = condition.op == .like ? "LIKE" : "ILIKE"
+            sql = "\(target)::text \(keyword) \(builder.bind(pattern.replacingOccurrences(of: "*", with: "%")))"
+        case (.match, .single(let pattern)):
+            sql = "\(target)::text ~ \(builder.bind(pattern))"
+        case (.imatch, .single(let pattern)):
+            sql = "\(target)::text ~* \(builder.bind(pattern))"
+        case (.fts, .single(let text)), (.plfts, .single(let text)), (.phfts, .single(let text)), (.wfts, .single(let text)):
+            let function = ["fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery", "wfts": "websearch_to_tsquery"][
+                condition.op.rawValue]!
+            let language = condition.language.map { "\(builder.bind($0))::regconfig, " } ?? ""
+            let document = column.type == "tsvector" ? target : "to_tsvector(\(language)\(target)::text)"
+            sql = "\(document) @@ \(function)(\(language)\(builder.bind(text)))"
+        case (let op, .single(let value)):
+            let symbol: String
+            switch op {
+            case .eq: symbol = "="
+            case .neq: symbol = "<>"
+            case .gt: symbol = ">"
+            case .gte: symbol = ">="
+            case .lt: symbol = "<"
+            case .lte: symbol = "<="
+            case .cs: symbol = "@>"
+            case .cd: symbol = "<@"
+            case .ov: symbol = "&&"
+            case .sl: symbol = "<<"
+            case .sr: symbol = ">>"
+            case .nxr: symbol = "&<"
+            case .nxl: symbol = "&>"
+            case .adj: symbol = "-|-"
+            default: throw DataAPIError(status: 400, code: "PGRST100", message: "operator \(op.rawValue) does not take this value")
+            }
+            sql = "\(target) \(symbol) \(builder.bind(value))::\(column.type)"
+        default:
+            throw DataAPIError(status: 400, code: "PGRST100", message: "operator \(condition.op.rawValue) does not take this value")
+        }
+        return condition.negated ? "NOT (\(sql))" : sql
+    }
+
+    func orderBy(_ terms: [OrderTerm], table: SchemaCache.Table, alias: String) throws(DataAPIError) -> String {
+        guard !terms.isEmpty else { return "" }
+        let parts = try terms.map { (term) throws(DataAPIError) -> String in
+            let column = try table.requireColumn(term.column)
+            var sql = "\(alias).\(quoted(column.name)) " + (term.ascending ? "ASC" : "DESC")
+            if let nulls = term.nulls { sql += nulls == .first ? " NULLS FIRST" : " NULLS LAST" }
+            return sql
+        }
+        return " ORDER BY " + parts.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,138 @@
+import DataAPI
+import Database
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// `/rest/v1`: the PostgREST-compatible data API over `DataAPIService`.
+struct RestController: Sendable {
+    let service: DataAPIService
+    /// Largest request body the data API reads (bulk inserts).
+    static let maximumBodySize = 8 * 1024 * 1024
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.endpoint("/", [.get: { request, context in try await openAPI(request, context) }])
+        group.endpoint("/rpc/:function", [
+            .get: { request, context in try await handle(request, context, .rpcGET) },
+            .post: { request, context in try await handle(request, context, .rpcPOST) },
+        ])
+        group.endpoint("/:resource", [
+            .get: { request, context in try await handle(request, context, .read) },
+            .post: { request, context in try await handle(request, context, .insert) },
+            .patch: { request, context in try await handle(request, context, .update) },
+            .delete: { request, context in try await handle(request, context, .delete) },
+        ])
+    }
+
+    enum Action { case read, insert, update, delete, rpcGET, rpcPOST }
+
+    func handle(_ request: Request, _ context: AppRequestContext, _ action: Action) async throws -> Response {
+        let started = ContinuousClock.now
+        var dataRequest = try await parse(request, context, action)
+        let parsed = ContinuousClock.now
+        let result: DataResponse
+        do {
+            switch action {
+            case .read: result = try await service.read(dataRequest, caller: context.caller)
+            case .insert: result = try await service.insert(dataRequest, caller: context.caller)
+            case .update: result = try await service.update(dataRequest, caller: context.caller)
+            case .delete: result = try await service.delete(dataRequest, caller: context.caller)
+            case .rpcGET, .rpcPOST:
+                dataRequest.resource = context.parameters.get("function") ?? ""
+                result = try await service.call(dataRequest, caller: context.caller, viaGET: action == .rpcGET)
+            }
+        } catch {
+            throw APIError(
+                HTTPResponse.Status(code: error.status), code: error.code, message: error.message, details: error.details,
+                hint: error.hint)
+        }
+        let queried = ContinuousClock.now
+        var headers: HTTPFields = [:]
+        headers[.contentType] = dataRequest.singleObject
+            ? "application/vnd.pgrst.object+json; charset=utf-8" : "application/json; charset=utf-8"
+        if let range = result.contentRange { headers[.contentRange] = range }
+        if let location = result.location, dataRequest.prefer.returning != .representation { headers[.location] = location }
+        var response = Response(
+            status: HTTPResponse.Status(code: result.status), headers: headers,
+            body: result.body.map { .init(byteBuffer: ByteBuffer(string: $0)) } ?? .init())
+        if result.body == nil { response.headers[.contentType] = nil }
+        let rendered = ContinuousClock.now
+        response.headers[.serverTiming] = [
+            "parse;dur=\(Self.milliseconds(parsed - started))", "db;dur=\(Self.milliseconds(queried - parsed))",
+            "render;dur=\(Self.milliseconds(rendered - queried))", "total;dur=\(Self.milliseconds(rendered - started))",
+        ].joined(separator: ", ")
+        return request.method == .head ? response.createHeadResponse() : response
+    }
+
+    /// The framework-free request: profile, query parameters, Prefer, Range, Accept, body.
+    func parse(_ request: Request, _ context: AppRequestContext, _ action: Action) async throws -> DataRequest {
+        let reading = action == .read || action == .rpcGET
+        let profileHeader = reading ? HTTPField.Name.acceptProfile : HTTPField.Name.contentProfile
+        let schemas = service.store.schemas
+        let schema = request.headers[profileHeader] ?? schemas[0]
+        guard schemas.contains(schema) else {
+            throw APIError(
+                .notAcceptable, code: "PGRST106", message: "The schema must be one of the following: \(schemas.joined(separator: ", "))")
+        }
+        var body: [UInt8] = []
+        if !reading {
+            var buffer = try await request.body.collect(upTo: Self.maximumBodySize)
+            body = buffer.readBytes(length: buffer.readableBytes) ?? []
+            // The Python client sends `{}` with DELETE: a body there means nothing.
+            if action == .delete { body = [] }
+        }
+        var range: (offset: Int, limit: Int?)?
+        if let header = request.headers[.range] {
+            let bounds = header.replacingOccurrences(of: "items=", with: "").split(separator: "-", omittingEmptySubsequences: false)
+            guard bounds.count == 2, let first = Int(bounds[0]), first >= 0 else {
+                throw APIError(.rangeNotSatisfiable, code: "PGRST103", message: "Requested range not satisfiable: '\(header)'")
+            }
+            if let last = Int(bounds[1]) {
+                guard last >= first else {
+                    throw APIError(.rangeNotSatisfiable, code: "PGRST103", message: "Requested range not satisfiable: '\(header)'")
+                }
+                range = (first, last - first + 1)
+            } else {
+                range = (first, nil)
+            }
+        }
+        let accept = request.headers[.accept] ?? "*/*"
+        return DataRequest(
+            schema: schema, resource: context.parameters.get("resource") ?? "",
+            query: Self.queryItems(request.uri.query ?? ""),
+            prefer: Prefer(headerValues: request.headers[values: .prefer]),
+            range: range, singleObject: accept.contains("application/vnd.pgrst.object+json"), body: body)
+    }
+
+    /// Form-decoded query items in order: `+` is a space, then percent-decoding.
+    static func queryItems(_ query: String) -> [(name: String, value: String)] {
+        query.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String {
+                text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text)
+            }
+            guard let name = parts.first, !name.isEmpty else { return nil }
+            return (decode(name), parts.count > 1 ? decode(parts[1]) : "")
+        }
+    }
+
+    static func milliseconds(_ duration: Duration) -> String {
+        String(format: "%.1f", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
+    }
+
+    func openAPI(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        guard let cache = service.store.current else {
+            throw APIError(.internalServerError, code: "PGRST002", message: "the schema cache is not loaded yet")
+        }
+        return jsonResponse(bytes: try OpenAPIDocument.make(from: cache, schema: cache.schemas[0]))
+    }
+}
+
+extension HTTPField.Name {
+    static let acceptProfile = HTTPField.Name("Accept-Profile")!
+    static let contentProfile = HTTPField.Name("Content-Profile")!
+    static let prefer = HTTPField.Name("Prefer")!
+    static let range = HTTPField.Name("Range")!
+    static let contentRange = HTTPField.Name("Content-Range")!
+    static let serverTiming = HTTPField.Name("Server-Timing")!
+}
