@@ -49,6 +49,8 @@ def server():
             raise RuntimeError("feedfusion serve did not become ready: " + open(log.name).read()[-2000:])
         time.sleep(0.25)
     keys = json.loads(subprocess.check_output([binary, "keys", "--json"], env=env))
+    keys["process"] = process
+    keys["log"] = log.name
     yield keys
     process.terminate()
     try:
@@ -57,6 +59,15 @@ def server():
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, "serve did not exit cleanly on SIGTERM"
+
+
+@pytest.fixture(autouse=True)
+def server_stays_up(server):
+    """Every test leaves the server running; if it died, show why."""
+    yield
+    process = server["process"]
+    if process.poll() is not None:
+        pytest.fail(f"feedfusion serve exited ({process.returncode}):\n" + open(server["log"]).read()[-4000:])
 
 
 def _client(url: str, key: str):
