@@ -36,27 +36,17 @@ struct HealthController<Context: RequestContext>: Sendable {
     }
 
     private func checkDatabase(logger: Logger) async -> DatabaseState {
-        await withTaskGroup(of: DatabaseState?.self) { group in
-            group.addTask {
-                do {
-                    let pending = try await migrator.pending(client: client, logger: logger)
-                    return pending.isEmpty ? .ready : .pending(pending.count)
-                } catch is CancellationError {
-                    return nil
-                } catch let error as MigrationError {
-                    return .unreachable(error.description)
-                } catch {
-                    return .unreachable("the database did not answer")
-                }
+        let state = await withTimeout(readinessTimeout) { () async -> DatabaseState in
+            do {
+                let pending = try await migrator.pending(client: client, logger: logger)
+                return pending.isEmpty ? .ready : .pending(pending.count)
+            } catch let error as MigrationError {
+                return .unreachable(error.description)
+            } catch {
+                return .unreachable("the database did not answer")
             }
-            group.addTask {
-                try? await Task.sleep(for: readinessTimeout)
-                return Task.isCancelled ? nil : .unreachable("no answer within \(readinessTimeout)")
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? .unreachable("no answer")
         }
+        return state ?? .unreachable("no answer within \(readinessTimeout)")
     }
 }
 

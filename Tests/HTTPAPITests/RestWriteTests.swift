@@ -115,12 +115,18 @@ struct RestWriteTests {
                     "CREATE FUNCTION public.posts_by(p_author uuid) RETURNS SETOF public.posts LANGUAGE sql STABLE AS 'SELECT * FROM public.posts WHERE author_id = p_author'",
                     "CREATE FUNCTION public.touch() RETURNS void LANGUAGE sql AS 'SELECT'",
                     "CREATE FUNCTION public.fail_with_teapot() RETURNS int LANGUAGE plpgsql AS $$BEGIN RAISE SQLSTATE 'PT418' USING MESSAGE = 'short and stout'; END$$",
-                    "NOTIFY feedfusion, 'reload schema'",
                 ] {
                     try await client.query(PostgresQuery(unsafeSQL: statement))
                 }
             }
-            try await Task.sleep(for: .milliseconds(500))
+            // The listener reloads the schema cache on NOTIFY; it may still be connecting, so ask until it has.
+            var reloaded = false
+            for _ in 0..<100 where !reloaded {
+                try await database.withClient { try await $0.query("NOTIFY feedfusion, 'reload schema'") }
+                try await Task.sleep(for: .milliseconds(100))
+                reloaded = try await rest.send(.post, "/rpc/touch").status == .noContent
+            }
+            #expect(reloaded, "the schema cache never picked up the new functions")
             let sum = try await rest.send(.post, "/rpc/add", json: ["a": 2, "b": 5])
             #expect(String(decoding: sum.body, as: UTF8.self) == "7")
             #expect(String(decoding: try await rest.send(.post, "/rpc/add", json: ["a": 2]).body, as: UTF8.self) == "3")
