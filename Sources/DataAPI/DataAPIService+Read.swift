@@ -1,4 +1,5 @@
 import Database
+import Foundation
 import PostgresNIO
 
 extension DataAPIService {
@@ -13,9 +14,9 @@ extension DataAPIService {
         let (limit, offset) = try window(request)
 
         var planner = ReadPlanner(cache: cache)
-        var inner: [String] = []
-        let list = try planner.selectList(items, table: table, alias: "t0", path: [], filters: filters, innerConditions: &inner)
-        var conditions = inner
+        var innerEmbeds: [String] = []
+        let list = try planner.selectList(items, table: table, alias: "t0", path: [], filters: filters, innerConditions: &innerEmbeds)
+        var conditions = innerEmbeds
         for filter in filters where filter.path.isEmpty {
             conditions.append(try planner.condition(filter.tree, table: table, alias: "t0"))
         }
@@ -24,13 +25,14 @@ extension DataAPIService {
         let orderClause = try planner.orderBy(order, table: table, alias: "t0")
         let limitBind = planner.builder.bind(limit)
         let offsetBind = planner.builder.bind(offset)
-        let rowsSQL = """
-            SELECT coalesce(json_agg(r), '[]'::json)::text, count(*)::int
-            FROM (SELECT \(list) FROM \(table.qualifiedName) AS t0\(whereClause)\(orderClause) LIMIT \(limitBind) OFFSET \(offsetBind)) r
+        let inner = "SELECT \(list) FROM \(table.qualifiedName) AS t0\(whereClause)\(orderClause) LIMIT \(limitBind) OFFSET \(offsetBind)"
+        let rowsSQL = request.csv ? Self.csvSQL(inner) : """
+            SELECT coalesce(json_agg(r), '[]'::json)::text, count(*)::int FROM (\(inner)) r
             """
         let rowsQuery = planner.builder.query(rowsSQL)
         // The total count reuses the filter SQL with its own binds.
         var countQuery: PostgresQuery?
+        var exactUpToMax: PostgresQuery?
         if request.prefer.count != nil {
             var counter = ReadPlanner(cache: cache)
             var countInner: [String] = []
@@ -40,22 +42,68 @@ extension DataAPIService {
                 countConditions.append(try counter.condition(filter.tree, table: table, alias: "t0"))
             }
             let countWhere = countConditions.isEmpty ? "" : " WHERE " + countConditions.joined(separator: " AND ")
-            countQuery = counter.builder.query("SELECT count(*)::int FROM \(table.qualifiedName) AS t0\(countWhere)")
+            let rowsOnly = "SELECT 1 FROM \(table.qualifiedName) AS t0\(countWhere)"
+            // planned: the planner's estimate; estimated: exact up to max rows, the estimate beyond (PostgREST's rule).
+            countQuery = counter.builder.query(
+                request.prefer.count == .exact ? "SELECT count(*)::text FROM (\(rowsOnly)) c" : "EXPLAIN (FORMAT JSON) \(rowsOnly)")
+            if request.prefer.count == .estimated {
+                var limited = ReadPlanner(cache: cache)
+                var limitedInner: [String] = []
+                _ = try limited.selectList(items, table: table, alias: "t0", path: [], filters: filters, innerConditions: &limitedInner)
+                var limitedConditions = limitedInner
+                for filter in filters where filter.path.isEmpty {
+                    limitedConditions.append(try limited.condition(filter.tree, table: table, alias: "t0"))
+                }
+                let limitedWhere = limitedConditions.isEmpty ? "" : " WHERE " + limitedConditions.joined(separator: " AND ")
+                let cap = limited.builder.bind(maxRows + 1)
+                exactUpToMax = limited.builder.query(
+                    "SELECT count(*)::int FROM (SELECT 1 FROM \(table.qualifiedName) AS t0\(limitedWhere) LIMIT \(cap)) c")
+            }
         }
         let logger = self.logger
         let (json, count, total) = try await run(caller, readOnly: true) { connection in
             let (json, count) = try await Self.jsonAndCount(try await connection.query(rowsQuery, logger: logger))
             var total: Int?
-            if let countQuery {
-                for try await value in try await connection.query(countQuery, logger: logger).decode(Int.self) { total = value }
+            if let exactUpToMax {
+                for try await value in try await connection.query(exactUpToMax, logger: logger).decode(Int.self) where value <= maxRows {
+                    total = value
+                }
+            }
+            if total == nil, let countQuery {
+                for try await value in try await connection.query(countQuery, logger: logger).decode(String.self) {
+                    total = Int(value) ?? Self.plannedRows(fromExplain: value)
+                }
             }
             return (json, count, total)
         }
         var response = DataResponse(
-            status: 200, body: try Self.shape(json, count: count, single: request.singleObject),
+            status: 200, body: request.csv ? json : try Self.shape(json, count: count, single: request.singleObject),
             contentRange: Self.contentRange(offset: offset, count: count, total: total))
         if let total, count < total, request.range != nil || request.parameter("limit") != nil { response.status = 206 }
         return response
+    }
+
+    /// The rows of `inner` as CSV, built in PostgreSQL: a header from the first row's keys, then one
+    /// line per row; fields with commas, quotes or line breaks are quoted, nested values are JSON.
+    static func csvSQL(_ inner: String) -> String {
+        let field = "CASE WHEN f.value IS NULL THEN '' WHEN f.value ~ '[\",\\r\\n]' THEN '\"' || replace(f.value, '\"', '\"\"') || '\"' ELSE f.value END"
+        return """
+            WITH r AS (SELECT row_to_json(x) AS j, row_number() OVER () AS n FROM (\(inner)) x)
+            SELECT coalesce(
+                       (SELECT string_agg(CASE WHEN f.key ~ '[",\\r\\n]' THEN '"' || replace(f.key, '"', '""') || '"' ELSE f.key END, ',')
+                        FROM json_each_text((SELECT j FROM r WHERE n = 1)) f) || E'\\n'
+                       || (SELECT string_agg((SELECT string_agg(\(field), ',') FROM json_each_text(r.j) f), E'\\n' ORDER BY r.n) FROM r),
+                       ''),
+                   (SELECT count(*)::int FROM r)
+            """
+    }
+
+    /// "Plan Rows" of the top node of `EXPLAIN (FORMAT JSON)` output.
+    static func plannedRows(fromExplain json: String) -> Int? {
+        guard let plans = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]],
+            let plan = plans.first?["Plan"] as? [String: Any]
+        else { return nil }
+        return (plan["Plan Rows"] as? NSNumber)?.intValue
     }
 
     /// Embedded filters must name an embed of the select.

@@ -11,6 +11,8 @@ public struct DataRequest: Sendable {
     public var range: (offset: Int, limit: Int?)?
     /// `Accept: application/vnd.pgrst.object+json`
     public var singleObject: Bool
+    /// `Accept: text/csv`
+    public var csv: Bool = false
     /// The JSON body of writes and POST RPC calls.
     public var body: [UInt8]
 

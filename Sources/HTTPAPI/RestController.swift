@@ -48,8 +48,8 @@ struct RestController: Sendable {
         }
         let queried = ContinuousClock.now
         var headers: HTTPFields = [:]
-        headers[.contentType] = dataRequest.singleObject
-            ? "application/vnd.pgrst.object+json; charset=utf-8" : "application/json; charset=utf-8"
+        headers[.contentType] = dataRequest.csv ? "text/csv; charset=utf-8"
+            : dataRequest.singleObject ? "application/vnd.pgrst.object+json; charset=utf-8" : "application/json; charset=utf-8"
         if let range = result.contentRange { headers[.contentRange] = range }
         if let location = result.location, dataRequest.prefer.returning != .representation { headers[.location] = location }
         var response = Response(
@@ -97,11 +97,13 @@ struct RestController: Sendable {
             }
         }
         let accept = request.headers[.accept] ?? "*/*"
-        return DataRequest(
+        var dataRequest = DataRequest(
             schema: schema, resource: context.parameters.get("resource") ?? "",
             query: Self.queryItems(request.uri.query ?? ""),
             prefer: Prefer(headerValues: request.headers[values: .prefer]),
             range: range, singleObject: accept.contains("application/vnd.pgrst.object+json"), body: body)
+        dataRequest.csv = action == .read && accept.contains("text/csv")
+        return dataRequest
     }
 
     /// Form-decoded query items in order: `+` is a space, then percent-decoding.

@@ -79,6 +79,22 @@ struct RestReadTests {
         }
     }
 
+    @Test("CSV output and planned/estimated counts")
+    func csvAndCounts() async throws {
+        try await RestWorld.run { (rest: RestTestClient, w: RestWorld, _) async throws in
+            let alice = rest.callAs(try await RestTestClient.token(for: w.a))
+            let csv = try await alice.get("/posts?select=body,visibility,author:profiles(username)&order=body&limit=2", headers: ["Accept": "text/csv"])
+            #expect(csv["Content-Type"]?.hasPrefix("text/csv") == true)
+            #expect(String(decoding: csv.body, as: UTF8.self)
+                == "body,visibility,author\na-followers,followers,\"{\"\"username\"\":\"\"alice\"\"}\"\na-private,private,\"{\"\"username\"\":\"\"alice\"\"}\"")
+            let estimated = try await alice.get("/posts?select=body&limit=1", headers: ["Prefer": "count=estimated"])
+            #expect(estimated["Content-Range"] == "0-0/4")
+            let planned = try await alice.get("/posts?select=body&limit=1", headers: ["Prefer": "count=planned"])
+            let total = planned["Content-Range"]?.split(separator: "/").last.flatMap { Int($0) }
+            #expect(total != nil && total! > 0)
+        }
+    }
+
     @Test("the OpenAPI description lists tables and functions")
     func openAPI() async throws {
         try await RestWorld.run { (rest: RestTestClient, _, _) async throws in
