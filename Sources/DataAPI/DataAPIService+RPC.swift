@@ -60,15 +60,9 @@ extension DataAPIService {
             let items = try Self.parse { () throws(GrammarError) in try SelectParser.parse(request.parameter("select") ?? "*") }
             let order = try Self.parse { () throws(GrammarError) in try OrderParser.parse(request.parameter("order") ?? "") }
             let filters = try Self.filters(filterRequest, excluding: viaGET ? argumentNames : [])
-            var inner: [String] = []
-            let list = try planner.selectList(items, table: rowTable, alias: "t0", path: [], filters: filters, innerConditions: &inner)
-            var conditions = inner
-            for filter in filters where filter.path.isEmpty {
-                conditions.append(try planner.condition(filter.tree, table: rowTable, alias: "t0"))
-            }
+            let (list, whereClause) = try planner.selectAndWhere(items, table: rowTable, filters: filters)
             let (limit, start) = try window(request)
             offset = start
-            let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
             let orderClause = try planner.orderBy(order, table: rowTable, alias: "t0")
             let limitBind = planner.builder.bind(limit)
             let offsetBind = planner.builder.bind(start)

@@ -13,15 +13,9 @@ extension DataAPIService {
         let filters = try Self.filters(request)
         let (limit, offset) = try window(request)
 
-        var planner = ReadPlanner(cache: cache)
-        var innerEmbeds: [String] = []
-        let list = try planner.selectList(items, table: table, alias: "t0", path: [], filters: filters, innerConditions: &innerEmbeds)
-        var conditions = innerEmbeds
-        for filter in filters where filter.path.isEmpty {
-            conditions.append(try planner.condition(filter.tree, table: table, alias: "t0"))
-        }
         try Self.checkFilterPaths(filters, items: items)
-        let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        var planner = ReadPlanner(cache: cache)
+        let (list, whereClause) = try planner.selectAndWhere(items, table: table, filters: filters)
         let orderClause = try planner.orderBy(order, table: table, alias: "t0")
         let limitBind = planner.builder.bind(limit)
         let offsetBind = planner.builder.bind(offset)
@@ -35,26 +29,14 @@ extension DataAPIService {
         var exactUpToMax: PostgresQuery?
         if request.prefer.count != nil {
             var counter = ReadPlanner(cache: cache)
-            var countInner: [String] = []
-            _ = try counter.selectList(items, table: table, alias: "t0", path: [], filters: filters, innerConditions: &countInner)
-            var countConditions = countInner
-            for filter in filters where filter.path.isEmpty {
-                countConditions.append(try counter.condition(filter.tree, table: table, alias: "t0"))
-            }
-            let countWhere = countConditions.isEmpty ? "" : " WHERE " + countConditions.joined(separator: " AND ")
+            let countWhere = try counter.selectAndWhere(items, table: table, filters: filters).whereClause
             let rowsOnly = "SELECT 1 FROM \(table.qualifiedName) AS t0\(countWhere)"
             // planned: the planner's estimate; estimated: exact up to max rows, the estimate beyond (PostgREST's rule).
             countQuery = counter.builder.query(
                 request.prefer.count == .exact ? "SELECT count(*)::text FROM (\(rowsOnly)) c" : "EXPLAIN (FORMAT JSON) \(rowsOnly)")
             if request.prefer.count == .estimated {
                 var limited = ReadPlanner(cache: cache)
-                var limitedInner: [String] = []
-                _ = try limited.selectList(items, table: table, alias: "t0", path: [], filters: filters, innerConditions: &limitedInner)
-                var limitedConditions = limitedInner
-                for filter in filters where filter.path.isEmpty {
-                    limitedConditions.append(try limited.condition(filter.tree, table: table, alias: "t0"))
-                }
-                let limitedWhere = limitedConditions.isEmpty ? "" : " WHERE " + limitedConditions.joined(separator: " AND ")
+                let limitedWhere = try limited.selectAndWhere(items, table: table, filters: filters).whereClause
                 let cap = limited.builder.bind(maxRows + 1)
                 exactUpToMax = limited.builder.query(
                     "SELECT count(*)::int FROM (SELECT 1 FROM \(table.qualifiedName) AS t0\(limitedWhere) LIMIT \(cap)) c")

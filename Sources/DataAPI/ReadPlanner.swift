@@ -62,6 +62,19 @@ struct ReadPlanner {
         return parts.joined(separator: ", ")
     }
 
+    /// The select list of a top-level read over `table` (aliased `t0`) and its WHERE clause: the
+    /// top-level filters and the `!inner` embeds. Empty when there is nothing to filter.
+    mutating func selectAndWhere(
+        _ items: [SelectItem], table: SchemaCache.Table, filters: [ScopedFilter]
+    ) throws(DataAPIError) -> (list: String, whereClause: String) {
+        var conditions: [String] = []
+        let list = try selectList(items, table: table, alias: "t0", path: [], filters: filters, innerConditions: &conditions)
+        for filter in filters where filter.path.isEmpty {
+            conditions.append(try condition(filter.tree, table: table, alias: "t0"))
+        }
+        return (list, conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
+    }
+
     /// SQL for a logic tree over `table` aliased `alias`.
     mutating func condition(_ tree: LogicTree, table: SchemaCache.Table, alias: String) throws(DataAPIError) -> String {
         switch tree {

@@ -5,19 +5,9 @@ import TestSupport
 @Suite("feedfusion keys")
 struct KeysCommandTests {
     func keys(_ environment: [String: String], in directory: URL) async throws -> [String: String] {
-        let process = Process()
-        process.executableURL = CommandRunner.binary
-        process.arguments = ["keys", "--json"]
-        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { mine, _ in mine }
-        process.currentDirectoryURL = directory
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        return (try? JSONSerialization.jsonObject(with: data)) as? [String: String] ?? [:]
+        let outcome = try await CommandRunner.run(["keys", "--json"], environment: environment, workingDirectory: directory)
+        #expect(outcome.status == 0)
+        return (try? JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8))) as? [String: String] ?? [:]
     }
 
     @Test("prints the URL and stable anon and service_role keys from the data folder's secret")

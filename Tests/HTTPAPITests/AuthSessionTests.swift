@@ -13,18 +13,6 @@ import TestSupport
 struct AuthSessionTests {
     static let password = "correct horse battery"
 
-    func withAuth(
-        configure: (inout Settings) -> Void = { _ in },
-        _ body: @Sendable (AuthTestClient, TestApp, TestDatabase) async throws -> Void
-    ) async throws {
-        let database = try await TestDatabase.migrated()
-        let app = try await TestApp.make(url: database.url, configure: configure)
-        let key = try await app.apiKey(.anon)
-        try await app.application.test(.router) { client in
-            try await body(AuthTestClient(client: client, apiKey: key), app, database)
-        }
-    }
-
     func session(_ auth: AuthTestClient, _ email: String) async throws -> (access: String, refresh: String) {
         let reply = try await auth.signUp(email, Self.password)
         #expect(reply.status == .ok)
@@ -33,7 +21,7 @@ struct AuthSessionTests {
 
     @Test("the access token carries the claims the clients read")
     func accessTokenClaims() async throws {
-        try await withAuth { (auth: AuthTestClient, app: TestApp, _) async throws in
+        try await TestApp.withAuth { (auth: AuthTestClient, app: TestApp, _) async throws in
             let (access, _) = try await session(auth, "claims@example.com")
             let payload = access.split(separator: ".")[1]
             var base64 = payload.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
@@ -56,7 +44,7 @@ struct AuthSessionTests {
 
     @Test("refresh rotates; a reuse within the window gets the same successor")
     func rotation() async throws {
-        try await withAuth { (auth: AuthTestClient, _, _) async throws in
+        try await TestApp.withAuth { (auth: AuthTestClient, _, _) async throws in
             let (_, first) = try await session(auth, "rotate@example.com")
             let second = try await auth.refresh(first)
             #expect(second.status == .ok)
@@ -76,7 +64,7 @@ struct AuthSessionTests {
 
     @Test("a reuse after the window revokes the whole session")
     func reuseRevokes() async throws {
-        try await withAuth(configure: { $0.auth.refreshTokenReuseInterval = 0 }) { (auth: AuthTestClient, _, _) async throws in
+        try await TestApp.withAuth(configure: { $0.auth.refreshTokenReuseInterval = 0 }) { (auth: AuthTestClient, _, _) async throws in
             let (access, first) = try await session(auth, "stolen@example.com")
             let rotated = try await auth.refresh(first)
             #expect(rotated.status == .ok)
@@ -94,7 +82,7 @@ struct AuthSessionTests {
 
     @Test("GET /user refuses missing, foreign, unsigned and expired tokens")
     func userTokens() async throws {
-        try await withAuth { (auth: AuthTestClient, app: TestApp, _) async throws in
+        try await TestApp.withAuth { (auth: AuthTestClient, app: TestApp, _) async throws in
             let (access, _) = try await session(auth, "me@example.com")
             let me = try await auth.send(.get, "/user", bearer: access)
             #expect(me.status == .ok)
@@ -125,7 +113,7 @@ struct AuthSessionTests {
 
     @Test("PUT /user: metadata merges, password and email change, with their refusals")
     func updateUser() async throws {
-        try await withAuth { (auth: AuthTestClient, _, _) async throws in
+        try await TestApp.withAuth { (auth: AuthTestClient, _, _) async throws in
             let (access, _) = try await session(auth, "change@example.com")
             _ = try await session(auth, "taken@example.com")
             let first = try await auth.send(.put, "/user", json: ["data": ["theme": "dark", "lang": "en"]], bearer: access)
@@ -152,7 +140,7 @@ struct AuthSessionTests {
 
     @Test("logout scopes end the right sessions and their refresh tokens")
     func logout() async throws {
-        try await withAuth { (auth: AuthTestClient, _, _) async throws in
+        try await TestApp.withAuth { (auth: AuthTestClient, _, _) async throws in
             _ = try await session(auth, "out@example.com")
             let a = try await auth.signIn("out@example.com", Self.password)
             let b = try await auth.signIn("out@example.com", Self.password)
@@ -176,7 +164,7 @@ struct AuthSessionTests {
 
     @Test("the admin API: service role only; list, create, read, update (ban, admin role), delete")
     func admin() async throws {
-        try await withAuth { (auth: AuthTestClient, app: TestApp, database: TestDatabase) async throws in
+        try await TestApp.withAuth { (auth: AuthTestClient, app: TestApp, database: TestDatabase) async throws in
             let service = try await app.apiKey(.serviceRole)
             let (userAccess, _) = try await session(auth, "member@example.com")
             #expect(try await auth.send(.get, "/admin/users").code == "not_admin")

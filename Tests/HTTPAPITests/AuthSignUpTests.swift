@@ -12,21 +12,9 @@ import TestSupport
 struct AuthSignUpTests {
     static let password = "correct horse battery"
 
-    func withAuth(
-        configure: (inout Settings) -> Void = { _ in },
-        _ body: @Sendable (AuthTestClient, TestApp, TestDatabase) async throws -> Void
-    ) async throws {
-        let database = try await TestDatabase.migrated()
-        let app = try await TestApp.make(url: database.url, configure: configure)
-        let key = try await app.apiKey(.anon)
-        try await app.application.test(.router) { client in
-            try await body(AuthTestClient(client: client, apiKey: key), app, database)
-        }
-    }
-
     @Test("sign-up answers a full session and creates the profile in the same transaction")
     func signUpSession() async throws {
-        try await withAuth { (auth: AuthTestClient, _, database: TestDatabase) async throws in
+        try await TestApp.withAuth { (auth: AuthTestClient, _, database: TestDatabase) async throws in
             let reply = try await auth.signUp("Ada@Example.com", Self.password, data: ["username": "ada", "display_name": "Ada L"])
             #expect(reply.status == .ok)
             #expect(reply["token_type"] as? String == "bearer")
@@ -57,7 +45,7 @@ struct AuthSignUpTests {
 
     @Test("usernames are derived and made unique")
     func uniqueUsernames() async throws {
-        try await withAuth { (auth: AuthTestClient, _, database: TestDatabase) async throws in
+        try await TestApp.withAuth { (auth: AuthTestClient, _, database: TestDatabase) async throws in
             #expect(try await auth.signUp("sam.smith@example.com", Self.password).status == .ok)
             #expect(try await auth.signUp("sam.smith@example.org", Self.password).status == .ok)
             #expect(try await auth.signUp("x@example.org", Self.password, data: ["username": "sam_smith"]).status == .ok)
@@ -77,7 +65,7 @@ struct AuthSignUpTests {
 
     @Test("every sign-up refusal has its GoTrue code")
     func signUpRefusals() async throws {
-        try await withAuth { (auth: AuthTestClient, _, _) async throws in
+        try await TestApp.withAuth { (auth: AuthTestClient, _, _) async throws in
             #expect(try await auth.signUp("dup@example.com", Self.password).status == .ok)
             let duplicate = try await auth.signUp("DUP@example.com", "another good password")
             #expect(duplicate.status == .unprocessableContent)
@@ -109,7 +97,7 @@ struct AuthSignUpTests {
 
     @Test("required character classes are enforced when configured")
     func characterClasses() async throws {
-        try await withAuth(configure: { $0.auth.passwordRequiredCharacters = [.lower, .upper, .digit] }) {
+        try await TestApp.withAuth(configure: { $0.auth.passwordRequiredCharacters = [.lower, .upper, .digit] }) {
             (auth: AuthTestClient, _, _) async throws in
             let weak = try await auth.signUp("d@example.com", "only lowercase words")
             #expect(weak.code == "weak_password")
@@ -120,7 +108,7 @@ struct AuthSignUpTests {
 
     @Test("sign-ups can be switched off")
     func signUpsDisabled() async throws {
-        try await withAuth(configure: { $0.auth.signupsDisabled = true }) { (auth: AuthTestClient, _, _) async throws in
+        try await TestApp.withAuth(configure: { $0.auth.signupsDisabled = true }) { (auth: AuthTestClient, _, _) async throws in
             let reply = try await auth.signUp("f@example.com", Self.password)
             #expect(reply.status == .unprocessableContent)
             #expect(reply.code == "signup_disabled")
@@ -129,7 +117,7 @@ struct AuthSignUpTests {
 
     @Test("malformed bodies are 400 validation_failed, oversized ones 413, and nothing is written")
     func badBodies() async throws {
-        try await withAuth { (auth: AuthTestClient, _, database: TestDatabase) async throws in
+        try await TestApp.withAuth { (auth: AuthTestClient, _, database: TestDatabase) async throws in
             let broken = try await auth.send(.post, "/signup", rawBody: Data(#"{"email": "g@example.com", "password": "#.utf8))
             #expect(broken.status == .badRequest)
             #expect(broken.code == "validation_failed")
@@ -152,7 +140,7 @@ struct AuthSignUpTests {
 
     @Test("password sign-in: right password, wrong password, unknown email, unsupported grant")
     func passwordGrant() async throws {
-        try await withAuth { (auth: AuthTestClient, _, _) async throws in
+        try await TestApp.withAuth { (auth: AuthTestClient, _, _) async throws in
             #expect(try await auth.signUp("h@example.com", Self.password).status == .ok)
             let ok = try await auth.signIn("H@EXAMPLE.COM", Self.password)
             #expect(ok.status == .ok)
@@ -177,7 +165,7 @@ struct AuthSignUpTests {
 
     @Test("with email confirmation on, sign-up answers the bare user and sign-in is refused")
     func emailConfirmation() async throws {
-        try await withAuth(configure: { $0.auth.emailConfirmationRequired = true }) { (auth: AuthTestClient, _, _) async throws in
+        try await TestApp.withAuth(configure: { $0.auth.emailConfirmationRequired = true }) { (auth: AuthTestClient, _, _) async throws in
             let reply = try await auth.signUp("i@example.com", Self.password)
             #expect(reply.status == .ok)
             #expect(reply["access_token"] == nil)
@@ -191,7 +179,7 @@ struct AuthSignUpTests {
 
     @Test("repeated failed sign-ins are throttled per account, without revealing whether it exists")
     func failedSignInThrottle() async throws {
-        try await withAuth(configure: { $0.auth.failedSignInLimit = 3 }) { (auth: AuthTestClient, _, _) async throws in
+        try await TestApp.withAuth(configure: { $0.auth.failedSignInLimit = 3 }) { (auth: AuthTestClient, _, _) async throws in
             #expect(try await auth.signUp("j@example.com", Self.password).status == .ok)
             for email in ["j@example.com", "ghost@example.com"] {
                 for _ in 0..<3 { #expect(try await auth.signIn(email, "wrong password!").code == "invalid_credentials") }
@@ -204,7 +192,7 @@ struct AuthSignUpTests {
 
     @Test("per-IP limit on /auth/v1 with RateLimit headers and Retry-After")
     func perIPLimit() async throws {
-        try await withAuth(configure: { $0.auth.requestsPerMinutePerIP = 5 }) { (auth: AuthTestClient, _, _) async throws in
+        try await TestApp.withAuth(configure: { $0.auth.requestsPerMinutePerIP = 5 }) { (auth: AuthTestClient, _, _) async throws in
             for remaining in (0..<5).reversed() {
                 let reply = try await auth.send(.get, "/settings")
                 #expect(reply.status == .ok)
@@ -220,7 +208,7 @@ struct AuthSignUpTests {
 
     @Test("the apikey is required and must be ours; settings and health answer")
     func apiKeyAndSettings() async throws {
-        try await withAuth { (auth: AuthTestClient, _, _) async throws in
+        try await TestApp.withAuth { (auth: AuthTestClient, _, _) async throws in
             let settings = try await auth.send(.get, "/settings")
             #expect(settings.status == .ok)
             #expect(settings["disable_signup"] as? Bool == false)

@@ -4,6 +4,7 @@ import Database
 import Foundation
 import HTTPAPI
 import Hummingbird
+import HummingbirdTesting
 import PostgresNIO
 import TestSupport
 
@@ -26,6 +27,19 @@ struct TestApp {
             settings: settings, client: client, secret: secret, migrateBeforeServing: false, logger: testLogger)
         let application = buildApplication(settings: settings, dependencies: dependencies, logger: testLogger)
         return TestApp(application: application, dependencies: dependencies, settings: settings)
+    }
+
+    /// Runs `body` against the app (router mode) over a fresh database, with an auth client using the anon key.
+    static func withAuth(
+        configure: (inout Settings) -> Void = { _ in },
+        _ body: @Sendable (AuthTestClient, TestApp, TestDatabase) async throws -> Void
+    ) async throws {
+        let database = try await TestDatabase.migrated()
+        let app = try await TestApp.make(url: database.url, configure: configure)
+        let key = try await app.apiKey(.anon)
+        try await app.application.test(.router) { client in
+            try await body(AuthTestClient(client: client, apiKey: key), app, database)
+        }
     }
 
     /// The project's API keys, as `feedfusion keys` prints them.

@@ -4,6 +4,7 @@ import Foundation
 public enum CommandRunner {
     public struct Outcome: Sendable {
         public let status: Int32
+        public let standardOutput: String
         public let standardError: String
         public let timedOut: Bool
     }
@@ -26,8 +27,9 @@ public enum CommandRunner {
         process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { mine, _ in mine }
         process.currentDirectoryURL = workingDirectory
         let errors = Pipe()
+        let output = Pipe()
         process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
+        process.standardOutput = output
         try process.run()
         let deadline = ContinuousClock.now + timeout
         var timedOut = false
@@ -40,7 +42,10 @@ public enum CommandRunner {
             try await Task.sleep(for: .milliseconds(50))
         }
         process.waitUntilExit()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return Outcome(status: process.terminationStatus, standardError: text, timedOut: timedOut)
+        return Outcome(
+            status: process.terminationStatus,
+            standardOutput: String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+            standardError: String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+            timedOut: timedOut)
     }
 }

@@ -7,7 +7,8 @@ import Logging
 /// Layout of `directory`:
 /// - `data/`: the cluster (`PGDATA`), created by `initdb` on first start;
 /// - `superuser-password`: the generated password of the `postgres` superuser (mode 0600);
-/// - `server.log`: what the server printed.
+/// - `server.log`: what the server printed;
+/// - `port`: the loopback port of the running server (for psql and benchmarks).
 ///
 /// The server listens on a free loopback port only (no unix socket, so no path-length or
 /// permission surprises), and every connection needs the password.
@@ -130,6 +131,8 @@ public struct LocalPostgresCluster: Sendable {
                     "PostgreSQL exited while starting: \(reason.map(String.init) ?? "see \(logFile.path)")")
             }
             if await server.acceptsConnections(logger: logger) {
+                // For psql and tools: the port changes every start; the password is in superuser-password.
+                try? "\(port)\n".write(to: directory.appendingPathComponent("port"), atomically: true, encoding: .utf8)
                 logger.info("managed PostgreSQL is running", metadata: ["url": "\(url.redacted)"])
                 return server
             }
