@@ -34,6 +34,8 @@ public struct Settings: Sendable {
     public var exposedSchemas: [String] = ["public"]
     /// Most rows one data-API read returns.
     public var maxRows: Int = 1000
+    /// `statement_timeout` of data-API requests as `anon` or `authenticated`, in milliseconds.
+    public var statementTimeoutMilliseconds: Int = 8000
 
     public init(
         host: String = "127.0.0.1",
@@ -125,6 +127,7 @@ extension Settings {
             }
         }
         maxRows = try reader.integer("DB_MAX_ROWS", in: 1...100_000) ?? defaults.maxRows
+        statementTimeoutMilliseconds = try reader.integer("DB_STATEMENT_TIMEOUT_MS", in: 100...600_000) ?? defaults.statementTimeoutMilliseconds
         if let jwtSecret, jwtSecret.utf8.count < 32 {
             throw SettingsError(setting: "JWT_SECRET", problem: "must be at least 32 bytes long (got \(jwtSecret.utf8.count))")
         }

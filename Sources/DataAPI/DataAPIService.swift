@@ -10,15 +10,18 @@ public struct DataAPIService: Sendable {
     public let store: SchemaCacheStore
     /// Most rows a read returns (PostgREST's db-max-rows).
     public let maxRows: Int
+    /// `statement_timeout` for `anon` and `authenticated` (the service role has none).
+    public let statementTimeoutMilliseconds: Int
     let logger: Logger
 
     /// Query parameters that are not filters on a table.
     static let reservedParameters: Set<String> = ["select", "order", "limit", "offset", "columns", "on_conflict"]
 
-    public init(client: PostgresClient, store: SchemaCacheStore, maxRows: Int, logger: Logger) {
+    public init(client: PostgresClient, store: SchemaCacheStore, maxRows: Int, statementTimeoutMilliseconds: Int = 8000, logger: Logger) {
         self.client = client
         self.store = store
         self.maxRows = maxRows
+        self.statementTimeoutMilliseconds = statementTimeoutMilliseconds
         self.logger = logger
     }
 
@@ -80,10 +83,16 @@ public struct DataAPIService: Sendable {
 
     /// Runs SQL as the caller and maps database errors to PostgREST's.
     func run<Result: Sendable>(
-        _ caller: Caller, readOnly: Bool = false, _ body: (PostgresConnection) async throws -> Result
+        _ caller: Caller, _ request: DataRequest, readOnly: Bool = false, _ body: (PostgresConnection) async throws -> Result
     ) async throws(DataAPIError) -> Result {
+        var settings: [(name: String, value: String)] = [
+            ("request.method", request.method), ("request.path", request.path), ("request.headers", request.headersJSON),
+        ]
+        if caller.role != .serviceRole {
+            settings.append(("statement_timeout", "\(statementTimeoutMilliseconds)ms"))
+        }
         do {
-            return try await client.withCaller(caller, readOnly: readOnly, logger: logger, body)
+            return try await client.withCaller(caller, readOnly: readOnly, settings: settings, logger: logger, body)
         } catch let error as DataAPIError {
             throw error
         } catch let error as PSQLError {

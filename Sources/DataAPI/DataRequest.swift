@@ -13,6 +13,10 @@ public struct DataRequest: Sendable {
     public var singleObject: Bool
     /// `Accept: text/csv`
     public var csv: Bool = false
+    /// HTTP method, path and headers (lower-cased names, JSON), for `request.method`/`.path`/`.headers`.
+    public var method: String = "GET"
+    public var path: String = "/"
+    public var headersJSON: String = "{}"
     /// The JSON body of writes and POST RPC calls.
     public var body: [UInt8]
 

@@ -46,7 +46,7 @@ public struct AppDependencies: Sendable {
                 client: client, settings: settings.auth, secret: secret, externalURL: settings.externalURL, logger: logger),
             data: DataAPIService(
                 client: client, store: SchemaCacheStore(schemas: settings.exposedSchemas), maxRows: settings.maxRows,
-                logger: logger),
+                statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds, logger: logger),
             migrateBeforeServing: migrateBeforeServing, trustForwardedFor: settings.trustForwardedFor)
     }
 }

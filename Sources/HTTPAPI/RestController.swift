@@ -103,6 +103,11 @@ struct RestController: Sendable {
             prefer: Prefer(headerValues: request.headers[values: .prefer]),
             range: range, singleObject: accept.contains("application/vnd.pgrst.object+json"), body: body)
         dataRequest.csv = action == .read && accept.contains("text/csv")
+        dataRequest.method = request.method.rawValue
+        dataRequest.path = request.uri.path
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        dataRequest.headersJSON = String(decoding: (try? JSONSerialization.data(withJSONObject: headers)) ?? Data("{}".utf8), as: UTF8.self)
         return dataRequest
     }
 

@@ -1,3 +1,4 @@
+import AppConfig
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -47,6 +48,22 @@ struct RestTestClient {
     }
 }
 
+/// Creates SQL objects as the owner and waits until the app's schema cache has them (it reloads on
+/// NOTIFY, and its listener may still be connecting, so the NOTIFY is repeated until `ready` says so).
+func createAndReload(
+    _ statements: [String], in database: TestDatabase, until ready: () async throws -> Bool
+) async throws -> Bool {
+    try await database.withClient { client in
+        for statement in statements { try await client.query(PostgresQuery(unsafeSQL: statement)) }
+    }
+    for _ in 0..<100 {
+        try await database.withClient { try await $0.query("NOTIFY feedfusion, 'reload schema'") }
+        try await Task.sleep(for: .milliseconds(100))
+        if try await ready() { return true }
+    }
+    return false
+}
+
 /// A database with a small social world and the app over it.
 struct RestWorld {
     let a, b, c: UUID
@@ -74,10 +91,13 @@ struct RestWorld {
     }
 
     /// Runs `body` with the app (router mode) over a fresh database holding the world.
-    static func run(_ body: @Sendable (RestTestClient, RestWorld, TestDatabase) async throws -> Void) async throws {
+    static func run(
+        configure: (inout Settings) -> Void = { _ in },
+        _ body: @Sendable (RestTestClient, RestWorld, TestDatabase) async throws -> Void
+    ) async throws {
         let database = try await TestDatabase.migrated()
         let world = try await database.withClient { try await RestWorld.make($0) }
-        let app = try await TestApp.make(url: database.url)
+        let app = try await TestApp.make(url: database.url, configure: configure)
         let key = try await app.apiKey(.anon)
         try await app.application.test(.router) { client in
             try await body(RestTestClient(client: client, apiKey: key), world, database)

@@ -106,26 +106,32 @@ struct RestWriteTests {
         }
     }
 
+    @Test("requests see request.method/path/headers, and anon/authenticated run under a statement timeout")
+    func requestSettings() async throws {
+        try await RestWorld.run(configure: { $0.statementTimeoutMilliseconds = 300 }) {
+            (rest: RestTestClient, w: RestWorld, database: TestDatabase) async throws in
+            let reloaded = try await createAndReload([
+                "CREATE FUNCTION public.request_info() RETURNS text LANGUAGE sql STABLE AS $$SELECT current_setting('request.method') || ' ' || current_setting('request.path') || ' ' || (current_setting('request.headers')::json ->> 'x-probe')$$",
+                "CREATE FUNCTION public.slow() RETURNS void LANGUAGE sql AS 'SELECT pg_sleep(2)'",
+            ], in: database) { try await rest.get("/rpc/request_info").status == .ok }
+            #expect(reloaded)
+            let info = try await rest.get("/rpc/request_info", headers: ["X-Probe": "hello"])
+            #expect(String(decoding: info.body, as: UTF8.self) == #""GET /rest/v1/rpc/request_info hello""#)
+            let slow = try await rest.callAs(try await RestTestClient.token(for: w.a)).send(.post, "/rpc/slow")
+            #expect(slow.status == .internalServerError)
+            #expect(slow.code == "57014")
+        }
+    }
+
     @Test("rpc: scalar, set-returning with filters, void, GET for stable functions, and refusals")
     func rpc() async throws {
         try await RestWorld.run { (rest: RestTestClient, w: RestWorld, database: TestDatabase) async throws in
-            try await database.withClient { client in
-                for statement in [
-                    "CREATE FUNCTION public.add(a int, b int DEFAULT 1) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT a + b'",
-                    "CREATE FUNCTION public.posts_by(p_author uuid) RETURNS SETOF public.posts LANGUAGE sql STABLE AS 'SELECT * FROM public.posts WHERE author_id = p_author'",
-                    "CREATE FUNCTION public.touch() RETURNS void LANGUAGE sql AS 'SELECT'",
-                    "CREATE FUNCTION public.fail_with_teapot() RETURNS int LANGUAGE plpgsql AS $$BEGIN RAISE SQLSTATE 'PT418' USING MESSAGE = 'short and stout'; END$$",
-                ] {
-                    try await client.query(PostgresQuery(unsafeSQL: statement))
-                }
-            }
-            // The listener reloads the schema cache on NOTIFY; it may still be connecting, so ask until it has.
-            var reloaded = false
-            for _ in 0..<100 where !reloaded {
-                try await database.withClient { try await $0.query("NOTIFY feedfusion, 'reload schema'") }
-                try await Task.sleep(for: .milliseconds(100))
-                reloaded = try await rest.send(.post, "/rpc/touch").status == .noContent
-            }
+            let reloaded = try await createAndReload([
+                "CREATE FUNCTION public.add(a int, b int DEFAULT 1) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT a + b'",
+                "CREATE FUNCTION public.posts_by(p_author uuid) RETURNS SETOF public.posts LANGUAGE sql STABLE AS 'SELECT * FROM public.posts WHERE author_id = p_author'",
+                "CREATE FUNCTION public.touch() RETURNS void LANGUAGE sql AS 'SELECT'",
+                "CREATE FUNCTION public.fail_with_teapot() RETURNS int LANGUAGE plpgsql AS $$BEGIN RAISE SQLSTATE 'PT418' USING MESSAGE = 'short and stout'; END$$",
+            ], in: database) { try await rest.send(.post, "/rpc/touch").status == .noContent }
             #expect(reloaded, "the schema cache never picked up the new functions")
             let sum = try await rest.send(.post, "/rpc/add", json: ["a": 2, "b": 5])
             #expect(String(decoding: sum.body, as: UTF8.self) == "7")
