@@ -47,7 +47,12 @@ struct RestReadTests {
             let nested = try await rest.get("/profiles?select=username,posts(body)&username=eq.alice&posts.body=eq.a-public")
             #expect((nested.rows.first?["posts"] as? [[String: Any]])?.map { $0["body"] as? String } == ["a-public"])
 
-            // post_targets has two foreign keys to profiles? No: one to profiles, one to entities, one to posts.
+            // follows has two foreign keys to profiles: ambiguous without a hint, answered as PostgREST does.
+            let ambiguous = try await rest.get("/profiles?select=username,follows(*)")
+            #expect(ambiguous.status.code == 300)
+            #expect(ambiguous.code == "PGRST201")
+            let followers = try await rest.get("/profiles?select=username,follows!followed_profile_id(follower_id)&username=eq.alice")
+            #expect((followers.rows.first?["follows"] as? [[String: Any]])?.first?["follower_id"] as? String == w.b.uuidString.lowercased())
             let hinted = try await rest.get("/post_targets?select=post_id,profiles!target_profile_id(username)&target_profile_id=not.is.null")
             #expect((hinted.rows.first?["profiles"] as? [String: Any])?["username"] as? String == "bob")
         }
