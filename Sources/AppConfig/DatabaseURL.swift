@@ -68,17 +68,4 @@ public struct DatabaseURL: Sendable, Equatable {
     public var redacted: String {
         "postgres://\(username)@\(host):\(port)/\(database)"
     }
-
-    /// The full URL, password included, for tools such as psql; never log it.
-    public var secretString: String {
-        var components = URLComponents()
-        components.scheme = "postgres"
-        components.user = username
-        components.password = password
-        components.host = host
-        components.port = port
-        components.path = "/" + database
-        if tls != .prefer { components.queryItems = [URLQueryItem(name: "sslmode", value: tls.rawValue)] }
-        return components.string ?? redacted
-    }
 }

@@ -57,7 +57,4 @@ public struct PasswordPolicy: Sendable {
         }
         return Set(text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
     }()
-
-    /// How many common passwords are known (for tests and the settings endpoint).
-    public static var commonPasswordCount: Int { commonPasswords.count }
 }

@@ -19,8 +19,6 @@ public final class RunningPostgres: Sendable {
         self.process = process
     }
 
-    public var isRunning: Bool { process.isRunning }
-
     /// Fast shutdown (SIGINT: sessions are ended, data is flushed), escalating to an immediate
     /// shutdown if the server has not stopped after `timeout`.
     public func stop(timeout: Duration = .seconds(20)) async {
