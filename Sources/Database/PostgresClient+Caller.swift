@@ -12,6 +12,9 @@ extension PostgresClient {
     ///
     /// `settings` are further transaction-local settings, such as PostgREST's `request.method`,
     /// `request.path`, `request.headers` and a per-role `statement_timeout`.
+    ///
+    /// The three statements around `body` are prepared once per connection (they run on every
+    /// request; parsing and planning them each time cost the database more than a point query).
     public func withCaller<Result: Sendable>(
         _ caller: Caller,
         readOnly: Bool = false,
@@ -19,27 +22,22 @@ extension PostgresClient {
         logger: Logger,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        var all: [(name: String, value: String)] = [
-            ("role", caller.role.rawValue),
-            ("request.jwt.claims", caller.claimsJSON),
-            ("request.jwt.claim.sub", caller.userID?.uuidString.lowercased() ?? ""),
-            ("request.jwt.claim.role", caller.role.rawValue),
-        ]
-        all += settings
-        var binds = PostgresBindings()
-        var calls: [String] = []
-        for (index, setting) in all.enumerated() {
-            binds.append(setting.name)
-            binds.append(setting.value)
-            calls.append("set_config($\(index * 2 + 1), $\(index * 2 + 2), true)")
+        var names = ["role", "request.jwt.claims", "request.jwt.claim.sub", "request.jwt.claim.role"]
+        var values = [caller.role.rawValue, caller.claimsJSON, caller.userID?.uuidString.lowercased() ?? "", caller.role.rawValue]
+        for setting in settings {
+            names.append(setting.name)
+            values.append(setting.value)
         }
-        let setup = PostgresQuery(unsafeSQL: "SELECT " + calls.joined(separator: ", "), binds: binds)
         return try await withConnection { connection in
-            try await connection.query(readOnly ? "BEGIN READ ONLY" : "BEGIN", logger: logger)
+            if readOnly {
+                _ = try await connection.execute(BeginReadOnly(), logger: logger)
+            } else {
+                _ = try await connection.execute(Begin(), logger: logger)
+            }
             do {
-                try await connection.query(setup, logger: logger)
+                for try await _ in try await connection.execute(SetLocalSettings(names: names, values: values), logger: logger) {}
                 let result = try await body(connection)
-                try await connection.query("COMMIT", logger: logger)
+                _ = try await connection.execute(Commit(), logger: logger)
                 return result
             } catch {
                 _ = try? await connection.query("ROLLBACK", logger: logger)
@@ -47,4 +45,46 @@ extension PostgresClient {
             }
         }
     }
+}
+
+/// Transaction-local settings by name, all in one statement whatever their number.
+struct SetLocalSettings: PostgresPreparedStatement {
+    static let name = "feedfusion_set_local_settings"
+    static let sql = "SELECT count(set_config(name, value, true)) FROM unnest($1::text[], $2::text[]) AS s(name, value)"
+    typealias Row = Int
+
+    let names: [String]
+    let values: [String]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(names)
+        bindings.append(values)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
+}
+
+/// A statement without parameters or rows, prepared under a fixed name.
+protocol FixedStatement: PostgresPreparedStatement where Row == () {}
+
+extension FixedStatement {
+    func makeBindings() throws -> PostgresBindings { PostgresBindings() }
+    func decodeRow(_ row: PostgresRow) throws {}
+}
+
+struct Begin: FixedStatement {
+    static let name = "feedfusion_begin"
+    static let sql = "BEGIN"
+}
+
+struct BeginReadOnly: FixedStatement {
+    static let name = "feedfusion_begin_read_only"
+    static let sql = "BEGIN READ ONLY"
+}
+
+struct Commit: FixedStatement {
+    static let name = "feedfusion_commit"
+    static let sql = "COMMIT"
 }
