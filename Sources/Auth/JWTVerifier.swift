@@ -5,6 +5,7 @@ import JWTKit
 /// Verifies HS256 JWTs signed with the project's secret and turns them into the `Caller` a request runs as.
 public struct JWTVerifier: Sendable {
     let keys: JWTKeyCollection
+    let verified = VerifiedTokenCache()
 
     public init(secret: String) async {
         keys = await makeJWTKeys(secret: secret)
@@ -13,6 +14,7 @@ public struct JWTVerifier: Sendable {
     /// The caller for a token, or `AuthenticationError` when the token is not one we signed,
     /// has expired, or names a role requests may not run as.
     public func caller(forToken token: String) async throws(AuthenticationError) -> Caller {
+        if let cached = verified.caller(forToken: token) { return try cached.get() }
         let claims: RoleClaims
         do {
             claims = try await keys.verify(token, as: RoleClaims.self)
@@ -26,7 +28,9 @@ public struct JWTVerifier: Sendable {
         guard let role = DatabaseRole(rawValue: roleName) else { throw .roleNotAllowed(roleName) }
         // The claims go to PostgreSQL exactly as signed: the payload segment, not a re-encoding.
         guard let claimsJSON = Self.payloadJSON(of: token) else { throw .invalidToken }
-        return Caller(role: role, claimsJSON: claimsJSON, userID: claims.sub.flatMap { UUID(uuidString: $0.value) })
+        let caller = Caller(role: role, claimsJSON: claimsJSON, userID: claims.sub.flatMap { UUID(uuidString: $0.value) })
+        verified.insert(.init(caller: caller, notBefore: claims.nbf?.value, expires: claims.exp?.value), forToken: token)
+        return caller
     }
 
     static func payloadJSON(of token: String) -> String? {

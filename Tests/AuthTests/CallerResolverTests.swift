@@ -58,6 +58,17 @@ struct CallerResolverTests {
         #expect(caller.userID == nil)
     }
 
+    @Test("a token verified once (and remembered) is refused as soon as it expires")
+    func rememberedTokenExpires() async throws {
+        let token = try await Self.sign(Self.claims(role: "authenticated", sub: UUID(), expiresIn: 1.5))
+        #expect(try await resolver.caller(authorization: "Bearer \(token)", apikey: nil).role == .authenticated)
+        #expect(try await resolver.caller(authorization: "Bearer \(token)", apikey: nil).role == .authenticated)
+        try await Task.sleep(for: .milliseconds(2600))
+        await #expect(throws: AuthenticationError.expired) {
+            try await resolver.caller(authorization: "Bearer \(token)", apikey: nil)
+        }
+    }
+
     @Test("bad credentials are refused, never downgraded to anon")
     func refusals() async throws {
         let expired = try await Self.sign(Self.claims(role: "authenticated", expiresIn: -60))
