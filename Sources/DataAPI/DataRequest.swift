@@ -54,7 +54,7 @@ public struct Prefer: Sendable, Equatable {
         self.init()
         for value in headerValues {
             for pair in value.split(separator: ",") {
-                let parts = pair.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1).map(String.init)
+                let parts = pair.trimmingSpaces.split(separator: "=", maxSplits: 1).map(String.init)
                 guard parts.count == 2 else { continue }
                 switch parts[0] {
                 case "return": returning = Return(rawValue: parts[1])

@@ -105,9 +105,7 @@ struct RestController: Sendable {
         dataRequest.csv = action == .read && accept.contains("text/csv")
         dataRequest.method = request.method.rawValue
         dataRequest.path = request.uri.path
-        var headers: [String: String] = [:]
-        for field in request.headers { headers[field.name.canonicalName] = field.value }
-        dataRequest.headersJSON = String(decoding: (try? JSONSerialization.data(withJSONObject: headers)) ?? Data("{}".utf8), as: UTF8.self)
+        dataRequest.headersJSON = RequestText.jsonObject(request.headers.map { ($0.name.canonicalName, $0.value) })
         return dataRequest
     }
 
@@ -115,16 +113,16 @@ struct RestController: Sendable {
     static func queryItems(_ query: String) -> [(name: String, value: String)] {
         query.split(separator: "&").compactMap { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ text: Substring) -> String {
-                text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text)
-            }
+            func decode(_ text: Substring) -> String { RequestText.formDecoded(text) ?? String(text) }
             guard let name = parts.first, !name.isEmpty else { return nil }
             return (decode(name), parts.count > 1 ? decode(parts[1]) : "")
         }
     }
 
     static func milliseconds(_ duration: Duration) -> String {
-        String(format: "%.1f", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
+        // Tenths of a millisecond in integer arithmetic: String(format:) shows up in profiles.
+        let tenths = duration.components.seconds * 10_000 + duration.components.attoseconds / 100_000_000_000_000
+        return "\(tenths / 10).\(tenths % 10)"
     }
 
     func openAPI(_ request: Request, _ context: AppRequestContext) async throws -> Response {

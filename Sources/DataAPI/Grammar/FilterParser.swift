@@ -30,7 +30,7 @@ public enum FilterParser {
     static func logic(_ kind: String, negated: Bool, inside: Substring, depth: Int) throws(GrammarError) -> LogicTree {
         guard depth <= maximumDepth else { throw GrammarError("logic tree is nested deeper than \(maximumDepth) levels") }
         let children = try Tokenizer.splitTopLevel(inside).map { (part: Substring) throws(GrammarError) -> LogicTree in
-            try element(part.trimmingCharacters(in: .whitespaces), depth: depth)
+            try element(part.trimmingSpaces, depth: depth)
         }
         guard !children.isEmpty else { throw GrammarError("empty logic tree") }
         return kind == "or" ? .or(children, negated: negated) : .and(children, negated: negated)
@@ -94,7 +94,7 @@ public enum FilterParser {
             guard items.count <= maximumListLength else {
                 throw GrammarError("in. lists take at most \(maximumListLength) values")
             }
-            value = .list(items.map { Tokenizer.unquote(Substring($0.trimmingCharacters(in: .whitespaces))) })
+            value = .list(items.map { Tokenizer.unquote(Substring($0.trimmingSpaces)) })
         case .is:
             let keyword = valueText.lowercased()
             guard ["null", "true", "false", "unknown"].contains(keyword) else {

@@ -11,7 +11,7 @@ public enum SelectParser {
     static func items(_ text: Substring, depth: Int) throws(GrammarError) -> [SelectItem] {
         guard depth <= maximumDepth else { throw GrammarError("select is nested deeper than \(maximumDepth) levels") }
         return try Tokenizer.splitTopLevel(text).map { (part: Substring) throws(GrammarError) -> SelectItem in
-            let item = part.trimmingCharacters(in: .whitespaces)
+            let item = part.trimmingSpaces
             guard !item.isEmpty else { throw GrammarError("empty item in select '\(text)'") }
             return try self.item(Substring(item), depth: depth)
         }
@@ -43,7 +43,7 @@ public enum SelectParser {
                     hint = try Tokenizer.name(modifier, what: "relationship hint")
                 }
             }
-            let nested = inside.trimmingCharacters(in: .whitespaces).isEmpty ? [SelectItem.star] : try items(inside, depth: depth + 1)
+            let nested = inside.trimmingSpaces.isEmpty ? [SelectItem.star] : try items(inside, depth: depth + 1)
             return .embed(Embed(target: target, alias: alias, hint: hint, inner: inner, items: nested))
         }
         var cast: String?

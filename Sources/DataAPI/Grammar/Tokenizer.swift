@@ -53,7 +53,7 @@ enum Tokenizer {
 
     /// A column or alias name: letters, digits, `_`, `$`, `-` or a quoted name.
     static func name(_ text: Substring, what: String) throws(GrammarError) -> String {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingSpaces
         if trimmed.hasPrefix("\"") { return unquote(Substring(trimmed)) }
         guard !trimmed.isEmpty, trimmed.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" || $0 == "-" || $0 == " " })
         else {
