@@ -5,7 +5,7 @@ import Logging
 /// Runs the command line and exits: 0 on success, 1 with one line on stderr on failure.
 public enum Entry {
     public static func main() async -> Never {
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        LoggingSystem.bootstrap({ label, provider in LineLogHandler(label: label, metadataProvider: provider) }, metadataProvider: nil)
         let command: any ParsableCommand
         do {
             command = try FeedFusionCommand.parseAsRoot()
