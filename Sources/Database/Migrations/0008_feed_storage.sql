@@ -1,0 +1,134 @@
+-- What the feeds read per row, kept next to the row so that neither the feed queries nor the
+-- posts policy need a lookup in another table for every post they consider.
+--
+-- posts.author_private: the author's profiles.is_private, copied on insert and whenever it changes.
+-- posts.like_count: maintained by the likes trigger (counting likes under RLS per post is a
+--   policy check per like row).
+-- post_targets.post_created_at: the post's time, so that "newest posts targeting X" is one index
+--   range scan in (created_at, id) order, like the per-author index on posts.
+ALTER TABLE public.posts ADD COLUMN author_private boolean NOT NULL DEFAULT false;
+ALTER TABLE public.posts ADD COLUMN like_count integer NOT NULL DEFAULT 0 CHECK (like_count >= 0);
+ALTER TABLE public.post_targets ADD COLUMN post_created_at timestamptz;
+
+UPDATE public.posts p SET author_private = pr.is_private FROM public.profiles pr WHERE pr.id = p.author_id AND pr.is_private;
+UPDATE public.posts p SET like_count = l.n
+    FROM (SELECT post_id, count(*)::int AS n FROM public.post_likes GROUP BY post_id) l WHERE l.post_id = p.id;
+UPDATE public.post_targets t SET post_created_at = p.created_at FROM public.posts p WHERE p.id = t.post_id;
+ALTER TABLE public.post_targets ALTER COLUMN post_created_at SET NOT NULL;
+
+DROP INDEX public.post_targets_entity_idx;
+DROP INDEX public.post_targets_profile_idx;
+CREATE INDEX post_targets_entity_time_idx ON public.post_targets (target_entity_id, post_created_at DESC, post_id DESC)
+    WHERE target_entity_id IS NOT NULL;
+CREATE INDEX post_targets_profile_time_idx ON public.post_targets (target_profile_id, post_created_at DESC, post_id DESC)
+    WHERE target_profile_id IS NOT NULL;
+-- post_targets by post (the feed rows' "targets") is served by the unique (post_id, …) indexes.
+
+-- The copies are the server's to keep: clients write neither (the column grants of 0004 list the
+-- columns clients may insert and update, and these are not among them).
+CREATE FUNCTION internal.posts_copy_author_privacy() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+BEGIN
+    NEW.author_private := coalesce((SELECT is_private FROM public.profiles WHERE id = NEW.author_id), false);
+    IF TG_OP = 'INSERT' THEN
+        NEW.like_count := 0;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER posts_author_privacy BEFORE INSERT ON public.posts
+    FOR EACH ROW EXECUTE FUNCTION internal.posts_copy_author_privacy();
+
+CREATE FUNCTION internal.profiles_propagate_privacy() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+BEGIN
+    UPDATE public.posts SET author_private = NEW.is_private WHERE author_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER profiles_privacy AFTER UPDATE OF is_private ON public.profiles
+    FOR EACH ROW WHEN (OLD.is_private IS DISTINCT FROM NEW.is_private)
+    EXECUTE FUNCTION internal.profiles_propagate_privacy();
+
+CREATE FUNCTION internal.post_likes_count() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE public.posts SET like_count = like_count + 1 WHERE id = NEW.post_id;
+    ELSE
+        UPDATE public.posts SET like_count = greatest(like_count - 1, 0) WHERE id = OLD.post_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER post_likes_count AFTER INSERT OR DELETE ON public.post_likes
+    FOR EACH ROW EXECUTE FUNCTION internal.post_likes_count();
+
+CREATE FUNCTION internal.post_targets_copy_time() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+BEGIN
+    NEW.post_created_at := (SELECT created_at FROM public.posts WHERE id = NEW.post_id);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER post_targets_time BEFORE INSERT ON public.post_targets
+    FOR EACH ROW EXECUTE FUNCTION internal.post_targets_copy_time();
+
+-- updated_at tracks what the author wrote, not the counters the server keeps.
+DROP TRIGGER posts_touch ON public.posts;
+CREATE TRIGGER posts_touch BEFORE UPDATE OF body, visibility, location ON public.posts
+    FOR EACH ROW EXECUTE FUNCTION internal.touch_updated_at();
+
+-- The viewer's relationships, computed once per statement: policies call these inside a
+-- sub-select, so PostgreSQL runs each once (an InitPlan) and then checks every row against an
+-- array instead of running a function with its own queries per row. SECURITY DEFINER because a
+-- policy must not recurse through the policies of follows and blocks; each reads only rows of
+-- the caller (auth.uid()).
+CREATE FUNCTION internal.viewer_block_partners() RETURNS uuid[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT coalesce(array_agg(other), '{}') FROM (
+        SELECT blocked_id AS other FROM public.blocks WHERE blocker_id = auth.uid()
+        UNION
+        SELECT blocker_id FROM public.blocks WHERE blocked_id = auth.uid()
+    ) partners
+$$;
+
+CREATE FUNCTION internal.viewer_followed_profiles() RETURNS uuid[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT coalesce(array_agg(followed_profile_id), '{}') FROM public.follows
+    WHERE follower_id = auth.uid() AND status = 'accepted' AND followed_profile_id IS NOT NULL
+$$;
+
+-- Same rules as internal.can_see_post (which stays for single checks), written so that the
+-- planner evaluates the viewer's relationships once and each row costs a few comparisons: the
+-- author always; nobody across a block; public posts of public profiles everyone; public posts of
+-- private profiles and followers-only posts the accepted followers; private posts the author only.
+DROP POLICY posts_read ON public.posts;
+CREATE POLICY posts_read ON public.posts FOR SELECT TO anon, authenticated
+    USING (
+        author_id = (SELECT auth.uid())
+        OR (SELECT public.is_admin())
+        OR (
+            author_id <> ALL ((SELECT internal.viewer_block_partners())::uuid[])
+            AND CASE visibility
+                WHEN 'public' THEN NOT author_private OR author_id = ANY ((SELECT internal.viewer_followed_profiles())::uuid[])
+                WHEN 'followers' THEN author_id = ANY ((SELECT internal.viewer_followed_profiles())::uuid[])
+                ELSE false
+            END
+        )
+    );
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA internal FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA internal TO anon, authenticated, service_role;
