@@ -39,12 +39,13 @@ END
 $$;
 
 -- The cursor is opaque to clients: base64url of "<microseconds since epoch>~<post id>".
+-- No SET search_path (names are pg_catalog-qualified instead) so that it inlines into the query.
 CREATE FUNCTION internal.encode_cursor(p_created_at timestamptz, p_id uuid) RETURNS text
     LANGUAGE sql IMMUTABLE
-    SET search_path = ''
 AS $$
-    SELECT translate(
-        encode(convert_to((extract(epoch FROM p_created_at) * 1000000)::bigint::text || '~' || p_id::text, 'UTF8'), 'base64'),
+    SELECT pg_catalog.translate(
+        pg_catalog.encode(pg_catalog.convert_to(
+            (EXTRACT(epoch FROM p_created_at) * 1000000)::bigint::text || '~' || p_id::text, 'UTF8'), 'base64'),
         E'+/=\n', '-_')
 $$;
 
@@ -82,9 +83,11 @@ $$;
 -- The feed rows for chosen candidates, newest first. INVOKER: posts, profiles and targets are
 -- read under the caller's policies (a candidate the caller may not see simply drops out).
 CREATE FUNCTION internal.feed_rows(p_candidates internal.feed_candidate[]) RETURNS SETOF public.feed_item
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path = ''
 AS $$
+BEGIN
+    RETURN QUERY
     SELECT p.id,
         jsonb_build_object('id', p.author_id, 'username', a.username, 'display_name', a.display_name, 'avatar_url', a.avatar_url),
         p.body,
@@ -108,7 +111,8 @@ AS $$
     FROM unnest(p_candidates) AS c
     JOIN public.posts p ON p.id = c.id
     LEFT JOIN public.profiles a ON a.id = p.author_id
-    ORDER BY p.created_at DESC, p.id DESC
+    ORDER BY p.created_at DESC, p.id DESC;
+END
 $$;
 
 -- Home: the caller's own posts, posts of profiles they follow, posts targeting entities they
