@@ -94,13 +94,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A realistic, reproducible data set (users, follows, posts…) generated and bulk-loaded with COPY.
+        .target(
+            name: "Seeding",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `feedfusion` subcommands (serve, migrate, …), kept out of the executable so tests can use them.
         .target(
             name: "Commands",
             dependencies: [
                 "AppConfig",
+                "Auth",
                 "Database",
                 "HTTPAPI",
+                "Seeding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -148,6 +160,11 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SeedingTests",
+            dependencies: ["Seeding", "Auth", "Database", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
