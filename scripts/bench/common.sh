@@ -1,0 +1,52 @@
+# Shared by the benchmark scripts: build, start a server on a throwaway data folder, wrk and pgbench.
+# Sourcing script sets: SECONDS_EACH, CONNECTIONS. Exports PG* for psql/pgbench; sets BIN, BASE, WORK.
+scripts/install-deps
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+swift build -c release --product feedfusion >/dev/null
+BIN="$(swift build -c release --show-bin-path)/feedfusion"
+PGBIN=/usr/lib/postgresql/15/bin
+
+WORK=$(mktemp -d /tmp/feedfusion-bench.XXXXXX); chmod 755 "$WORK"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export DATA_DIR="$WORK/data" PORT LOG_LEVEL=warning DB_POOL_SIZE=${DB_POOL_SIZE:-20}
+BASE="http://127.0.0.1:$PORT"
+
+start_server() {
+    "$BIN" serve > "$WORK/serve.log" 2>&1 &
+    SERVER=$!
+    trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
+    for _ in $(seq 1 240); do curl -sf "$BASE/ready" >/dev/null && break; sleep 0.5; done
+    export PGHOST=127.0.0.1 PGPORT=$(cat "$DATA_DIR/postgres/port") PGUSER=postgres PGDATABASE=feedfusion
+    export PGPASSWORD=$(cat "$DATA_DIR/postgres/superuser-password")
+}
+
+wrk_run() { # path [header…] → "rps p50ms p99ms"
+    local path=$1; shift
+    local headers=()
+    for header in "$@"; do headers+=(-H "$header"); done
+    wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency "${headers[@]}" "$BASE$path" \
+        | awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
+               function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+               END {printf "%.0f %.2f %.2f\n", rps, ms(p50), ms(p99)}'
+}
+
+pgbench_run() { # script [clients] → "tps - -"
+    "$PGBIN/pgbench" -n -M extended -c "${2:-$CONNECTIONS}" -j 2 -T "$SECONDS_EACH" -f "$1" 2>/dev/null \
+        | awk '/^tps/ {printf "%.0f - -\n", $3}'
+}
+
+# Latency percentiles of one connection running a script: "p50 p95 p99" in ms.
+pgbench_latency() { # script
+    local dir; dir=$(mktemp -d "$WORK/lat.XXXX")
+    (cd "$dir" && "$PGBIN/pgbench" -n -M extended -c 1 -T "$SECONDS_EACH" -l -f "$1" >/dev/null 2>&1)
+    cat "$dir"/pgbench_log.* | python3 -c '
+import sys
+lat = sorted(int(line.split()[2]) / 1000 for line in sys.stdin if line.strip())
+pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+print(f"{pick(0.50):.2f} {pick(0.95):.2f} {pick(0.99):.2f} {len(lat)}")'
+}
+
+# The transaction-local settings the server sets for a caller, as SQL, for pgbench scripts.
+caller_settings() { # role claims-json
+    echo "SELECT set_config('role', '$1', true), set_config('request.jwt.claims', '$2', true), set_config('request.method', 'GET', true), set_config('statement_timeout', '8000ms', true);"
+}
