@@ -186,6 +186,12 @@ struct FeedTests {
             let targeting = try await Fixtures.createPost(client, author: author, body: "about the place")
             try await client.query("INSERT INTO public.post_targets (post_id, target_entity_id) VALUES (\(targeting), \(place))")
 
+            // Newer posts in the circle that anon may not see: skipped, without costing the page its rows.
+            for index in 0..<7 {
+                let hidden = try await post("hidden \(index)", lat: 48.8566, lng: 2.3522, metres: 100)
+                try await client.query("UPDATE public.posts SET visibility = 'private' WHERE id = \(hidden)")
+            }
+
             func near(_ lat: Double, _ lng: Double, _ radius: Int) async throws -> Set<UUID> {
                 let rows = try await Self.walk(client, as: .anonymous, pageSize: 2, logger: logger) { limit, cursor in
                     "SELECT id, reasons, cursor FROM public.feed_fusion_nearby(\(lat), \(lng), \(radius)::int, \(limit)::int, \(cursor))"

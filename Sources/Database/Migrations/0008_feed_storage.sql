@@ -16,6 +16,13 @@ UPDATE public.posts p SET like_count = l.n
 UPDATE public.post_targets t SET post_created_at = p.created_at FROM public.posts p WHERE p.id = t.post_id;
 ALTER TABLE public.post_targets ALTER COLUMN post_created_at SET NOT NULL;
 
+-- "Newest posts within a circle": one GiST index over (location, created_at) answers it as a
+-- nearest-in-time scan (KNN on created_at through btree_gist) restricted to the circle's box, so it
+-- stops after the first page instead of sorting every post in a city.
+CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA extensions;
+DROP INDEX public.posts_location_idx;
+CREATE INDEX posts_location_time_idx ON public.posts USING gist (location, created_at) WHERE location IS NOT NULL;
+
 DROP INDEX public.post_targets_entity_idx;
 DROP INDEX public.post_targets_profile_idx;
 CREATE INDEX post_targets_entity_time_idx ON public.post_targets (target_entity_id, post_created_at DESC, post_id DESC)

@@ -242,6 +242,28 @@ BEGIN
 END
 $$;
 
+-- The newest located posts within p_radius_m of a point, below the keyset position, ignoring
+-- visibility: SECURITY DEFINER because under RLS PostgreSQL may not use the spatial index (ST_DWithin
+-- is not leakproof, so it is only evaluated after the policy, on every located post: seconds on the
+-- seeded set). It answers ids and times only, to feed_fusion_nearby, which reads the posts themselves
+-- under the caller's policies. (`internal` is not exposed through the API.)
+CREATE FUNCTION internal.located_post_candidates(
+    p_point extensions.geography, p_radius_m int, p_at timestamptz, p_id uuid, p_limit int)
+    RETURNS TABLE (id uuid, created_at timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+BEGIN
+    -- Ordered by distance in time from a far future instant, which the (location, created_at)
+    -- GiST index returns directly: newest first.
+    RETURN QUERY SELECT p.id, p.created_at FROM public.posts p
+        WHERE p.location IS NOT NULL AND extensions.st_dwithin(p.location, p_point, p_radius_m)
+          AND (p.created_at, p.id) < (p_at, p_id)
+        ORDER BY p.created_at OPERATOR(extensions.<->) '3000-01-01 00:00:00+00'::timestamptz
+        LIMIT p_limit;
+END
+$$;
+
 -- Visible posts within p_radius_m metres of a point, by their own location or their target
 -- entity's, newest first. Distances are on the spheroid (geography), so the antimeridian and the
 -- poles need no special cases.
@@ -256,6 +278,14 @@ DECLARE
     v_at timestamptz;
     v_id uuid;
     v_point extensions.geography;
+    v_batch int;
+    v_batch_at timestamptz;
+    v_batch_id uuid;
+    v_found int;
+    v_ids uuid[];
+    v_times timestamptz[];
+    v_last timestamptz;
+    v_visible internal.feed_candidate[] := '{}';
 BEGIN
     IF p_lat IS NULL OR p_lng IS NULL OR p_lat NOT BETWEEN -90 AND 90 OR p_lng NOT BETWEEN -180 AND 180 THEN
         RAISE EXCEPTION 'p_lat must be between -90 and 90 and p_lng between -180 and 180' USING ERRCODE = '22023';
@@ -265,12 +295,33 @@ BEGIN
     END IF;
     SELECT c.created_at, c.id INTO v_at, v_id FROM internal.decode_cursor(p_cursor) c;
     v_point := extensions.st_setsrid(extensions.st_makepoint(p_lng, p_lat), 4326)::extensions.geography;
+
+    -- Located posts: candidates newest first in growing batches, kept when the caller may see
+    -- them (the posts policy), until a page is full or the candidates run out.
+    v_batch_at := v_at;
+    v_batch_id := v_id;
+    v_batch := v_limit * 2;
+    LOOP
+        SELECT coalesce(array_agg(c.id ORDER BY c.created_at DESC), '{}'), coalesce(array_agg(c.created_at ORDER BY c.created_at DESC), '{}')
+        INTO v_ids, v_times
+        FROM internal.located_post_candidates(v_point, p_radius_m, v_batch_at, v_batch_id, v_batch) c;
+        v_found := cardinality(v_ids);
+        v_last := v_times[v_found];
+        -- Posts at the batch's oldest instant may continue past the batch: leave them to the next
+        -- one unless the batch is the last (or made of that one instant only).
+        v_visible := v_visible || ARRAY(
+            SELECT ROW(p.id, p.created_at, ARRAY['nearby'])::internal.feed_candidate
+            FROM unnest(v_ids, v_times) AS b(id, created_at) JOIN public.posts p ON p.id = b.id
+            WHERE v_found < v_batch OR b.created_at > v_last OR v_times[1] = v_last);
+        EXIT WHEN v_found < v_batch OR cardinality(v_visible) >= v_limit OR v_times[1] = v_last;
+        v_batch_at := v_last;
+        v_batch_id := 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+        v_batch := least(v_batch * 2, 5000);
+    END LOOP;
+
     RETURN QUERY SELECT * FROM internal.feed_rows(ARRAY(
         SELECT ROW(u.id, max(u.created_at), ARRAY['nearby'])::internal.feed_candidate FROM (
-            (SELECT p.id, p.created_at FROM public.posts p
-             WHERE p.location IS NOT NULL AND extensions.st_dwithin(p.location, v_point, p_radius_m)
-               AND (p.created_at, p.id) < (v_at, v_id)
-             ORDER BY p.created_at DESC, p.id DESC LIMIT v_limit)
+            SELECT v.id, v.created_at FROM unnest(v_visible) v
             UNION ALL
             (SELECT t.post_id, t.post_created_at FROM public.entities e
              CROSS JOIN LATERAL (
