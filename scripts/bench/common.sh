@@ -42,6 +42,7 @@ pgbench_latency() { # script
     cat "$dir"/pgbench_log.* | python3 -c '
 import sys
 lat = sorted(int(line.split()[2]) / 1000 for line in sys.stdin if line.strip())
+if not lat: print("- - - 0 (failed)"); sys.exit()
 pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
 print(f"{pick(0.50):.2f} {pick(0.95):.2f} {pick(0.99):.2f} {len(lat)}")'
 }
