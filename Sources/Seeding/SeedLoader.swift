@@ -118,14 +118,23 @@ public struct SeedLoader: Sendable {
                 rows.integer(post.likers.count)
             }))
         summary.rows.append(("public.post_targets", try await copyPerPost(connection, "post_targets",
-            ["post_id", "target_entity_id", "target_profile_id", "post_created_at"], world: world, logger: logger) { post, rows in
-                for entity in post.entityTargets {
-                    rows.uuid(post.id); rows.uuid(world.entities[entity].id); rows.null(); rows.timestamp(microseconds: post.createdMicroseconds)
+            ["post_id", "target_entity_id", "target_profile_id", "post_created_at", "post_author_id", "post_visibility", "post_author_private"],
+            world: world, logger: logger) { post, rows in
+                // What the trigger copies from the post (the policy reads it from the target row).
+                func postColumns() {
+                    rows.timestamp(microseconds: post.createdMicroseconds)
+                    rows.uuid(world.users[post.author].id)
+                    rows.plain(post.visibility)
+                    rows.bool(world.users[post.author].isPrivate)
                     rows.endRow()
                 }
+                for entity in post.entityTargets {
+                    rows.uuid(post.id); rows.uuid(world.entities[entity].id); rows.null()
+                    postColumns()
+                }
                 for profile in post.profileTargets {
-                    rows.uuid(post.id); rows.null(); rows.uuid(world.users[profile].id); rows.timestamp(microseconds: post.createdMicroseconds)
-                    rows.endRow()
+                    rows.uuid(post.id); rows.null(); rows.uuid(world.users[profile].id)
+                    postColumns()
                 }
             }))
         summary.rows.append(("public.post_likes", try await copyPerPost(connection, "post_likes",

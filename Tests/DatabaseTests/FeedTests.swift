@@ -117,6 +117,42 @@ struct FeedTests {
         }
     }
 
+    @Test("changing a post's visibility or its author's privacy changes who sees it through its targets")
+    func targetsFollowTheirPost() async throws {
+        let database = try await TestDatabase.migrated()
+        let logger = database.logger
+        try await database.withClient { client in
+            let author = try await Fixtures.createUser(client, username: "changer")
+            let reader = try await Fixtures.createUser(client, username: "onlooker")
+            let place = UUID()
+            try await client.query("INSERT INTO public.entities (id, kind, name) VALUES (\(place), 'place', 'Square')")
+            let post = try await Fixtures.createPost(client, author: author, body: "at the square")
+            try await client.query("INSERT INTO public.post_targets (post_id, target_entity_id) VALUES (\(post), \(place))")
+            func seen(_ caller: Caller) async throws -> [String] {
+                try await client.withCaller(caller, readOnly: true, logger: logger) { connection in
+                    try await connection.strings("SELECT id::text FROM public.feed_fusion_entity(\(place), 20, NULL)", logger: logger)
+                }
+            }
+            let id = post.uuidString.lowercased()
+            #expect(try await seen(Fixtures.caller(reader)) == [id])
+            #expect(try await seen(.anonymous) == [id])
+            // As the author would through PATCH /rest/v1/posts.
+            try await client.withCaller(Fixtures.caller(author), logger: logger) { connection in
+                _ = try await connection.affectedRows("UPDATE public.posts SET visibility = 'followers' WHERE id = \(post)", logger: logger)
+            }
+            #expect(try await seen(Fixtures.caller(reader)).isEmpty)
+            try await Fixtures.follow(client, follower: reader, followed: author)
+            #expect(try await seen(Fixtures.caller(reader)) == [id])
+            try await client.withCaller(Fixtures.caller(author), logger: logger) { connection in
+                _ = try await connection.affectedRows("UPDATE public.posts SET visibility = 'public' WHERE id = \(post)", logger: logger)
+                _ = try await connection.affectedRows("UPDATE public.profiles SET is_private = true WHERE id = \(author)", logger: logger)
+            }
+            #expect(try await seen(.anonymous).isEmpty)
+            #expect(try await seen(Fixtures.caller(reader)) == [id])
+            #expect(try await seen(Fixtures.caller(author)) == [id])
+        }
+    }
+
     /// The SQLSTATE a call fails with, or nil.
     static func failure(_ client: PostgresClient, _ caller: Caller, _ query: PostgresQuery, _ logger: Logger) async -> String? {
         do {

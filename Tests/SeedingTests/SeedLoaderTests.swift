@@ -58,7 +58,9 @@ struct SeedLoaderTests {
                     SELECT concat_ws(',',
                         (SELECT count(*) FROM public.posts p JOIN public.profiles pr ON pr.id = p.author_id WHERE p.author_private <> pr.is_private),
                         (SELECT count(*) FROM public.posts p WHERE p.like_count <> (SELECT count(*) FROM public.post_likes l WHERE l.post_id = p.id)),
-                        (SELECT count(*) FROM public.post_targets t JOIN public.posts p ON p.id = t.post_id WHERE t.post_created_at <> p.created_at),
+                        (SELECT count(*) FROM public.post_targets t JOIN public.posts p ON p.id = t.post_id
+                            WHERE (t.post_created_at, t.post_author_id, t.post_visibility, t.post_author_private)
+                                  IS DISTINCT FROM (p.created_at, p.author_id, p.visibility, p.author_private)),
                         (SELECT count(*) FROM public.follows f JOIN public.blocks b ON (b.blocker_id, b.blocked_id) IN ((f.follower_id, f.followed_profile_id), (f.followed_profile_id, f.follower_id))),
                         (SELECT count(*) FROM public.posts WHERE visibility NOT IN ('public', 'followers', 'private')))
                     """, logger: logger)

@@ -6,15 +6,26 @@
 --   policy check per like row).
 -- post_targets.post_created_at: the post's time, so that "newest posts targeting X" is one index
 --   range scan in (created_at, id) order, like the per-author index on posts.
+-- post_targets.post_author_id / post_visibility / post_author_private: what the posts policy reads,
+--   so that the post_targets policy applies the same rule to the row itself instead of looking the
+--   post up (a feed reads hundreds of targets per page).
 ALTER TABLE public.posts ADD COLUMN author_private boolean NOT NULL DEFAULT false;
 ALTER TABLE public.posts ADD COLUMN like_count integer NOT NULL DEFAULT 0 CHECK (like_count >= 0);
 ALTER TABLE public.post_targets ADD COLUMN post_created_at timestamptz;
+ALTER TABLE public.post_targets ADD COLUMN post_author_id uuid;
+ALTER TABLE public.post_targets ADD COLUMN post_visibility text;
+ALTER TABLE public.post_targets ADD COLUMN post_author_private boolean;
 
 UPDATE public.posts p SET author_private = pr.is_private FROM public.profiles pr WHERE pr.id = p.author_id AND pr.is_private;
 UPDATE public.posts p SET like_count = l.n
     FROM (SELECT post_id, count(*)::int AS n FROM public.post_likes GROUP BY post_id) l WHERE l.post_id = p.id;
-UPDATE public.post_targets t SET post_created_at = p.created_at FROM public.posts p WHERE p.id = t.post_id;
-ALTER TABLE public.post_targets ALTER COLUMN post_created_at SET NOT NULL;
+UPDATE public.post_targets t
+    SET post_created_at = p.created_at, post_author_id = p.author_id, post_visibility = p.visibility,
+        post_author_private = p.author_private
+    FROM public.posts p WHERE p.id = t.post_id;
+ALTER TABLE public.post_targets ALTER COLUMN post_created_at SET NOT NULL,
+    ALTER COLUMN post_author_id SET NOT NULL, ALTER COLUMN post_visibility SET NOT NULL,
+    ALTER COLUMN post_author_private SET NOT NULL;
 
 -- "Newest posts within a circle": one GiST index over (location, created_at) answers it as a
 -- nearest-in-time scan (KNN on created_at through btree_gist) restricted to the circle's box, so it
@@ -25,10 +36,11 @@ CREATE INDEX posts_location_time_idx ON public.posts USING gist (location, creat
 
 DROP INDEX public.post_targets_entity_idx;
 DROP INDEX public.post_targets_profile_idx;
+-- INCLUDE what the policy reads: the feeds' scans of these stay index-only.
 CREATE INDEX post_targets_entity_time_idx ON public.post_targets (target_entity_id, post_created_at DESC, post_id DESC)
-    WHERE target_entity_id IS NOT NULL;
+    INCLUDE (post_author_id, post_visibility, post_author_private) WHERE target_entity_id IS NOT NULL;
 CREATE INDEX post_targets_profile_time_idx ON public.post_targets (target_profile_id, post_created_at DESC, post_id DESC)
-    WHERE target_profile_id IS NOT NULL;
+    INCLUDE (post_author_id, post_visibility, post_author_private) WHERE target_profile_id IS NOT NULL;
 -- post_targets by post (the feed rows' "targets") is served by the unique (post_id, …) indexes.
 
 -- The copies are the server's to keep: clients write neither (the column grants of 0004 list the
@@ -82,12 +94,29 @@ CREATE FUNCTION internal.post_targets_copy_time() RETURNS trigger
     SET search_path = ''
 AS $$
 BEGIN
-    NEW.post_created_at := (SELECT created_at FROM public.posts WHERE id = NEW.post_id);
+    SELECT p.created_at, p.author_id, p.visibility, p.author_private
+    INTO NEW.post_created_at, NEW.post_author_id, NEW.post_visibility, NEW.post_author_private
+    FROM public.posts p WHERE p.id = NEW.post_id;
     RETURN NEW;
 END
 $$;
 CREATE TRIGGER post_targets_time BEFORE INSERT ON public.post_targets
     FOR EACH ROW EXECUTE FUNCTION internal.post_targets_copy_time();
+
+-- A post's visibility or its author's privacy changed: its targets follow.
+CREATE FUNCTION internal.posts_propagate_visibility() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+BEGIN
+    UPDATE public.post_targets SET post_visibility = NEW.visibility, post_author_private = NEW.author_private
+    WHERE post_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER posts_visibility AFTER UPDATE OF visibility, author_private ON public.posts
+    FOR EACH ROW WHEN (OLD.visibility IS DISTINCT FROM NEW.visibility OR OLD.author_private IS DISTINCT FROM NEW.author_private)
+    EXECUTE FUNCTION internal.posts_propagate_visibility();
 
 -- updated_at tracks what the author wrote, not the counters the server keeps.
 DROP TRIGGER posts_touch ON public.posts;
@@ -219,6 +248,21 @@ CREATE POLICY posts_read ON public.posts FOR SELECT TO anon, authenticated
             AND (
                 (visibility = 'public' AND NOT author_private)
                 OR (visibility <> 'private' AND author_id = ANY ((SELECT internal.viewer_followed_profiles())::uuid[]))
+            )
+        )
+    );
+
+-- A target is visible with its post: the posts rule, applied to the copy of the post's columns.
+DROP POLICY post_targets_read ON public.post_targets;
+CREATE POLICY post_targets_read ON public.post_targets FOR SELECT TO anon, authenticated
+    USING (
+        post_author_id = (SELECT auth.uid())
+        OR (SELECT public.is_admin())
+        OR (
+            post_author_id <> ALL ((SELECT internal.viewer_block_partners())::uuid[])
+            AND (
+                (post_visibility = 'public' AND NOT post_author_private)
+                OR (post_visibility <> 'private' AND post_author_id = ANY ((SELECT internal.viewer_followed_profiles())::uuid[]))
             )
         )
     );
