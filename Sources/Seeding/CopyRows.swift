@@ -104,7 +104,7 @@ struct CopyRows {
         buffer.writeInteger(UInt8(ascii: ")"))
     }
 
-    /// Takes the rows written so far, leaving the writer empty.
+    /// Takes the bytes written so far, leaving the buffer empty (`rowCount` keeps counting).
     mutating func take() -> ByteBuffer {
         let taken = buffer
         buffer = ByteBufferAllocator().buffer(capacity: taken.capacity)

@@ -164,33 +164,15 @@ public struct SeedLoader: Sendable {
         return summary
     }
 
-    /// COPY `count` rows made by `row` into `schema.table`, flushing every 256 KiB.
+    /// COPY `count` rows made by `row` into `schema.table`.
     private func copy(
         _ connection: PostgresConnection, _ schema: String, _ table: String, _ columns: [String], count: Int, logger: Logger,
         row: (Int, inout CopyRows) -> Void
     ) async throws -> Int {
-        // PostgresNIO quotes the table name as one identifier, so the schema comes from search_path.
-        try await connection.query(PostgresQuery(unsafeSQL: "SET search_path = \(schema)"), logger: logger)
-        let label = "\(schema).\(table)"
-        progress(label, 0, count)
-        try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
-            var rows = CopyRows()
-            var reported = 0
-            for index in 0..<count {
-                row(index, &rows)
-                rows.endRow()
-                if rows.buffer.readableBytes >= 1 << 18 {
-                    try await writer.write(rows.take())
-                    if index - reported >= count / 100 {
-                        progress(label, index, count)
-                        reported = index
-                    }
-                }
-            }
-            if rows.buffer.readableBytes > 0 { try await writer.write(rows.take()) }
+        try await stream(connection, schema, table, columns, items: count, logger: logger) { index, rows in
+            row(index, &rows)
+            rows.endRow()
         }
-        progress(label, count, count)
-        return count
     }
 
     /// COPY the rows each post contributes (zero or more, ended by `rows` itself) into `public.table`.
@@ -198,29 +180,39 @@ public struct SeedLoader: Sendable {
         _ connection: PostgresConnection, _ table: String, _ columns: [String], world: SeedWorld, logger: Logger,
         rows make: (SeedPost, inout CopyRows) -> Void
     ) async throws -> Int {
-        try await connection.query("SET search_path = public", logger: logger)
-        let label = "public.\(table)"
+        try await stream(connection, "public", table, columns, items: plan.posts, logger: logger) { index, rows in
+            make(SeedPost(index: index, world: world), &rows)
+        }
+    }
+
+    /// Streams the complete rows `produce` writes for each of `items` items into `schema.table`,
+    /// flushing every 256 KiB and reporting progress by item; answers how many rows it wrote.
+    private func stream(
+        _ connection: PostgresConnection, _ schema: String, _ table: String, _ columns: [String], items: Int, logger: Logger,
+        produce: (Int, inout CopyRows) -> Void
+    ) async throws -> Int {
+        // PostgresNIO quotes the table name as one identifier, so the schema comes from search_path.
+        try await connection.query(PostgresQuery(unsafeSQL: "SET search_path = \(schema)"), logger: logger)
+        let label = "\(schema).\(table)"
         var written = 0
-        progress(label, 0, plan.posts)
+        progress(label, 0, items)
         try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
             var rows = CopyRows()
             var reported = 0
-            for index in 0..<plan.posts {
-                make(SeedPost(index: index, world: world), &rows)
+            for index in 0..<items {
+                produce(index, &rows)
                 if rows.buffer.readableBytes >= 1 << 18 {
-                    written += rows.rowCount
                     try await writer.write(rows.take())
-                    rows = CopyRows()
-                    if index - reported >= plan.posts / 100 {
-                        progress(label, index, plan.posts)
+                    if index - reported >= items / 100 {
+                        progress(label, index, items)
                         reported = index
                     }
                 }
             }
-            written += rows.rowCount
             if rows.buffer.readableBytes > 0 { try await writer.write(rows.take()) }
+            written = rows.rowCount
         }
-        progress(label, plan.posts, plan.posts)
+        progress(label, items, items)
         return written
     }
 }
