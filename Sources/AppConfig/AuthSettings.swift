@@ -17,8 +17,6 @@ public struct AuthSettings: Sendable {
     public var signupsDisabled: Bool = false
     /// Require a confirmed email before password sign-in (off: there is no mail server by default).
     public var emailConfirmationRequired: Bool = false
-    /// Requests per minute per client IP on `/auth/v1/*`.
-    public var requestsPerMinutePerIP: Int = 20
     /// Failed password sign-ins allowed per account within `failedSignInWindowSeconds`.
     public var failedSignInLimit: Int = 10
     public var failedSignInWindowSeconds: Int = 900
@@ -47,7 +45,6 @@ extension AuthSettings {
         }
         signupsDisabled = try reader.boolean("DISABLE_SIGNUP") ?? signupsDisabled
         emailConfirmationRequired = try reader.boolean("EMAIL_CONFIRMATION_REQUIRED") ?? emailConfirmationRequired
-        requestsPerMinutePerIP = try reader.integer("AUTH_RATE_LIMIT_PER_MINUTE", in: 1...1_000_000) ?? requestsPerMinutePerIP
         failedSignInLimit = try reader.integer("SIGNIN_FAILURE_LIMIT", in: 1...10_000) ?? failedSignInLimit
         failedSignInWindowSeconds = try reader.integer("SIGNIN_FAILURE_WINDOW_SECONDS", in: 1...86_400) ?? failedSignInWindowSeconds
         refreshTokenReuseInterval = try reader.integer("REFRESH_TOKEN_REUSE_INTERVAL", in: 0...3600) ?? refreshTokenReuseInterval

@@ -28,8 +28,8 @@ public struct Settings: Sendable {
     public var postgresBinDirectory: URL
     /// The auth service (`/auth/v1`).
     public var auth: AuthSettings = AuthSettings()
-    /// Take the client address for rate limits from `X-Forwarded-For` (only behind a trusted proxy).
-    public var trustForwardedFor: Bool = false
+    /// Request rate limits and which proxies may name the client address.
+    public var rateLimits: RateLimitSettings = RateLimitSettings()
     /// Schemas the data API exposes (the first is the default profile).
     public var exposedSchemas: [String] = ["public"]
     /// Most rows one data-API read returns.
@@ -119,7 +119,7 @@ extension Settings {
         jwtSecret = try reader.string("JWT_SECRET", isSecret: true)
         postgresBinDirectory = try reader.string("PG_BIN_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.postgresBinDirectory
         auth = try AuthSettings(reader: reader)
-        trustForwardedFor = try reader.boolean("TRUST_FORWARDED_FOR") ?? defaults.trustForwardedFor
+        rateLimits = try RateLimitSettings(reader: reader)
         if let schemas = try reader.string("DB_SCHEMAS") {
             exposedSchemas = schemas.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             if exposedSchemas.isEmpty || exposedSchemas.contains(where: { ["auth", "internal", "feedfusion", "extensions"].contains($0) }) {

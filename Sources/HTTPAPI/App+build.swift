@@ -18,12 +18,14 @@ public struct AppDependencies: Sendable {
     /// Apply pending migrations before the server accepts requests.
     public let migrateBeforeServing: Bool
     public let readinessTimeout: Duration
-    /// Key rate limits on the first `X-Forwarded-For` address (only behind a trusted proxy).
-    public let trustForwardedFor: Bool
+    /// Request rate limits and the trusted proxies that may name the client address.
+    public let rateLimits: RateLimitSettings
+    /// The rate limiters' clock (tests move it instead of sleeping).
+    public var clock: @Sendable () -> ContinuousClock.Instant = { .now }
 
     public init(
         client: PostgresClient, migrator: Migrator, callers: CallerResolver, auth: AuthService, data: DataAPIService,
-        migrateBeforeServing: Bool, readinessTimeout: Duration = .seconds(2), trustForwardedFor: Bool = false
+        migrateBeforeServing: Bool, readinessTimeout: Duration = .seconds(2), rateLimits: RateLimitSettings = RateLimitSettings()
     ) {
         self.client = client
         self.migrator = migrator
@@ -32,7 +34,7 @@ public struct AppDependencies: Sendable {
         self.data = data
         self.migrateBeforeServing = migrateBeforeServing
         self.readinessTimeout = readinessTimeout
-        self.trustForwardedFor = trustForwardedFor
+        self.rateLimits = rateLimits
     }
 
     /// Everything built from settings: the pool's client, the JWT secret, the auth service.
@@ -47,7 +49,7 @@ public struct AppDependencies: Sendable {
             data: DataAPIService(
                 client: client, store: SchemaCacheStore(schemas: settings.exposedSchemas), maxRows: settings.maxRows,
                 statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds, logger: logger),
-            migrateBeforeServing: migrateBeforeServing, trustForwardedFor: settings.trustForwardedFor)
+            migrateBeforeServing: migrateBeforeServing, rateLimits: settings.rateLimits)
     }
 }
 
@@ -88,6 +90,14 @@ public func buildApplication(
     return app
 }
 
+func rateLimitMiddleware(
+    _ dependencies: AppDependencies, policy: String, _ rate: RateLimit, limitedError: @escaping @Sendable (Int) -> APIError
+) -> RateLimitMiddleware {
+    RateLimitMiddleware(
+        policy: policy, limiter: RateLimiter(rate), clientAddress: ClientAddress(trustedProxies: dependencies.rateLimits.trustedProxies),
+        callers: dependencies.callers, limitedError: limitedError, clock: dependencies.clock)
+}
+
 /// The router with every route of the product.
 public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
@@ -96,17 +106,31 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
         client: dependencies.client, migrator: dependencies.migrator, readinessTimeout: dependencies.readinessTimeout
     ).addRoutes(to: router)
 
+    let limits = dependencies.rateLimits
     let auth = router.group("/auth/v1")
         .add(middleware: SupabaseAPIVersionMiddleware())
-        .add(middleware: RateLimitMiddleware(
-            limiter: RateLimiter(RateLimit(limit: dependencies.auth.settings.requestsPerMinutePerIP, period: .seconds(60))),
-            trustForwardedFor: dependencies.trustForwardedFor,
-            limitedError: APIError(.tooManyRequests, code: "over_request_rate_limit", message: "Request rate limit reached")))
-        .add(middleware: APIKeyMiddleware(callers: dependencies.callers, openPaths: ["/auth/v1/health"]))
+    if limits.enabled {
+        auth.add(middleware: rateLimitMiddleware(
+            dependencies, policy: "auth", RateLimit(limit: limits.authPerMinute, period: .seconds(60), burst: limits.authBurst)
+        ) { retry in
+            APIError(.tooManyRequests, code: "over_request_rate_limit", message: "Request rate limit reached; retry in \(retry) s")
+        })
+    }
+    auth.add(middleware: APIKeyMiddleware(callers: dependencies.callers, openPaths: ["/auth/v1/health"]))
     AuthController(service: dependencies.auth, callers: dependencies.callers).addRoutes(to: auth)
 
     let rest = router.group("/rest/v1")
-        .add(middleware: CallerMiddleware(callers: dependencies.callers))
+    if limits.enabled {
+        // PT429 is also what a database-side limit (`check_rate_limit`) answers: one code for clients to handle.
+        rest.add(middleware: rateLimitMiddleware(
+            dependencies, policy: "default", RateLimit(limit: limits.restPerMinute, period: .seconds(60), burst: limits.restBurst)
+        ) { retry in
+            APIError(
+                .tooManyRequests, code: "PT429", message: "Too many requests: retry in \(retry) s",
+                hint: "at most \(limits.restPerMinute) requests per minute per client")
+        })
+    }
+    rest.add(middleware: CallerMiddleware(callers: dependencies.callers))
     RestController(service: dependencies.data).addRoutes(to: rest)
     return router
 }

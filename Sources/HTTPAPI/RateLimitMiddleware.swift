@@ -1,30 +1,42 @@
+import Auth
+import Database
 import HTTPTypes
 import Hummingbird
 import RateLimiting
 
-/// Limits requests per client with the standard `RateLimit-*` headers on every answer and
-/// `429` with `Retry-After` when the limit is reached.
+/// Limits requests per client IP and, for signed-in users, per user as well; `service_role` is exempt.
+/// Every answer carries the IETF draft headers (`RateLimit-Policy`, `RateLimit`) and the customary
+/// `X-RateLimit-*`; a refused request gets `429` with `Retry-After` and the route family's error body.
+///
+/// It runs before the caller middleware so that requests with a bad token are limited too; it reads
+/// the caller from the same verified-token cache.
 struct RateLimitMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
+    /// The policy's name in the `RateLimit` headers.
+    let policy: String
     let limiter: RateLimiter
-    /// Whether to key on the first `X-Forwarded-For` address (only behind a trusted proxy).
-    let trustForwardedFor: Bool
-    /// The error answered when limited (the route family's own code).
-    let limitedError: APIError
+    let clientAddress: ClientAddress
+    let callers: CallerResolver
+    /// The error answered when limited, given the seconds until a retry can succeed.
+    let limitedError: @Sendable (Int) -> APIError
+    let clock: @Sendable () -> ContinuousClock.Instant
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let decision = limiter.record(clientKey(request, context))
-        var headers: HTTPFields = [
-            .rateLimitLimit: "\(decision.limit)",
-            .rateLimitRemaining: "\(decision.remaining)",
-            .rateLimitReset: "\(Self.seconds(decision.resetAfter))",
-            .rateLimitPolicy: "\(limiter.rate.limit);w=\(Self.seconds(limiter.rate.period))",
-        ]
+        let caller = try? await callers.caller(authorization: request.headers[.authorization], apikey: request.headers[.apikey])
+        if caller?.role == .serviceRole { return try await next(request, context) }
+
+        let now = clock()
+        var decision = limiter.record("ip:" + clientAddress.of(request, peer: context.remoteAddress?.ipAddress), now: now)
+        if decision.allowed, let user = caller?.userID {
+            let perUser = limiter.record("user:\(user)", now: now)
+            if !perUser.allowed || perUser.remaining < decision.remaining { decision = perUser }
+        }
+        let headers = headers(for: decision)
         guard decision.allowed else {
-            headers[.retryAfter] = "\(max(1, Self.seconds(decision.retryAfter ?? .seconds(1))))"
-            var error = limitedError
+            var error = limitedError(Self.seconds(decision.retryAfter ?? .seconds(1)))
             error.headers.append(contentsOf: headers)
+            error.headers[.retryAfter] = "\(max(1, Self.seconds(decision.retryAfter ?? .seconds(1))))"
             throw error
         }
         var response: Response
@@ -38,14 +50,20 @@ struct RateLimitMiddleware: RouterMiddleware {
         return response
     }
 
-    func clientKey(_ request: Request, _ context: Context) -> String {
-        if trustForwardedFor, let forwarded = request.headers[.forwardedFor]?.split(separator: ",").first {
-            return forwarded.trimmingCharacters(in: .whitespaces)
-        }
-        return context.remoteAddress?.ipAddress ?? "unknown"
+    func headers(for decision: RateLimitDecision) -> HTTPFields {
+        let reset = Self.seconds(decision.resetAfter)
+        return [
+            .rateLimitPolicy: "\"\(policy)\";q=\(limiter.rate.limit);w=\(Self.seconds(limiter.rate.period))",
+            .rateLimit: "\"\(policy)\";r=\(decision.remaining);t=\(reset)",
+            .xRateLimitLimit: "\(decision.limit)",
+            .xRateLimitRemaining: "\(decision.remaining)",
+            .xRateLimitReset: "\(reset)",
+        ]
     }
 
+    /// Whole seconds, rounded up: a client that waits this long is not refused again.
     static func seconds(_ duration: Duration) -> Int {
-        Int((Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18).rounded(.up))
+        let (seconds, attoseconds) = duration.components
+        return Int(seconds) + (attoseconds > 0 ? 1 : 0)
     }
 }

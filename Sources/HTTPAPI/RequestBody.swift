@@ -53,10 +53,12 @@ extension HTTPField.Name {
     static let xTotalCount = HTTPField.Name("X-Total-Count")!
     static let link = HTTPField.Name("Link")!
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
-    static let rateLimitLimit = HTTPField.Name("RateLimit-Limit")!
-    static let rateLimitRemaining = HTTPField.Name("RateLimit-Remaining")!
-    static let rateLimitReset = HTTPField.Name("RateLimit-Reset")!
+    static let forwarded = HTTPField.Name("Forwarded")!
+    static let rateLimit = HTTPField.Name("RateLimit")!
     static let rateLimitPolicy = HTTPField.Name("RateLimit-Policy")!
+    static let xRateLimitLimit = HTTPField.Name("X-RateLimit-Limit")!
+    static let xRateLimitRemaining = HTTPField.Name("X-RateLimit-Remaining")!
+    static let xRateLimitReset = HTTPField.Name("X-RateLimit-Reset")!
 }
 
 /// A JSON response from bytes the service (or PostgreSQL) already produced.

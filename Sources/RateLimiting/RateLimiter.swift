@@ -1,21 +1,24 @@
 import Synchronization
 
-/// A limit: at most `limit` events per `period`, with bursts up to `limit`.
+/// A limit: at most `limit` events in any window of `period`, and — when `burst` is smaller than
+/// `limit` — at most `burst` events in any window of `period · burst / limit` (a smoother pace).
 public struct RateLimit: Sendable, Equatable {
     public let limit: Int
     public let period: Duration
+    public let burst: Int
 
-    public init(limit: Int, period: Duration) {
+    public init(limit: Int, period: Duration, burst: Int? = nil) {
         precondition(limit > 0 && period > .zero, "a rate limit needs a positive limit and period")
         self.limit = limit
         self.period = period
+        self.burst = min(max(1, burst ?? limit), limit)
     }
 
-    /// Time between events at the sustained rate.
-    var interval: Duration { period / limit }
+    /// The short window the burst applies to.
+    var burstWindow: Duration { period * burst / limit }
 }
 
-/// What the limiter decided for one event, with what the `RateLimit-*` headers report.
+/// What the limiter decided for one event, with what the `RateLimit` headers report.
 public struct RateLimitDecision: Sendable, Equatable {
     public let allowed: Bool
     public let limit: Int
@@ -27,61 +30,110 @@ public struct RateLimitDecision: Sendable, Equatable {
     public let retryAfter: Duration?
 }
 
-/// Per-key rate limiting with the generic cell rate algorithm (GCRA): one timestamp per key (the
-/// "theoretical arrival time"), exact bursts, no timers. In memory, per process.
+/// Per-key rate limiting with an exact sliding window: each key keeps the times of its events in the
+/// last `period` (at most `limit` of them, in a ring), so "100 per minute" means no 101st request
+/// in any 60 seconds — not 100 plus whatever a refilling bucket lets through. In memory, per process.
 public final class RateLimiter: Sendable {
     public let rate: RateLimit
     private let state = Mutex(State())
 
     private struct State {
-        var arrival: [String: ContinuousClock.Instant] = [:]
+        var windows: [String: EventWindow] = [:]
         var eventsSinceSweep = 0
     }
 
-    /// Keys are forgotten once their allowance is whole again; the sweep runs every this many events.
+    /// Keys whose window is empty are forgotten; the sweep runs every this many events.
     private static let sweepEvery = 4096
 
     public init(_ rate: RateLimit) {
         self.rate = rate
     }
 
-    /// Counts one event for `key` and says whether it is allowed.
+    /// Counts one event for `key` when it is allowed, and says whether it was.
     @discardableResult
     public func record(_ key: String, now: ContinuousClock.Instant = .now) -> RateLimitDecision {
         state.withLock { state in
             state.eventsSinceSweep += 1
             if state.eventsSinceSweep >= Self.sweepEvery {
                 state.eventsSinceSweep = 0
-                state.arrival = state.arrival.filter { $0.value > now }
+                let horizon = now - rate.period
+                state.windows = state.windows.filter { ($0.value.newest ?? horizon) > horizon }
             }
-            let arrival = max(state.arrival[key] ?? now, now)
-            let next = arrival + rate.interval
-            if next - now > rate.period {
-                return decision(allowed: false, arrival: arrival, now: now)
-            }
-            state.arrival[key] = next
-            return decision(allowed: true, arrival: next, now: now)
+            var window = state.windows.removeValue(forKey: key) ?? EventWindow()
+            window.expire(before: now - rate.period)
+            let decision = decide(window, now: now)
+            if decision.allowed { window.append(now) }
+            state.windows[key] = window
+            return decision.allowed ? decide(window, now: now, allowed: true) : decision
         }
     }
 
     /// Whether one more event for `key` would be refused, without counting one.
     public func isExhausted(_ key: String, now: ContinuousClock.Instant = .now) -> Bool {
         state.withLock { state in
-            let arrival = max(state.arrival[key] ?? now, now)
-            return arrival + rate.interval - now > rate.period
+            guard var window = state.windows[key] else { return false }
+            window.expire(before: now - rate.period)
+            return !decide(window, now: now).allowed
         }
     }
 
     /// Forgets `key` (e.g. after a successful sign-in).
     public func reset(_ key: String) {
-        _ = state.withLock { $0.arrival.removeValue(forKey: key) }
+        _ = state.withLock { $0.windows.removeValue(forKey: key) }
     }
 
-    private func decision(allowed: Bool, arrival: ContinuousClock.Instant, now: ContinuousClock.Instant) -> RateLimitDecision {
-        let backlog = arrival - now
-        let free = rate.period - backlog
-        let remaining = max(0, Int((free / rate.interval).rounded(.down)))
-        let retryAfter: Duration? = allowed ? nil : max(.zero, backlog + rate.interval - rate.period)
-        return RateLimitDecision(allowed: allowed, limit: rate.limit, remaining: remaining, resetAfter: backlog, retryAfter: retryAfter)
+    /// The decision for one more event given the events in the window (already expired to `now`).
+    private func decide(_ window: EventWindow, now: ContinuousClock.Instant, allowed: Bool? = nil) -> RateLimitDecision {
+        let inBurst = rate.burst < rate.limit ? window.count(since: now - rate.burstWindow) : 0
+        var waits: [Duration] = []
+        if window.count >= rate.limit, let oldest = window.oldest { waits.append(oldest + rate.period - now) }
+        if rate.burst < rate.limit, inBurst >= rate.burst, let first = window.element(fromNewest: rate.burst - 1) {
+            waits.append(first + rate.burstWindow - now)
+        }
+        let isAllowed = allowed ?? waits.isEmpty
+        let remaining = max(0, rate.limit - window.count)
+        let resetAfter = window.newest.map { max(.zero, $0 + rate.period - now) } ?? .zero
+        return RateLimitDecision(
+            allowed: isAllowed, limit: rate.limit, remaining: remaining, resetAfter: resetAfter,
+            retryAfter: isAllowed ? nil : max(.zero, waits.max() ?? .zero))
+    }
+}
+
+/// The times of one key's recent events, oldest first: an array consumed from the front and
+/// compacted when half of it is spent, so both ends cost O(1) amortised and memory follows use.
+struct EventWindow {
+    private var times: [ContinuousClock.Instant] = []
+    private var head = 0
+
+    var count: Int { times.count - head }
+    var oldest: ContinuousClock.Instant? { count > 0 ? times[head] : nil }
+    var newest: ContinuousClock.Instant? { count > 0 ? times.last : nil }
+
+    /// The `offset`-th most recent event (0 is the newest).
+    func element(fromNewest offset: Int) -> ContinuousClock.Instant? {
+        offset < count ? times[times.count - 1 - offset] : nil
+    }
+
+    /// Events after `instant`, counted from the newest end.
+    func count(since instant: ContinuousClock.Instant) -> Int {
+        var counted = 0
+        while counted < count, times[times.count - 1 - counted] > instant { counted += 1 }
+        return counted
+    }
+
+    mutating func expire(before horizon: ContinuousClock.Instant) {
+        while head < times.count, times[head] <= horizon { head += 1 }
+        if head == times.count {
+            times.removeAll(keepingCapacity: true)
+            head = 0
+        }
+    }
+
+    mutating func append(_ instant: ContinuousClock.Instant) {
+        if head > 0, head * 2 >= times.count {
+            times.removeFirst(head)
+            head = 0
+        }
+        times.append(instant)
     }
 }

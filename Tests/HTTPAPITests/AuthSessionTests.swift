@@ -223,7 +223,7 @@ struct AuthSessionTests {
 struct TestClaims: JWTPayload {
     var sub: String
     var exp: Int
-    var aud = "authenticated"
+    var aud: String? = "authenticated"
     var role = "authenticated"
     var session_id = UUID().uuidString
     func verify(using algorithm: some JWTAlgorithm) throws {}

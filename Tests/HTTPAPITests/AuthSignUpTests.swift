@@ -192,12 +192,13 @@ struct AuthSignUpTests {
 
     @Test("per-IP limit on /auth/v1 with RateLimit headers and Retry-After")
     func perIPLimit() async throws {
-        try await TestApp.withAuth(configure: { $0.auth.requestsPerMinutePerIP = 5 }) { (auth: AuthTestClient, _, _) async throws in
+        try await TestApp.withAuth(configure: { $0.rateLimits.authPerMinute = 5 }) { (auth: AuthTestClient, _, _) async throws in
             for remaining in (0..<5).reversed() {
                 let reply = try await auth.send(.get, "/settings")
                 #expect(reply.status == .ok)
-                #expect(reply.headers[HTTPField.Name("RateLimit-Remaining")!] == "\(remaining)")
-                #expect(reply.headers[HTTPField.Name("RateLimit-Limit")!] == "5")
+                #expect(reply.headers[HTTPField.Name("RateLimit")!] == "\"auth\";r=\(remaining);t=60")
+                #expect(reply.headers[HTTPField.Name("RateLimit-Policy")!] == "\"auth\";q=5;w=60")
+                #expect(reply.headers[HTTPField.Name("X-RateLimit-Remaining")!] == "\(remaining)")
             }
             let limited = try await auth.send(.get, "/settings")
             #expect(limited.status == .tooManyRequests)

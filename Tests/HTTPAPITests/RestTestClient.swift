@@ -1,4 +1,5 @@
 import AppConfig
+import HTTPAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -43,8 +44,17 @@ struct RestTestClient {
 
     /// An access token for `user`, signed with the test secret.
     static func token(for user: UUID) async throws -> String {
+        try await sign(TestClaims(sub: user.uuidString.lowercased(), exp: Int(Date().timeIntervalSince1970) + 600))
+    }
+
+    /// A `service_role` key signed with the test secret.
+    static func serviceKey() async throws -> String {
+        try await sign(TestClaims(sub: "service", exp: Int(Date().timeIntervalSince1970) + 600, aud: nil, role: "service_role"))
+    }
+
+    static func sign(_ claims: TestClaims) async throws -> String {
         let keys = await JWTKeyCollection().add(hmac: HMACKey(from: TestApp.secret), digestAlgorithm: .sha256)
-        return try await keys.sign(TestClaims(sub: user.uuidString.lowercased(), exp: Int(Date().timeIntervalSince1970) + 600))
+        return try await keys.sign(claims)
     }
 }
 
@@ -92,14 +102,16 @@ struct RestWorld {
 
     /// Runs `body` with the app (router mode) over a fresh database holding the world.
     static func run(
+        mode: TestingSetup = .router,
         configure: (inout Settings) -> Void = { _ in },
+        adjust: (inout AppDependencies) -> Void = { _ in },
         _ body: @Sendable (RestTestClient, RestWorld, TestDatabase) async throws -> Void
     ) async throws {
         let database = try await TestDatabase.migrated()
         let world = try await database.withClient { try await RestWorld.make($0) }
-        let app = try await TestApp.make(url: database.url, configure: configure)
+        let app = try await TestApp.make(url: database.url, configure: configure, adjust: adjust)
         let key = try await app.apiKey(.anon)
-        try await app.application.test(.router) { client in
+        try await app.application.test(mode) { client in
             try await body(RestTestClient(client: client, apiKey: key), world, database)
         }
     }

@@ -16,15 +16,19 @@ struct TestApp {
     let dependencies: AppDependencies
     let settings: Settings
 
-    static func make(url: DatabaseURL, configure: (inout Settings) -> Void = { _ in }) async throws -> TestApp {
+    static func make(
+        url: DatabaseURL, configure: (inout Settings) -> Void = { _ in }, adjust: (inout AppDependencies) -> Void = { _ in }
+    ) async throws -> TestApp {
         var settings = Settings(port: 0, jwtSecret: secret)
         // Fast hashing and no per-IP limit unless a test asks: the tests share one address.
         settings.auth.bcryptCost = 4
-        settings.auth.requestsPerMinutePerIP = 100_000
+        settings.rateLimits.authPerMinute = 100_000
+        settings.rateLimits.restPerMinute = 100_000
         configure(&settings)
         let client = PostgresClient(configuration: .init(url: url, poolSize: 4), backgroundLogger: testLogger)
-        let dependencies = try await AppDependencies.make(
+        var dependencies = try await AppDependencies.make(
             settings: settings, client: client, secret: secret, migrateBeforeServing: false, logger: testLogger)
+        adjust(&dependencies)
         let application = buildApplication(settings: settings, dependencies: dependencies, logger: testLogger)
         return TestApp(application: application, dependencies: dependencies, settings: settings)
     }

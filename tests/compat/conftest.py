@@ -31,7 +31,8 @@ def server():
         # Shorter than the client's 10 s expiry margin: every get_session() must refresh.
         "JWT_EXPIRY": "10",
         "BCRYPT_COST": "4",
-        "AUTH_RATE_LIMIT_PER_MINUTE": "100000",
+        "RATE_LIMIT_AUTH_PER_MIN": "100000",
+        "RATE_LIMIT_REST_PER_MIN": "100000",
         "LOG_LEVEL": "warning",
     }
     log = open(os.path.join(data, "serve.log"), "w")
