@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "feedfusion", targets: ["feedfusion"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
@@ -52,6 +53,19 @@ let package = Package(
             name: "RateLimiting",
             swiftSettings: swiftSettings
         ),
+        // The answer cache: single flight, early refresh, stale on failure, invalidation from NOTIFY.
+        .target(
+            name: "FeedCache",
+            dependencies: [
+                "Database",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // PostgREST-compatible data API: schema cache, query grammar, SQL built from both.
         .target(
             name: "DataAPI",
@@ -87,7 +101,9 @@ let package = Package(
                 "Auth",
                 "DataAPI",
                 "Database",
+                "FeedCache",
                 "RateLimiting",
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -160,6 +176,11 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FeedCacheTests",
+            dependencies: ["FeedCache"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

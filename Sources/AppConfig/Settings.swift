@@ -30,6 +30,8 @@ public struct Settings: Sendable {
     public var auth: AuthSettings = AuthSettings()
     /// Request rate limits and which proxies may name the client address.
     public var rateLimits: RateLimitSettings = RateLimitSettings()
+    /// The feed cache and HTTP caching headers.
+    public var cache: CacheSettings = CacheSettings()
     /// Schemas the data API exposes (the first is the default profile).
     public var exposedSchemas: [String] = ["public"]
     /// Most rows one data-API read returns.
@@ -120,6 +122,7 @@ extension Settings {
         postgresBinDirectory = try reader.string("PG_BIN_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.postgresBinDirectory
         auth = try AuthSettings(reader: reader)
         rateLimits = try RateLimitSettings(reader: reader)
+        cache = try CacheSettings(reader: reader)
         if let schemas = try reader.string("DB_SCHEMAS") {
             exposedSchemas = schemas.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             if exposedSchemas.isEmpty || exposedSchemas.contains(where: { ["auth", "internal", "feedfusion", "extensions"].contains($0) }) {

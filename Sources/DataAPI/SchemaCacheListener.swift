@@ -1,4 +1,5 @@
 import Logging
+import Database
 import PostgresNIO
 import ServiceLifecycle
 
@@ -19,20 +20,8 @@ public struct SchemaCacheListener: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await client.withConnection { connection in
-                        try await connection.listen(on: Self.channel) { notifications in
-                            for try await notification in notifications where notification.payload == "reload schema" {
-                                try await store.reload(client: client, logger: logger)
-                            }
-                        }
-                    }
-                } catch {
-                    if Task.isCancelled { return }
-                    logger.debug("schema listener reconnecting")
-                }
-                try? await Task.sleep(for: .seconds(1))
+            await client.listenContinuously(on: Self.channel, logger: logger) { payload in
+                if payload == "reload schema" { try await store.reload(client: client, logger: logger) }
             }
         }
     }

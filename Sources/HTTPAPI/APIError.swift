@@ -1,3 +1,4 @@
+import DataAPI
 import Hummingbird
 
 /// An error answered to a client as JSON, in the shape its route family expects.
@@ -36,6 +37,12 @@ public struct APIError: Error, Sendable {
         return APIError(
             .methodNotAllowed, code: "method_not_allowed", message: "\(method.rawValue) is not allowed here; use \(allow)",
             headers: [.allow: allow])
+    }
+
+    /// A data-API error in PostgREST's shape.
+    init(_ error: DataAPIError) {
+        self.init(
+            HTTPResponse.Status(code: error.status), code: error.code, message: error.message, details: error.details, hint: error.hint)
     }
 
     static let internalError = APIError(

@@ -2,6 +2,7 @@ import AppConfig
 import Auth
 import DataAPI
 import Database
+import FeedCache
 import Hummingbird
 import Logging
 import PostgresNIO
@@ -20,13 +21,19 @@ public struct AppDependencies: Sendable {
     public let readinessTimeout: Duration
     /// Request rate limits and the trusted proxies that may name the client address.
     public let rateLimits: RateLimitSettings
+    /// The answer cache in front of the feed RPCs, and the HTTP caching headers' settings.
+    public let cachedRPCs: CachedRPCs
+    public let cacheSettings: CacheSettings
     /// The rate limiters' clock (tests move it instead of sleeping).
     public var clock: @Sendable () -> ContinuousClock.Instant = { .now }
 
     public init(
         client: PostgresClient, migrator: Migrator, callers: CallerResolver, auth: AuthService, data: DataAPIService,
-        migrateBeforeServing: Bool, readinessTimeout: Duration = .seconds(2), rateLimits: RateLimitSettings = RateLimitSettings()
+        migrateBeforeServing: Bool, readinessTimeout: Duration = .seconds(2), rateLimits: RateLimitSettings = RateLimitSettings(),
+        cacheSettings: CacheSettings = CacheSettings()
     ) {
+        self.cacheSettings = cacheSettings
+        cachedRPCs = CachedRPCs(cache: makeCache(cacheSettings), functions: cacheSettings.functions, enabled: cacheSettings.enabled)
         self.client = client
         self.migrator = migrator
         self.callers = callers
@@ -49,8 +56,28 @@ public struct AppDependencies: Sendable {
             data: DataAPIService(
                 client: client, store: SchemaCacheStore(schemas: settings.exposedSchemas), maxRows: settings.maxRows,
                 statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds, logger: logger),
-            migrateBeforeServing: migrateBeforeServing, rateLimits: settings.rateLimits)
+            migrateBeforeServing: migrateBeforeServing, rateLimits: settings.rateLimits,
+            cacheSettings: settings.cache)
     }
+}
+
+/// The answer cache as configured. Stale answers stand in only for the database failing or being
+/// slow — never for a request the database refused.
+func makeCache(_ settings: CacheSettings) -> ResponseCache {
+    var configuration = ResponseCache.Configuration()
+    configuration.ttl = .seconds(settings.ttlSeconds)
+    configuration.staleLimit = .seconds(settings.staleSeconds)
+    configuration.staleIfSlowerThan = .milliseconds(settings.staleIfSlowerMilliseconds)
+    configuration.maxEntries = settings.maxEntries
+    configuration.maxBytes = settings.maxMegabytes << 20
+    configuration.beta = settings.xfetchBeta
+    return ResponseCache(configuration, mayServeStale: { error in
+        switch error {
+        case is CachedRPCs.NotCacheable: false
+        case let error as DataAPIError: error.status >= 500
+        default: true
+        }
+    })
 }
 
 /// The application type `buildApplication` returns.
@@ -71,7 +98,8 @@ public func buildApplication(
         services: services + [
             dependencies.client,
             SchemaCacheListener(client: dependencies.client, store: dependencies.data.store, logger: logger),
-        ],
+        ] + (dependencies.cachedRPCs.enabled
+            ? [CacheInvalidationListener(client: dependencies.client, cache: dependencies.cachedRPCs.cache, logger: logger)] : []),
         logger: logger
     )
     let migrate = dependencies.migrateBeforeServing
@@ -116,6 +144,7 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
             APIError(.tooManyRequests, code: "over_request_rate_limit", message: "Request rate limit reached; retry in \(retry) s")
         })
     }
+    auth.add(middleware: NoStoreMiddleware())
     auth.add(middleware: APIKeyMiddleware(callers: dependencies.callers, openPaths: ["/auth/v1/health"]))
     AuthController(service: dependencies.auth, callers: dependencies.callers).addRoutes(to: auth)
 
@@ -131,6 +160,8 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
         })
     }
     rest.add(middleware: CallerMiddleware(callers: dependencies.callers))
-    RestController(service: dependencies.data).addRoutes(to: rest)
+    RestController(
+        service: dependencies.data, cachedRPCs: dependencies.cachedRPCs, caching: HTTPCaching(settings: dependencies.cacheSettings)
+    ).addRoutes(to: rest)
     return router
 }

@@ -11,6 +11,8 @@ enum ErrorBody {
         var object: [String: Any] = ["code": error.code, "message": error.message]
         var headers = error.headers
         headers[.contentType] = "application/json; charset=utf-8"
+        // An error is about this moment: no cache should repeat it.
+        if headers[.cacheControl] == nil { headers[.cacheControl] = "no-store" }
         if path.hasPrefix("/rest/v1") {
             object["details"] = error.details ?? NSNull()
             object["hint"] = error.hint ?? NSNull()

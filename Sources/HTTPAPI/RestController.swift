@@ -1,5 +1,6 @@
 import DataAPI
 import Database
+import FeedCache
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -7,6 +8,9 @@ import Hummingbird
 /// `/rest/v1`: the PostgREST-compatible data API over `DataAPIService`.
 struct RestController: Sendable {
     let service: DataAPIService
+    /// The answer cache in front of chosen RPCs.
+    let cachedRPCs: CachedRPCs
+    let caching: HTTPCaching
     /// Largest request body the data API reads (bulk inserts).
     static let maximumBodySize = 8 * 1024 * 1024
 
@@ -29,6 +33,14 @@ struct RestController: Sendable {
     func handle(_ request: Request, _ context: AppRequestContext, _ action: Action) async throws -> Response {
         let started = ContinuousClock.now
         var dataRequest = try await parse(request, context, action)
+        let isRPC = action == .rpcGET || action == .rpcPOST
+        if isRPC { dataRequest.resource = context.parameters.get("function") ?? "" }
+        if isRPC, cachedRPCs.functions.contains(dataRequest.resource) {
+            let (service, caller, viaGET) = (service, context.caller, action == .rpcGET)
+            return try await cachedRPCs.call(request, context, dataRequest, viaGET: viaGET, caching: caching) { [dataRequest] () async throws(DataAPIError) in
+                try await service.call(dataRequest, caller: caller, viaGET: viaGET)
+            }
+        }
         let parsed = ContinuousClock.now
         let result: DataResponse
         do {
@@ -37,31 +49,42 @@ struct RestController: Sendable {
             case .insert: result = try await service.insert(dataRequest, caller: context.caller)
             case .update: result = try await service.update(dataRequest, caller: context.caller)
             case .delete: result = try await service.delete(dataRequest, caller: context.caller)
-            case .rpcGET, .rpcPOST:
-                dataRequest.resource = context.parameters.get("function") ?? ""
-                result = try await service.call(dataRequest, caller: context.caller, viaGET: action == .rpcGET)
+            case .rpcGET, .rpcPOST: result = try await service.call(dataRequest, caller: context.caller, viaGET: action == .rpcGET)
             }
         } catch {
-            throw APIError(
-                HTTPResponse.Status(code: error.status), code: error.code, message: error.message, details: error.details,
-                hint: error.hint)
+            throw APIError(error)
         }
-        let queried = ContinuousClock.now
+        // The writer's own cached feeds go at once; everyone else's when the NOTIFY arrives.
+        if action != .read, action != .rpcGET, let user = context.caller.userID {
+            cachedRPCs.cache.invalidate([.viewer(CacheTag.id(user))])
+        }
+        var headers = Self.headers(result, dataRequest)
+        headers[.serverTiming] = Self.serverTiming(started: started, parsed: parsed, queried: ContinuousClock.now)
+        return caching.respond(
+            request, role: context.caller.role, isRead: action == .read || action == .rpcGET,
+            status: HTTPResponse.Status(code: result.status), headers: headers, body: result.body.map { ByteBuffer(string: $0) })
+    }
+
+    /// The headers a data-API answer decides.
+    static func headers(_ result: DataResponse, _ dataRequest: DataRequest) -> HTTPFields {
         var headers: HTTPFields = [:]
-        headers[.contentType] = dataRequest.csv ? "text/csv; charset=utf-8"
-            : dataRequest.singleObject ? "application/vnd.pgrst.object+json; charset=utf-8" : "application/json; charset=utf-8"
+        if result.body != nil { headers[.contentType] = contentType(dataRequest) }
         if let range = result.contentRange { headers[.contentRange] = range }
         if let location = result.location, dataRequest.prefer.returning != .representation { headers[.location] = location }
-        var response = Response(
-            status: HTTPResponse.Status(code: result.status), headers: headers,
-            body: result.body.map { .init(byteBuffer: ByteBuffer(string: $0)) } ?? .init())
-        if result.body == nil { response.headers[.contentType] = nil }
+        return headers
+    }
+
+    static func contentType(_ dataRequest: DataRequest) -> String {
+        dataRequest.csv ? "text/csv; charset=utf-8"
+            : dataRequest.singleObject ? "application/vnd.pgrst.object+json; charset=utf-8" : "application/json; charset=utf-8"
+    }
+
+    static func serverTiming(started: ContinuousClock.Instant, parsed: ContinuousClock.Instant, queried: ContinuousClock.Instant) -> String {
         let rendered = ContinuousClock.now
-        response.headers[.serverTiming] = [
-            "parse;dur=\(Self.milliseconds(parsed - started))", "db;dur=\(Self.milliseconds(queried - parsed))",
-            "render;dur=\(Self.milliseconds(rendered - queried))", "total;dur=\(Self.milliseconds(rendered - started))",
+        return [
+            "parse;dur=\(milliseconds(parsed - started))", "db;dur=\(milliseconds(queried - parsed))",
+            "render;dur=\(milliseconds(rendered - queried))", "total;dur=\(milliseconds(rendered - started))",
         ].joined(separator: ", ")
-        return request.method == .head ? response.createHeadResponse() : response
     }
 
     /// The framework-free request: profile, query parameters, Prefer, Range, Accept, body.
@@ -129,7 +152,9 @@ struct RestController: Sendable {
         guard let cache = service.store.current else {
             throw APIError(.internalServerError, code: "PGRST002", message: "the schema cache is not loaded yet")
         }
-        return jsonResponse(bytes: try OpenAPIDocument.make(from: cache, schema: cache.schemas[0]))
+        return caching.respond(
+            request, role: context.caller.role, isRead: true, status: .ok, headers: [.contentType: "application/openapi+json; charset=utf-8"],
+            body: ByteBuffer(bytes: try OpenAPIDocument.make(from: cache, schema: cache.schemas[0])))
     }
 }
 

@@ -13,6 +13,14 @@ public struct TestDatabase: Sendable {
         TestDatabase(url: try await TestCluster.shared.createDatabase(migrated: true))
     }
 
+    /// The cluster's maintenance database (`postgres`), for what cannot run inside the database itself
+    /// (e.g. refusing connections to it).
+    public var maintenance: TestDatabase {
+        var url = url
+        url.database = "postgres"
+        return TestDatabase(url: url)
+    }
+
     /// A fresh database with nothing in it, for migration tests.
     public static func empty() async throws -> TestDatabase {
         TestDatabase(url: try await TestCluster.shared.createDatabase(migrated: false))

@@ -1,0 +1,49 @@
+import Foundation
+
+/// The in-process answer cache in front of the feed RPCs, and the HTTP caching headers.
+public struct CacheSettings: Sendable {
+    public var enabled: Bool = true
+    /// How long an answer is fresh; writes drop affected answers sooner (this is only the safety net).
+    public var ttlSeconds: Int = 60
+    /// How long past its expiry an answer may still be served when the database fails or is slow.
+    public var staleSeconds: Int = 300
+    /// A refresh slower than this is answered from a stale entry (when there is one) meanwhile.
+    public var staleIfSlowerMilliseconds: Int = 1000
+    public var maxEntries: Int = 10_000
+    public var maxMegabytes: Int = 64
+    /// XFetch's β (probabilistic early refresh): 0 turns early refresh off.
+    public var xfetchBeta: Double = 1
+    /// RPCs answered from the cache (`/rest/v1/rpc/<name>`, POST and GET).
+    public var functions: Set<String> = ["feed_fusion_home", "feed_fusion_profile", "feed_fusion_entity", "feed_fusion_nearby"]
+    /// `Cache-Control` of anonymous GET reads: browsers keep them `max-age`, shared caches (CDNs) `s-maxage`.
+    public var publicMaxAge: Int = 10
+    public var publicSharedMaxAge: Int = 60
+    public var publicStaleWhileRevalidate: Int = 30
+
+    public init() {}
+}
+
+extension CacheSettings {
+    init(reader: SettingsReader) throws {
+        self.init()
+        enabled = try reader.boolean("CACHE_ENABLED") ?? enabled
+        ttlSeconds = try reader.integer("CACHE_TTL_SECONDS", in: 1...86_400) ?? ttlSeconds
+        staleSeconds = try reader.integer("CACHE_STALE_SECONDS", in: 0...86_400) ?? staleSeconds
+        staleIfSlowerMilliseconds = try reader.integer("CACHE_STALE_IF_SLOWER_MS", in: 1...600_000) ?? staleIfSlowerMilliseconds
+        maxEntries = try reader.integer("CACHE_MAX_ENTRIES", in: 1...10_000_000) ?? maxEntries
+        maxMegabytes = try reader.integer("CACHE_MAX_MB", in: 1...65_536) ?? maxMegabytes
+        if let beta = try reader.string("CACHE_XFETCH_BETA") {
+            guard let value = Double(beta), value >= 0, value <= 100 else {
+                throw SettingsError(setting: "CACHE_XFETCH_BETA", problem: "'\(beta)' is not a number between 0 and 100")
+            }
+            xfetchBeta = value
+        }
+        if let names = try reader.string("CACHE_FUNCTIONS") {
+            functions = Set(names.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        }
+        publicMaxAge = try reader.integer("CACHE_PUBLIC_MAX_AGE", in: 0...86_400) ?? publicMaxAge
+        publicSharedMaxAge = try reader.integer("CACHE_PUBLIC_S_MAXAGE", in: 0...86_400) ?? publicSharedMaxAge
+        publicStaleWhileRevalidate = try reader.integer("CACHE_PUBLIC_STALE_WHILE_REVALIDATE", in: 0...86_400)
+            ?? publicStaleWhileRevalidate
+    }
+}

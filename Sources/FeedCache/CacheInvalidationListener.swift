@@ -1,0 +1,93 @@
+import Database
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Drops cached answers that a committed write changed, whoever made it (REST, RPC, another server
+/// instance, psql): triggers announce writes on `feedfusion_cache` and every instance listens.
+///
+/// A post changes its author's profile feed, its targets' feeds, the home feeds of its author, of
+/// the profiles it targets and of everyone following the author or a targeted entity, and — when
+/// located — nearby feeds. Followers are looked up only among users whose home feed is cached.
+/// When the listening connection drops, events may have been missed: everything is dropped.
+public struct CacheInvalidationListener: Service {
+    public static let channel = "feedfusion_cache"
+    let client: PostgresClient
+    let cache: ResponseCache
+    let logger: Logger
+
+    public init(client: PostgresClient, cache: ResponseCache, logger: Logger) {
+        self.client = client
+        self.cache = cache
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await client.listenContinuously(
+                on: Self.channel, logger: logger,
+                // Writes committed while nobody listened were never announced to us.
+                connected: { cache.invalidateAll() },
+                lost: {
+                    logger.warning("cache invalidation listener lost its connection; cache dropped")
+                    cache.invalidateAll()
+                }
+            ) { payload in
+                await apply(payload)
+            }
+        }
+    }
+
+    /// Applies one announced write to the cache.
+    func apply(_ payload: String) async {
+        guard let event = InvalidationEvent.decode(payload) else {
+            logger.warning("unreadable cache invalidation event; cache dropped")
+            cache.invalidateAll()
+            return
+        }
+        var tags: [CacheTag] = []
+        let entities = event.e ?? []
+        switch event.t {
+        case .post, .target:
+            if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
+            tags += entities.map { .entity(CacheTag.id($0)) }
+            tags += (event.p ?? []).map { .home(CacheTag.id($0)) }
+            if event.loc == true { tags.append(.nearby) }
+        case .viewers:
+            tags += (event.v ?? []).map { .viewer(CacheTag.id($0)) }
+        case .profile:
+            if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
+            // Its posts may be in any entity or nearby feed: rare enough to drop those wholesale.
+            cache.invalidate(kind: "entity")
+            cache.invalidate(kind: "nearby")
+        case .all:
+            cache.invalidateAll()
+            return
+        }
+        if event.t != .viewers {
+            do {
+                tags += try await followers(of: event.a, entities: entities).map { .home(CacheTag.id($0)) }
+            } catch {
+                logger.warning("could not resolve followers for cache invalidation; cache dropped", metadata: ["error": "\(String(reflecting: error))"])
+                cache.invalidateAll()
+                return
+            }
+        }
+        cache.invalidate(tags)
+    }
+
+    /// Users with a cached home feed who follow `author` or one of `entities`.
+    func followers(of author: UUID?, entities: [UUID]) async throws -> [UUID] {
+        let cachedHomes = cache.ids(ofKind: "home").compactMap(UUID.init(uuidString:))
+        guard !cachedHomes.isEmpty, author != nil || !entities.isEmpty else { return [] }
+        let rows = try await client.query(
+            """
+            SELECT DISTINCT follower_id FROM public.follows
+            WHERE follower_id = ANY(\(cachedHomes)) AND (followed_profile_id = \(author) OR followed_entity_id = ANY(\(entities)))
+            """, logger: logger)
+        var followers: [UUID] = []
+        for try await follower in rows.decode(UUID.self) { followers.append(follower) }
+        return followers
+    }
+}

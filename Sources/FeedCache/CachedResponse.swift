@@ -1,0 +1,29 @@
+import Crypto
+import NIOCore
+
+/// An answer as the database produced it, kept byte for byte: a hit costs no JSON work.
+public struct CachedResponse: Sendable {
+    public let status: Int
+    public let contentType: String
+    public let contentRange: String?
+    public let body: ByteBuffer
+    /// Strong validator of the body, computed once when stored.
+    public let etag: String
+
+    public init(status: Int, contentType: String, contentRange: String?, body: ByteBuffer) {
+        self.status = status
+        self.contentType = contentType
+        self.contentRange = contentRange
+        self.body = body
+        etag = Self.etag(of: body)
+    }
+
+    /// `"<first 16 bytes of SHA-256, hex>"`: strong, and the same on every server instance.
+    public static func etag(of body: ByteBuffer) -> String {
+        let digest = body.withUnsafeReadableBytes { SHA256.hash(data: $0) }
+        return "\"" + digest.prefix(16).map { byte in
+            let hex = Array("0123456789abcdef".utf8)
+            return String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
+        }.joined() + "\""
+    }
+}

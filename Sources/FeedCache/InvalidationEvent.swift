@@ -1,0 +1,33 @@
+import Foundation
+
+/// What a trigger announced on `feedfusion_cache` (migration 0011), decoded.
+struct InvalidationEvent: Decodable, Sendable {
+    enum Kind: String, Decodable, Sendable {
+        /// A post was written, edited, liked or deleted (`a` author, `e`/`p` its targets, `loc` located).
+        case post
+        /// A post gained or lost a target.
+        case target
+        /// Follows or blocks of these users changed: everything they see may change.
+        case viewers
+        /// A profile changed (name, avatar, privacy): every feed showing its posts may change.
+        case profile
+        /// Anything else (an entity renamed, a table truncated): drop everything.
+        case all
+    }
+
+    let t: Kind
+    let a: UUID?
+    let e: [UUID]?
+    let p: [UUID]?
+    let v: [UUID]?
+    let loc: Bool?
+
+    static func decode(_ payload: String) -> InvalidationEvent? {
+        try? JSONDecoder().decode(InvalidationEvent.self, from: Data(payload.utf8))
+    }
+}
+
+extension CacheTag {
+    /// Tag ids of users, profiles and entities: lower-case UUIDs, as the HTTP layer writes them.
+    public static func id(_ uuid: UUID) -> String { uuid.uuidString.lowercased() }
+}

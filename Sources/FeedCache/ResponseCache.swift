@@ -1,0 +1,290 @@
+import Foundation
+import Synchronization
+
+/// An in-process cache of answers with stampede protection:
+/// - **single flight**: concurrent misses for one key share one computation;
+/// - **early refresh** (XFetch): a hit near expiry may start a background recomputation, with a
+///   probability that grows as expiry nears and with the cost of the last computation, so hot keys
+///   are renewed before they expire and never all at once;
+/// - **stale on failure**: when the computation fails (or is slower than `staleIfSlowerThan`) an
+///   expired answer no older than `staleLimit` past its expiry is served instead of an error;
+/// - **exact invalidation** by tags; an invalidated computation still in flight is not stored.
+/// Bounded by entries and bytes, least recently used first out.
+public final class ResponseCache: Sendable {
+    public struct Configuration: Sendable {
+        public var ttl: Duration = .seconds(60)
+        public var staleLimit: Duration = .seconds(300)
+        public var staleIfSlowerThan: Duration = .seconds(1)
+        public var maxEntries: Int = 10_000
+        public var maxBytes: Int = 64 << 20
+        /// XFetch's β: above 1 refreshes earlier, below 1 later.
+        public var beta: Double = 1
+        public init() {}
+    }
+
+    /// What happened to one request, as the observability issue records it (`meta.cache_result`).
+    public enum Outcome: String, Sendable {
+        case hit, miss, stale, coalesced, bypass
+    }
+
+    public struct Answer: Sendable {
+        public let response: CachedResponse
+        public let outcome: Outcome
+        /// Time since the answer was computed.
+        public let age: Duration
+        /// Time left until it expires (negative when stale).
+        public let timeToLive: Duration
+    }
+
+    public struct Statistics: Sendable, Equatable {
+        public var hits = 0, misses = 0, stale = 0, coalesced = 0, refreshes = 0, evictions = 0, invalidations = 0
+        public var entries = 0, bytes = 0
+    }
+
+    public let configuration: Configuration
+    private let clock: @Sendable () -> ContinuousClock.Instant
+    private let random: @Sendable () -> Double
+    /// Which failures may be answered with a stale entry (the database being away or slow, not a bad request).
+    private let mayServeStale: @Sendable (any Error) -> Bool
+    private let state = Mutex(State())
+
+    public init(
+        _ configuration: Configuration,
+        clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+        random: @escaping @Sendable () -> Double = { Double.random(in: Double.ulpOfOne...1) },
+        mayServeStale: @escaping @Sendable (any Error) -> Bool = { _ in true }
+    ) {
+        self.configuration = configuration
+        self.clock = clock
+        self.random = random
+        self.mayServeStale = mayServeStale
+    }
+
+    typealias Computation = Task<CachedResponse, any Error>
+
+    struct Entry {
+        let response: CachedResponse
+        let tags: [CacheTag]
+        let storedAt: ContinuousClock.Instant
+        let expiresAt: ContinuousClock.Instant
+        /// How long the computation took: XFetch's Δ.
+        let cost: Duration
+        var size: Int { response.body.readableBytes + 256 }
+    }
+
+    struct Flight {
+        let id: Int
+        let tags: [CacheTag]
+        let task: Computation
+    }
+
+    struct State {
+        var entries: [String: Entry] = [:]
+        var recency = LRUList<String>()
+        var bytes = 0
+        /// kind → id → keys, for invalidation and for "whose home feeds are cached".
+        var tagIndex: [String: [String: Set<String>]] = [:]
+        var flights: [String: Flight] = [:]
+        var nextFlight = 0
+        var statistics = Statistics()
+    }
+
+    /// The answer for `key`: cached, shared with a computation in flight, or computed by `compute`.
+    public func fetch(
+        _ key: String, tags: [CacheTag], compute: @escaping @Sendable () async throws -> CachedResponse
+    ) async throws -> Answer {
+        let now = clock()
+        enum Plan {
+            case hit(Entry)
+            case wait(Computation, stale: Entry?, joined: Bool)
+        }
+        let plan: Plan = state.withLock { state in
+            if let entry = state.entries[key], now < entry.expiresAt {
+                state.recency.touch(key)
+                state.statistics.hits += 1
+                if state.flights[key] == nil, shouldRefreshEarly(entry, now: now) {
+                    state.statistics.refreshes += 1
+                    startFlight(key, tags: tags, compute: compute, in: &state)
+                }
+                return .hit(entry)
+            }
+            let stale = state.entries[key].flatMap { now - $0.expiresAt <= configuration.staleLimit ? $0 : nil }
+            if let flight = state.flights[key] {
+                state.statistics.coalesced += 1
+                return .wait(flight.task, stale: stale, joined: true)
+            }
+            state.statistics.misses += 1
+            return .wait(startFlight(key, tags: tags, compute: compute, in: &state), stale: stale, joined: false)
+        }
+        switch plan {
+        case .hit(let entry):
+            return answer(entry, .hit, now: now)
+        case .wait(let computation, let stale, let joined):
+            do {
+                let response = try await value(of: computation, orStaleAfter: stale == nil ? nil : configuration.staleIfSlowerThan)
+                let finished = clock()
+                return Answer(
+                    response: response, outcome: joined ? .coalesced : .miss, age: .zero, timeToLive: configuration.ttl - (finished - now))
+            } catch {
+                guard let stale, error is SlowComputation || mayServeStale(error) else { throw error }
+                state.withLock { $0.statistics.stale += 1 }
+                return answer(stale, .stale, now: clock())
+            }
+        }
+    }
+
+    /// Drops every answer carrying one of `tags`, and keeps computations in flight for them from being stored.
+    public func invalidate(_ tags: some Sequence<CacheTag>) {
+        state.withLock { state in
+            var keys = Set<String>()
+            var touched = Set<CacheTag>()
+            for tag in tags where touched.insert(tag).inserted {
+                keys.formUnion(state.tagIndex[tag.kind]?[tag.id] ?? [])
+            }
+            for (key, flight) in state.flights where flight.tags.contains(where: touched.contains) {
+                state.flights[key] = nil
+            }
+            for key in keys { remove(key, in: &state) }
+            state.statistics.invalidations += keys.count
+        }
+    }
+
+    /// Drops every answer with a tag of `kind` (e.g. all entity feeds after an entity was renamed).
+    public func invalidate(kind: String) {
+        let ids = state.withLock { Array(($0.tagIndex[kind] ?? [:]).keys) + $0.flights.values.flatMap(\.tags).filter { $0.kind == kind }.map(\.id) }
+        invalidate(ids.map { CacheTag(kind, $0) })
+    }
+
+    /// Drops everything (e.g. after the invalidation listener lost its connection and may have missed events).
+    public func invalidateAll() {
+        state.withLock { state in
+            state.statistics.invalidations += state.entries.count
+            state.entries.removeAll()
+            state.recency.removeAll()
+            state.tagIndex.removeAll()
+            state.flights.removeAll()
+            state.bytes = 0
+        }
+    }
+
+    /// The ids of a tag kind that cached or in-flight answers depend on (e.g. whose home feeds are cached).
+    public func ids(ofKind kind: String) -> Set<String> {
+        state.withLock { state in
+            var ids = Set((state.tagIndex[kind] ?? [:]).keys)
+            for flight in state.flights.values { for tag in flight.tags where tag.kind == kind { ids.insert(tag.id) } }
+            return ids
+        }
+    }
+
+    public var statistics: Statistics {
+        state.withLock { state in
+            var statistics = state.statistics
+            statistics.entries = state.entries.count
+            statistics.bytes = state.bytes
+            return statistics
+        }
+    }
+
+    // MARK: - Inside the lock
+
+    @discardableResult
+    private func startFlight(
+        _ key: String, tags: [CacheTag], compute: @escaping @Sendable () async throws -> CachedResponse, in state: inout State
+    ) -> Computation {
+        state.nextFlight += 1
+        let id = state.nextFlight
+        // The computation stores its own result, so it lands even when the request that started it is gone.
+        let task = Computation {
+            let started = self.clock()
+            do {
+                let response = try await compute()
+                self.complete(key, flight: id, response: response, tags: tags, cost: self.clock() - started)
+                return response
+            } catch {
+                self.state.withLock { state in
+                    if state.flights[key]?.id == id { state.flights[key] = nil }
+                }
+                throw error
+            }
+        }
+        state.flights[key] = Flight(id: id, tags: tags, task: task)
+        return task
+    }
+
+    private func complete(_ key: String, flight: Int, response: CachedResponse, tags: [CacheTag], cost: Duration) {
+        state.withLock { state in
+            // Invalidated (or superseded) while computing: the answer may predate the write.
+            guard state.flights[key]?.id == flight else { return }
+            state.flights[key] = nil
+            remove(key, in: &state)
+            let now = clock()
+            let entry = Entry(response: response, tags: tags, storedAt: now, expiresAt: now + configuration.ttl, cost: cost)
+            guard entry.size <= configuration.maxBytes else { return }
+            state.entries[key] = entry
+            state.recency.touch(key)
+            state.bytes += entry.size
+            for tag in tags { state.tagIndex[tag.kind, default: [:]][tag.id, default: []].insert(key) }
+            while state.entries.count > configuration.maxEntries || state.bytes > configuration.maxBytes,
+                  let oldest = state.recency.leastRecent
+            {
+                remove(oldest, in: &state)
+                state.statistics.evictions += 1
+            }
+        }
+    }
+
+    private func remove(_ key: String, in state: inout State) {
+        guard let entry = state.entries.removeValue(forKey: key) else { return }
+        state.recency.remove(key)
+        state.bytes -= entry.size
+        for tag in entry.tags {
+            state.tagIndex[tag.kind]?[tag.id]?.remove(key)
+            if state.tagIndex[tag.kind]?[tag.id]?.isEmpty == true { state.tagIndex[tag.kind]?[tag.id] = nil }
+        }
+    }
+
+    /// XFetch: recompute early when `now − Δ·β·ln(rand) ≥ expiry`.
+    private func shouldRefreshEarly(_ entry: Entry, now: ContinuousClock.Instant) -> Bool {
+        let cost = Double(entry.cost.components.seconds) + Double(entry.cost.components.attoseconds) / 1e18
+        let lead = -cost * configuration.beta * log(random())
+        return now + .seconds(lead) >= entry.expiresAt
+    }
+
+    // MARK: - Outside the lock
+
+    private func answer(_ entry: Entry, _ outcome: Outcome, now: ContinuousClock.Instant) -> Answer {
+        Answer(response: entry.response, outcome: outcome, age: now - entry.storedAt, timeToLive: entry.expiresAt - now)
+    }
+
+    struct SlowComputation: Error {}
+
+    /// The computation's value; with a limit, stops waiting after it (the computation goes on and
+    /// stores its result). Awaiting a task's value ignores cancellation, hence the race by hand.
+    private func value(of computation: Computation, orStaleAfter limit: Duration?) async throws -> CachedResponse {
+        guard let limit else { return try await computation.value }
+        return try await withCheckedThrowingContinuation { continuation in
+            let first = FirstResult(continuation)
+            Task { first.resume(await computation.result) }
+            Task {
+                try? await Task.sleep(for: limit)
+                first.resume(.failure(SlowComputation()))
+            }
+        }
+    }
+}
+
+/// Resumes a continuation with whichever result arrives first.
+private final class FirstResult: Sendable {
+    private let continuation: Mutex<CheckedContinuation<CachedResponse, any Error>?>
+
+    init(_ continuation: CheckedContinuation<CachedResponse, any Error>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(_ result: Result<CachedResponse, any Error>) {
+        continuation.withLock { waiting in
+            waiting?.resume(with: result)
+            waiting = nil
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import DataAPI
+import FeedCache
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The feed RPCs (and any other configured function) answered through the `ResponseCache`.
+///
+/// The key holds everything that can change the answer: schema, function, arguments (query string
+/// and body), `Accept`, `Prefer`, `Range`, and the viewer — the user id, or one shared `anon` key
+/// for anonymous callers. Tags say which writes drop the answer (see `CacheInvalidationListener`).
+/// Every response says what happened in `Cache-Status` (RFC 9211) and, when cached, `Age`.
+public struct CachedRPCs: Sendable {
+    public let cache: ResponseCache
+    public let functions: Set<String>
+    public let enabled: Bool
+
+    public init(cache: ResponseCache, functions: Set<String>, enabled: Bool) {
+        self.cache = cache
+        self.functions = functions
+        self.enabled = enabled
+    }
+
+    /// A non-200 answer (an error, an empty result shape): handed to every waiting caller, never stored.
+    struct NotCacheable: Error {
+        let result: DataResponse
+    }
+
+    static let cacheName = "FeedFusion"
+
+    func call(
+        _ request: Request, _ context: AppRequestContext, _ dataRequest: DataRequest, viaGET: Bool, caching: HTTPCaching,
+        compute: @escaping @Sendable () async throws(DataAPIError) -> DataResponse
+    ) async throws -> Response {
+        func uncached(_ result: DataResponse, status: String) -> Response {
+            var headers = RestController.headers(result, dataRequest)
+            headers[.cacheStatus] = status
+            return caching.respond(
+                request, role: context.caller.role, isRead: true, status: HTTPResponse.Status(code: result.status), headers: headers,
+                body: result.body.map { ByteBuffer(string: $0) })
+        }
+        guard enabled else {
+            do { return uncached(try await compute(), status: "\(Self.cacheName); fwd=bypass") } catch { throw APIError(error) }
+        }
+        let viewer = context.caller.userID.map(CacheTag.id) ?? "anon"
+        let contentType = RestController.contentType(dataRequest)
+        let answer: ResponseCache.Answer
+        do {
+            answer = try await cache.fetch(
+                Self.key(request, dataRequest, role: context.caller.role.rawValue, viewer: viewer),
+                tags: Self.tags(dataRequest, viaGET: viaGET, viewer: viewer)
+            ) {
+                let result = try await compute()
+                guard result.status == 200, let body = result.body else { throw NotCacheable(result: result) }
+                return CachedResponse(status: 200, contentType: contentType, contentRange: result.contentRange, body: ByteBuffer(string: body))
+            }
+        } catch let error as NotCacheable {
+            return uncached(error.result, status: "\(Self.cacheName); fwd=miss; detail=not-cacheable")
+        } catch let error as DataAPIError {
+            throw APIError(error)
+        }
+        var headers: HTTPFields = [
+            .contentType: answer.response.contentType,
+            .age: "\(max(0, answer.age.components.seconds))",
+            .cacheStatus: Self.cacheStatus(answer),
+        ]
+        if let range = answer.response.contentRange { headers[.contentRange] = range }
+        return caching.respond(
+            request, role: context.caller.role, isRead: true, status: .ok, headers: headers, body: answer.response.body,
+            etag: answer.response.etag)
+    }
+
+    /// RFC 9211: `hit`, or why the request went to the database and what came of it.
+    static func cacheStatus(_ answer: ResponseCache.Answer) -> String {
+        let ttl = answer.timeToLive.components.seconds
+        switch answer.outcome {
+        case .hit: return "\(cacheName); hit; ttl=\(ttl)"
+        case .miss: return "\(cacheName); fwd=miss; stored"
+        case .coalesced: return "\(cacheName); fwd=miss; collapsed"
+        case .stale: return "\(cacheName); fwd=stale; ttl=\(ttl); detail=served-stale"
+        case .bypass: return "\(cacheName); fwd=bypass"
+        }
+    }
+
+    static func key(_ request: Request, _ dataRequest: DataRequest, role: String, viewer: String) -> String {
+        let method = request.method == .post ? "POST" : "GET"
+        return [
+            dataRequest.schema, dataRequest.resource, method, role, viewer,
+            request.headers[.accept] ?? "", request.headers[values: .prefer].joined(separator: ","), request.headers[.range] ?? "",
+            request.uri.query ?? "", String(decoding: dataRequest.body, as: UTF8.self),
+        ].joined(separator: "\u{0}")
+    }
+
+    /// What the answer depends on besides the viewer: the feed's subject.
+    static func tags(_ dataRequest: DataRequest, viaGET: Bool, viewer: String) -> [CacheTag] {
+        func argument(_ name: String) -> String? {
+            let raw: String?
+            if viaGET {
+                raw = dataRequest.query.last { $0.name == name }?.value
+            } else {
+                raw = (try? JSONSerialization.jsonObject(with: Data(dataRequest.body)) as? [String: Any])?[name] as? String
+            }
+            return raw.flatMap(UUID.init(uuidString:)).map(CacheTag.id)
+        }
+        var tags: [CacheTag] = [.viewer(viewer)]
+        switch dataRequest.resource {
+        case "feed_fusion_home": tags.append(.home(viewer))
+        case "feed_fusion_profile": if let profile = argument("p_profile_id") { tags.append(.profile(profile)) }
+        case "feed_fusion_entity": if let entity = argument("p_entity_id") { tags.append(.entity(entity)) }
+        case "feed_fusion_nearby": tags.append(.nearby)
+        default: tags.append(CacheTag("rpc", dataRequest.resource))
+        }
+        return tags
+    }
+}
+
+extension HTTPField.Name {
+    static let cacheStatus = HTTPField.Name("Cache-Status")!
+}

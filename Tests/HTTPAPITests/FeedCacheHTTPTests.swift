@@ -1,0 +1,217 @@
+import AppConfig
+import Foundation
+import HTTPTypes
+import PostgresNIO
+import Testing
+import TestSupport
+
+/// The feed cache as clients meet it: one query for a stampede, exact invalidation from every write
+/// path, stale answers while the database is away, and the HTTP caching headers.
+@Suite("Feed cache over HTTP")
+struct FeedCacheHTTPTests {
+    /// Polls until `condition` holds (NOTIFY-driven invalidation is asynchronous by a few milliseconds).
+    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
+        for _ in 0..<60 {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    func bodies(_ reply: RestTestClient.Reply) -> [String] { reply.column("body") }
+
+    @Test("1,000 concurrent calls of one cold feed make one database query, counted by the database")
+    func singleFlight() async throws {
+        try await RestWorld.run(configure: { $0.cache.functions.insert("counted_feed") }) { (rest: RestTestClient, _: RestWorld, database: TestDatabase) async throws in
+            let ready = try await createAndReload([
+                "CREATE TABLE public.feed_calls (n int NOT NULL)",
+                "INSERT INTO public.feed_calls VALUES (0)",
+                "GRANT SELECT, UPDATE ON public.feed_calls TO anon",
+                """
+                CREATE FUNCTION public.counted_feed() RETURNS SETOF public.posts LANGUAGE plpgsql AS $$
+                BEGIN
+                    UPDATE public.feed_calls SET n = n + 1;
+                    PERFORM pg_sleep(0.3);
+                    RETURN QUERY SELECT * FROM public.posts WHERE visibility = 'public' ORDER BY created_at;
+                END $$
+                """,
+                "GRANT EXECUTE ON FUNCTION public.counted_feed() TO anon",
+            ], in: database) {
+                // GET of a volatile function is refused (405) once the schema cache knows it; it runs nothing.
+                try await rest.get("/rpc/counted_feed").status == .methodNotAllowed
+            }
+            #expect(ready)
+            let statuses = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<1000 {
+                    group.addTask {
+                        let reply = try await rest.send(.post, "/rpc/counted_feed", json: [:])
+                        #expect(reply.status == .ok)
+                        #expect(reply.rows.count == 2)
+                        return reply["Cache-Status"] ?? "none"
+                    }
+                }
+                return try await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+            }
+            let calls = try await database.withClient { client in
+                try await client.query("SELECT n FROM public.feed_calls").collect().first?.decode(Int.self)
+            }
+            #expect(calls == 1)
+            #expect(statuses["FeedFusion; fwd=miss; stored"] == 1)
+            #expect(statuses["FeedFusion; fwd=miss; collapsed"] == 999)
+        }
+    }
+
+    @Test("writes drop exactly the feeds they change, whatever path they take")
+    func invalidation() async throws {
+        try await RestWorld.run { (rest: RestTestClient, world: RestWorld, database: TestDatabase) async throws in
+            let a = rest.callAs(try await RestTestClient.token(for: world.a))
+            let b = rest.callAs(try await RestTestClient.token(for: world.b))
+            let c = rest.callAs(try await RestTestClient.token(for: world.c))
+            func home(_ client: RestTestClient) async throws -> RestTestClient.Reply {
+                try await client.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 50])
+            }
+            #expect(try await home(b)["Cache-Status"] == "FeedFusion; fwd=miss; stored")
+            let hit = try await home(b)
+            #expect(hit["Cache-Status"]?.hasPrefix("FeedFusion; hit; ttl=") == true)
+            #expect(hit["Age"] != nil)
+            _ = try await home(a)
+
+            // A posts through the RPC: A sees it on the very next request, B (a follower) once the NOTIFY is in.
+            #expect(try await a.send(.post, "/rpc/create_post", json: ["p_body": "fresh from the RPC"]).status == .ok)
+            #expect(bodies(try await home(a)).contains("fresh from the RPC"))
+            #expect(try await eventually { bodies(try await home(b)).contains("fresh from the RPC") })
+
+            // A post written straight in SQL (psql, another service) reaches the cache the same way.
+            try await database.withClient { client in
+                try await client.query("INSERT INTO public.posts (author_id, body) VALUES (\(world.a), 'written in psql')")
+            }
+            #expect(try await eventually { bodies(try await home(b)).contains("written in psql") })
+
+            // An unrelated author's post leaves B's cached home alone (exact, not a flush).
+            _ = try await home(b)
+            #expect(try await c.send(.post, "/rpc/create_post", json: ["p_body": "carol talks"]).status == .ok)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await home(b)["Cache-Status"]?.contains("hit") == true)
+
+            // Entity feed: a new target on the place drops it.
+            let entity = ["p_entity_id": world.place.uuidString]
+            _ = try await rest.send(.post, "/rpc/feed_fusion_entity", json: entity)
+            #expect(try await rest.send(.post, "/rpc/feed_fusion_entity", json: entity)["Cache-Status"]?.contains("hit") == true)
+            try await database.withClient { client in
+                try await client.query("""
+                    INSERT INTO public.post_targets (post_id, target_entity_id)
+                    SELECT id, \(world.place) FROM public.posts WHERE body = 'written in psql'
+                    """)
+            }
+            #expect(try await eventually {
+                bodies(try await rest.send(.post, "/rpc/feed_fusion_entity", json: entity)).contains("written in psql")
+            })
+
+            // A like changes like_count in every feed showing the post: here A's profile feed as anon sees it.
+            let profile = ["p_profile_id": world.a.uuidString]
+            func likes() async throws -> Int? {
+                try await rest.send(.post, "/rpc/feed_fusion_profile", json: profile).rows
+                    .first { $0["id"] as? String == world.publicPost.uuidString.lowercased() }?["like_count"] as? Int
+            }
+            #expect(try await likes() == 0)
+            #expect(try await b.send(.post, "/rpc/like_post", json: ["p_post_id": world.publicPost.uuidString]).status != .internalServerError)
+            #expect(try await eventually { try await likes() == 1 })
+
+            // A block written in SQL: B stops seeing A's posts.
+            try await database.withClient { client in
+                try await client.query("INSERT INTO public.blocks (blocker_id, blocked_id) VALUES (\(world.a), \(world.b))")
+            }
+            #expect(try await eventually { !bodies(try await home(b)).contains("a-public") })
+        }
+    }
+
+    @Test("the database away: an expired feed is served stale, then fresh again once it is back")
+    func staleWhileDatabaseDown() async throws {
+        try await RestWorld.run(configure: { $0.cache.ttlSeconds = 1 }) { (rest: RestTestClient, world: RestWorld, database: TestDatabase) async throws in
+            let profile = ["p_profile_id": world.a.uuidString]
+            let first = try await rest.send(.post, "/rpc/feed_fusion_profile", json: profile)
+            #expect(first.status == .ok)
+            try await Task.sleep(for: .milliseconds(1200))
+            let name = database.url.database
+            try await database.maintenance.withClient { client in
+                try await client.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \"\(name)\" ALLOW_CONNECTIONS false"))
+                // Every connection of the app's pool but the cache listener's (which would drop the cache on reconnect).
+                try await client.query("""
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = \(name) AND query NOT ILIKE '%LISTEN%feedfusion_cache%'
+                    """)
+            }
+            let stale = try await rest.send(.post, "/rpc/feed_fusion_profile", json: profile)
+            try await database.maintenance.withClient { client in
+                try await client.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \"\(name)\" ALLOW_CONNECTIONS true"))
+            }
+            #expect(stale.status == .ok)
+            #expect(stale["Cache-Status"]?.contains("fwd=stale") == true)
+            #expect(stale.body == first.body)
+            #expect(try await eventually {
+                try await rest.send(.post, "/rpc/feed_fusion_profile", json: profile)["Cache-Status"]?.contains("stale") == false
+            })
+        }
+    }
+
+    @Test("ETag and 304, Cache-Control by caller, Vary, gzip over 1 KB")
+    func httpCaching() async throws {
+        try await RestWorld.run { (rest: RestTestClient, world: RestWorld, database: TestDatabase) async throws in
+            let read = try await rest.get("/posts?select=id,body")
+            let etag = try #require(read["ETag"])
+            #expect(read["Cache-Control"] == "public, max-age=10, s-maxage=60, stale-while-revalidate=30")
+            #expect(read["Vary"]?.contains("Authorization") == true)
+            #expect(read["Vary"]?.contains("Accept-Encoding") == true)
+            let notModified = try await rest.get("/posts?select=id,body", headers: ["If-None-Match": etag])
+            #expect(notModified.status == .notModified)
+            #expect(notModified.body.isEmpty)
+            #expect(notModified["ETag"] == etag)
+            #expect(try await rest.get("/posts?select=id,body", headers: ["If-None-Match": "\"other\""]).status == .ok)
+
+            // The cached feed keeps the validator it computed once.
+            let profile = "/rpc/feed_fusion_profile?p_profile_id=\(world.a.uuidString)"
+            let feed = try await rest.get(profile)
+            let feedTag = try #require(feed["ETag"])
+            #expect(try await rest.get(profile, headers: ["If-None-Match": feedTag]).status == .notModified)
+
+            // Signed in: private; writes: not stored at all.
+            let b = rest.callAs(try await RestTestClient.token(for: world.b))
+            #expect(try await b.get("/posts?select=id")["Cache-Control"] == "private, no-cache")
+            let write = try await b.send(.post, "/posts", json: ["author_id": world.b.uuidString, "body": "new"])
+            #expect(write["Cache-Control"] == "no-store")
+
+            // Big answers are gzipped when asked for, and decompress to the same bytes.
+            try await database.withClient { client in
+                try await client.query("""
+                    INSERT INTO public.posts (author_id, body) SELECT \(world.a), repeat('x', 500) || g FROM generate_series(1, 10) g
+                    """)
+            }
+            let plain = try await rest.get("/posts?select=body")
+            let zipped = try await rest.get("/posts?select=body", headers: ["Accept-Encoding": "gzip"])
+            #expect(plain["Content-Encoding"] == nil)
+            #expect(zipped["Content-Encoding"] == "gzip")
+            #expect(zipped.body.count < plain.body.count / 4)
+            #expect(zipped["ETag"] != plain["ETag"])
+            #expect(try gunzip(zipped.body) == plain.body)
+            #expect(try await rest.get("/posts?select=body", headers: ["Accept-Encoding": "gzip;q=0"])["Content-Encoding"] == nil)
+            #expect(try await rest.get("/posts?select=body", headers: ["Accept-Encoding": "gzip", "If-None-Match": zipped["ETag"]!]).status
+                == .notModified)
+        }
+    }
+
+    /// Decompresses with the system's gzip, independently of the server's compressor.
+    func gunzip(_ data: Data) throws -> Data {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        process.arguments = ["-dc"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        input.fileHandleForWriting.write(data)
+        try input.fileHandleForWriting.close()
+        let result = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return result
+    }
+}
