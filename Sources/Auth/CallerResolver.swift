@@ -15,7 +15,7 @@ public struct CallerResolver: Sendable {
             guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
                 throw .malformedAuthorizationHeader
             }
-            return try await verifier.caller(forToken: String(parts[1]).trimmingCharacters(in: .whitespaces))
+            return try await verifier.caller(forToken: parts[1].trimmingSpaces)
         }
         if let apikey, !apikey.isEmpty {
             return try await verifier.caller(forToken: apikey)

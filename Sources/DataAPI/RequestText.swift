@@ -1,3 +1,5 @@
+import Database
+
 /// Text helpers for what a request hands to PostgreSQL and reads from its URL, written on UTF-8
 /// bytes because they run on every request (Foundation's versions cost more than the query itself).
 public enum RequestText {
@@ -61,15 +63,5 @@ public enum RequestText {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
         default: nil
         }
-    }
-}
-
-extension StringProtocol {
-    /// Without leading and trailing spaces and tabs (Foundation's `trimmingCharacters` is far
-    /// slower, and the grammar runs this on every item of every request).
-    var trimmingSpaces: String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
-        return String(self[first...last])
     }
 }

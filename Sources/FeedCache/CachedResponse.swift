@@ -7,14 +7,17 @@ public struct CachedResponse: Sendable {
     public let contentType: String
     public let contentRange: String?
     public let body: ByteBuffer
+    /// The body gzipped, when it is worth compressing: done once per computation, not per hit.
+    public let gzipped: ByteBuffer?
     /// Strong validator of the body, computed once when stored.
     public let etag: String
 
-    public init(status: Int, contentType: String, contentRange: String?, body: ByteBuffer) {
+    public init(status: Int, contentType: String, contentRange: String?, body: ByteBuffer, gzipped: ByteBuffer? = nil) {
         self.status = status
         self.contentType = contentType
         self.contentRange = contentRange
         self.body = body
+        self.gzipped = gzipped
         etag = Self.etag(of: body)
     }
 

@@ -69,7 +69,7 @@ public final class ResponseCache: Sendable {
         let expiresAt: ContinuousClock.Instant
         /// How long the computation took: XFetch's Δ.
         let cost: Duration
-        var size: Int { response.body.readableBytes + 256 }
+        var size: Int { response.body.readableBytes + (response.gzipped?.readableBytes ?? 0) + 256 }
     }
 
     struct Flight {
@@ -90,24 +90,22 @@ public final class ResponseCache: Sendable {
     }
 
     /// The answer for `key`: cached, shared with a computation in flight, or computed by `compute`.
+    /// `tags` (what the answer depends on) are worked out only when it has to be computed.
     public func fetch(
-        _ key: String, tags: [CacheTag], compute: @escaping @Sendable () async throws -> CachedResponse
+        _ key: String, tags: () -> [CacheTag], compute: @escaping @Sendable () async throws -> CachedResponse
     ) async throws -> Answer {
         let now = clock()
+        if let entry = state.withLock({ hit(key, now: now, compute: compute, in: &$0) }) {
+            return answer(entry, .hit, now: now)
+        }
+        let tags = tags()
         enum Plan {
             case hit(Entry)
             case wait(Computation, stale: Entry?, joined: Bool)
         }
         let plan: Plan = state.withLock { state in
-            if let entry = state.entries[key], now < entry.expiresAt {
-                state.recency.touch(key)
-                state.statistics.hits += 1
-                if state.flights[key] == nil, shouldRefreshEarly(entry, now: now) {
-                    state.statistics.refreshes += 1
-                    startFlight(key, tags: tags, compute: compute, in: &state)
-                }
-                return .hit(entry)
-            }
+            // Another request may have stored it meanwhile.
+            if let entry = hit(key, now: now, compute: compute, in: &state) { return .hit(entry) }
             let stale = state.entries[key].flatMap { now - $0.expiresAt <= configuration.staleLimit ? $0 : nil }
             if let flight = state.flights[key] {
                 state.statistics.coalesced += 1
@@ -131,6 +129,12 @@ public final class ResponseCache: Sendable {
                 return answer(stale, .stale, now: clock())
             }
         }
+    }
+
+    public func fetch(
+        _ key: String, tags: [CacheTag], compute: @escaping @Sendable () async throws -> CachedResponse
+    ) async throws -> Answer {
+        try await fetch(key, tags: { tags }, compute: compute)
     }
 
     /// Drops every answer carrying one of `tags`, and keeps computations in flight for them from being stored.
@@ -186,6 +190,20 @@ public final class ResponseCache: Sendable {
     }
 
     // MARK: - Inside the lock
+
+    /// A fresh entry for `key`, counted as a hit; may start its early refresh (XFetch).
+    private func hit(
+        _ key: String, now: ContinuousClock.Instant, compute: @escaping @Sendable () async throws -> CachedResponse, in state: inout State
+    ) -> Entry? {
+        guard let entry = state.entries[key], now < entry.expiresAt else { return nil }
+        state.recency.touch(key)
+        state.statistics.hits += 1
+        if state.flights[key] == nil, shouldRefreshEarly(entry, now: now) {
+            state.statistics.refreshes += 1
+            startFlight(key, tags: entry.tags, compute: compute, in: &state)
+        }
+        return entry
+    }
 
     @discardableResult
     private func startFlight(

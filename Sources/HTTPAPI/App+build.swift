@@ -75,6 +75,7 @@ func makeCache(_ settings: CacheSettings) -> ResponseCache {
         switch error {
         case is CachedRPCs.NotCacheable: false
         case let error as DataAPIError: error.status >= 500
+        case let error as APIError: error.status.code >= 500
         default: true
         }
     })

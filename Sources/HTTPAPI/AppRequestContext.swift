@@ -9,6 +9,8 @@ public struct AppRequestContext: RequestContext {
     public let remoteAddress: SocketAddress?
     /// Who the request runs as in PostgreSQL, set by `CallerMiddleware` from the bearer JWT.
     public var caller: Caller = .anonymous
+    /// Whether `caller` was already verified (by the rate limiter, which needs it first).
+    var callerVerified = false
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -29,35 +29,37 @@ public struct CachedRPCs: Sendable {
     static let cacheName = "FeedFusion"
 
     func call(
-        _ request: Request, _ context: AppRequestContext, _ dataRequest: DataRequest, viaGET: Bool, caching: HTTPCaching,
-        compute: @escaping @Sendable () async throws(DataAPIError) -> DataResponse
+        _ request: Request, _ context: AppRequestContext, schema: String, function: String, body: [UInt8], viaGET: Bool,
+        caching: HTTPCaching, compute: @escaping @Sendable () async throws -> DataResponse
     ) async throws -> Response {
+        let singleObject = request.headers[.accept]?.contains(RestController.singleObjectMediaType) == true
+        let contentType = singleObject ? RestController.singleObjectContentType : "application/json; charset=utf-8"
         func uncached(_ result: DataResponse, status: String) -> Response {
-            var headers = RestController.headers(result, dataRequest)
-            headers[.cacheStatus] = status
+            var headers: HTTPFields = [.cacheStatus: status]
+            if result.body != nil { headers[.contentType] = contentType }
+            if let range = result.contentRange { headers[.contentRange] = range }
             return caching.respond(
                 request, role: context.caller.role, isRead: true, status: HTTPResponse.Status(code: result.status), headers: headers,
                 body: result.body.map { ByteBuffer(string: $0) })
         }
         guard enabled else {
-            do { return uncached(try await compute(), status: "\(Self.cacheName); fwd=bypass") } catch { throw APIError(error) }
+            return uncached(try await compute(), status: "\(Self.cacheName); fwd=bypass")
         }
         let viewer = context.caller.userID.map(CacheTag.id) ?? "anon"
-        let contentType = RestController.contentType(dataRequest)
         let answer: ResponseCache.Answer
         do {
             answer = try await cache.fetch(
-                Self.key(request, dataRequest, role: context.caller.role.rawValue, viewer: viewer),
-                tags: Self.tags(dataRequest, viaGET: viaGET, viewer: viewer)
+                Self.key(request, schema: schema, function: function, body: body, role: context.caller.role.rawValue, viewer: viewer),
+                tags: { Self.tags(function: function, request: request, body: body, viaGET: viaGET, viewer: viewer) }
             ) {
                 let result = try await compute()
                 guard result.status == 200, let body = result.body else { throw NotCacheable(result: result) }
-                return CachedResponse(status: 200, contentType: contentType, contentRange: result.contentRange, body: ByteBuffer(string: body))
+                let bytes = ByteBuffer(string: body)
+                return CachedResponse(
+                    status: 200, contentType: contentType, contentRange: result.contentRange, body: bytes, gzipped: HTTPCaching.gzip(bytes))
             }
         } catch let error as NotCacheable {
             return uncached(error.result, status: "\(Self.cacheName); fwd=miss; detail=not-cacheable")
-        } catch let error as DataAPIError {
-            throw APIError(error)
         }
         var headers: HTTPFields = [
             .contentType: answer.response.contentType,
@@ -67,7 +69,7 @@ public struct CachedRPCs: Sendable {
         if let range = answer.response.contentRange { headers[.contentRange] = range }
         return caching.respond(
             request, role: context.caller.role, isRead: true, status: .ok, headers: headers, body: answer.response.body,
-            etag: answer.response.etag)
+            etag: answer.response.etag, gzipped: answer.response.gzipped)
     }
 
     /// RFC 9211: `hit`, or why the request went to the database and what came of it.
@@ -82,33 +84,33 @@ public struct CachedRPCs: Sendable {
         }
     }
 
-    static func key(_ request: Request, _ dataRequest: DataRequest, role: String, viewer: String) -> String {
+    static func key(_ request: Request, schema: String, function: String, body: [UInt8], role: String, viewer: String) -> String {
         let method = request.method == .post ? "POST" : "GET"
         return [
-            dataRequest.schema, dataRequest.resource, method, role, viewer,
+            schema, function, method, role, viewer,
             request.headers[.accept] ?? "", request.headers[values: .prefer].joined(separator: ","), request.headers[.range] ?? "",
-            request.uri.query ?? "", String(decoding: dataRequest.body, as: UTF8.self),
+            request.uri.query ?? "", String(decoding: body, as: UTF8.self),
         ].joined(separator: "\u{0}")
     }
 
     /// What the answer depends on besides the viewer: the feed's subject.
-    static func tags(_ dataRequest: DataRequest, viaGET: Bool, viewer: String) -> [CacheTag] {
+    static func tags(function: String, request: Request, body: [UInt8], viaGET: Bool, viewer: String) -> [CacheTag] {
         func argument(_ name: String) -> String? {
             let raw: String?
             if viaGET {
-                raw = dataRequest.query.last { $0.name == name }?.value
+                raw = RestController.queryItems(request.uri.query ?? "").last { $0.name == name }?.value
             } else {
-                raw = (try? JSONSerialization.jsonObject(with: Data(dataRequest.body)) as? [String: Any])?[name] as? String
+                raw = (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])?[name] as? String
             }
             return raw.flatMap(UUID.init(uuidString:)).map(CacheTag.id)
         }
         var tags: [CacheTag] = [.viewer(viewer)]
-        switch dataRequest.resource {
+        switch function {
         case "feed_fusion_home": tags.append(.home(viewer))
         case "feed_fusion_profile": if let profile = argument("p_profile_id") { tags.append(.profile(profile)) }
         case "feed_fusion_entity": if let entity = argument("p_entity_id") { tags.append(.entity(entity)) }
         case "feed_fusion_nearby": tags.append(.nearby)
-        default: tags.append(CacheTag("rpc", dataRequest.resource))
+        default: tags.append(CacheTag("rpc", function))
         }
         return tags
     }

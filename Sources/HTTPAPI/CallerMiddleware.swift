@@ -11,6 +11,7 @@ struct CallerMiddleware: RouterMiddleware {
     let callers: CallerResolver
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if context.callerVerified { return try await next(request, context) }
         var context = context
         do {
             context.caller = try await callers.caller(

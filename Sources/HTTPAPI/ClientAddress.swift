@@ -1,5 +1,6 @@
 import Foundation
 import AppConfig
+import Database
 import Hummingbird
 
 /// The address a request comes from, for rate limits and logs: the socket peer, unless the peer is
@@ -27,11 +28,11 @@ struct ClientAddress: Sendable {
     /// Addresses from `X-Forwarded-For`, or from `Forwarded` when that is absent, client first.
     static func forwardedChain(_ headers: HTTPFields) -> [String] {
         let forwardedFor = headers[values: .forwardedFor].flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .map(\.trimmingSpaces).filter { !$0.isEmpty }
         if !forwardedFor.isEmpty { return forwardedFor }
         return headers[values: .forwarded].flatMap { $0.split(separator: ",") }.compactMap { element in
             element.split(separator: ";").lazy
-                .map { $0.trimmingCharacters(in: .whitespaces) }
+                .map(\.trimmingSpaces)
                 .first { $0.lowercased().hasPrefix("for=") }
                 .map { nodeAddress(String($0.dropFirst(4))) }
         }

@@ -27,7 +27,7 @@ struct HTTPCaching: Sendable {
     /// `etag` is given when already known (a cached answer computed it once).
     func respond(
         _ request: Request, role: DatabaseRole, isRead: Bool, status: HTTPResponse.Status, headers: HTTPFields,
-        body: ByteBuffer?, etag: String? = nil
+        body: ByteBuffer?, etag: String? = nil, gzipped: ByteBuffer? = nil
     ) -> Response {
         var headers = headers
         headers[.cacheControl] = cacheControl(request, role: role, isRead: isRead)
@@ -47,7 +47,7 @@ struct HTTPCaching: Sendable {
             headers[.eTag] = tag
         }
         if body.readableBytes > Self.compressionThreshold, Self.acceptsGzip(request.headers[values: .acceptEncoding]),
-           let compressed = try? body.compress(with: .gzip())
+           let compressed = gzipped ?? Self.gzip(body)
         {
             body = compressed
             headers[.contentEncoding] = "gzip"
@@ -58,10 +58,17 @@ struct HTTPCaching: Sendable {
         return request.method == .head ? response.createHeadResponse() : response
     }
 
+    /// `body` gzipped when it is over the threshold (nil otherwise, or if compression failed).
+    static func gzip(_ body: ByteBuffer) -> ByteBuffer? {
+        guard body.readableBytes > compressionThreshold else { return nil }
+        var input = body
+        return try? input.compress(with: .gzip())
+    }
+
     /// `If-None-Match`: `*`, or a list of entity tags (weak comparison, as RFC 9110 asks for this header),
     /// where the gzip variant's tag matches the identity one too.
     static func matches(_ values: [String], _ etag: String) -> Bool {
-        let candidates = values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        let candidates = values.flatMap { $0.split(separator: ",") }.map(\.trimmingSpaces)
         return candidates.contains { candidate in
             if candidate == "*" { return true }
             var tag = candidate.hasPrefix("W/") ? String(candidate.dropFirst(2)) : candidate
@@ -72,7 +79,7 @@ struct HTTPCaching: Sendable {
 
     static func acceptsGzip(_ values: [String]) -> Bool {
         values.flatMap { $0.split(separator: ",") }.contains { coding in
-            let parts = coding.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            let parts = coding.split(separator: ";").map { $0.trimmingSpaces.lowercased() }
             guard parts.first == "gzip" || parts.first == "*" else { return false }
             // `gzip;q=0` means "not gzip".
             let quality = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1

@@ -24,6 +24,12 @@ struct RateLimitMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let caller = try? await callers.caller(authorization: request.headers[.authorization], apikey: request.headers[.apikey])
+        var context = context
+        if let caller {
+            // The caller middleware after us need not verify the token again.
+            context.caller = caller
+            context.callerVerified = true
+        }
         if caller?.role == .serviceRole { return try await next(request, context) }
 
         let now = clock()

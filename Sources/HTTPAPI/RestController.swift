@@ -32,15 +32,23 @@ struct RestController: Sendable {
 
     func handle(_ request: Request, _ context: AppRequestContext, _ action: Action) async throws -> Response {
         let started = ContinuousClock.now
-        var dataRequest = try await parse(request, context, action)
         let isRPC = action == .rpcGET || action == .rpcPOST
-        if isRPC { dataRequest.resource = context.parameters.get("function") ?? "" }
-        if isRPC, cachedRPCs.functions.contains(dataRequest.resource) {
-            let (service, caller, viaGET) = (service, context.caller, action == .rpcGET)
-            return try await cachedRPCs.call(request, context, dataRequest, viaGET: viaGET, caching: caching) { [dataRequest] () async throws(DataAPIError) in
-                try await service.call(dataRequest, caller: caller, viaGET: viaGET)
+        let function = isRPC ? context.parameters.get("function") ?? "" : ""
+        if isRPC, cachedRPCs.functions.contains(function) {
+            // A hit is answered from the key alone: the request is parsed only when the database is asked.
+            let body = try await collectBody(request, action)
+            let schema = try schema(request, reading: action == .rpcGET)
+            let (caller, viaGET) = (context.caller, action == .rpcGET)
+            return try await cachedRPCs.call(
+                request, context, schema: schema, function: function, body: body, viaGET: viaGET, caching: caching
+            ) {
+                var dataRequest = try parse(request, context, action, body: body)
+                dataRequest.resource = function
+                do { return try await service.call(dataRequest, caller: caller, viaGET: viaGET) } catch let error as DataAPIError { throw APIError(error) }
             }
         }
+        var dataRequest = try await parse(request, context, action)
+        if isRPC { dataRequest.resource = function }
         let parsed = ContinuousClock.now
         let result: DataResponse
         do {
@@ -76,8 +84,11 @@ struct RestController: Sendable {
 
     static func contentType(_ dataRequest: DataRequest) -> String {
         dataRequest.csv ? "text/csv; charset=utf-8"
-            : dataRequest.singleObject ? "application/vnd.pgrst.object+json; charset=utf-8" : "application/json; charset=utf-8"
+            : dataRequest.singleObject ? singleObjectContentType : "application/json; charset=utf-8"
     }
+
+    static let singleObjectMediaType = "application/vnd.pgrst.object+json"
+    static let singleObjectContentType = singleObjectMediaType + "; charset=utf-8"
 
     static func serverTiming(started: ContinuousClock.Instant, parsed: ContinuousClock.Instant, queried: ContinuousClock.Instant) -> String {
         let rendered = ContinuousClock.now
@@ -89,21 +100,30 @@ struct RestController: Sendable {
 
     /// The framework-free request: profile, query parameters, Prefer, Range, Accept, body.
     func parse(_ request: Request, _ context: AppRequestContext, _ action: Action) async throws -> DataRequest {
-        let reading = action == .read || action == .rpcGET
-        let profileHeader = reading ? HTTPField.Name.acceptProfile : HTTPField.Name.contentProfile
+        try parse(request, context, action, body: try await collectBody(request, action))
+    }
+
+    /// The request body of a write or a POST RPC call (none for reads).
+    func collectBody(_ request: Request, _ action: Action) async throws -> [UInt8] {
+        // The Python client sends `{}` with DELETE: a body there means nothing.
+        guard action != .read, action != .rpcGET, action != .delete else { return [] }
+        var buffer = try await request.body.collect(upTo: Self.maximumBodySize)
+        return buffer.readBytes(length: buffer.readableBytes) ?? []
+    }
+
+    /// The schema a request addresses (`Accept-Profile` for reads, `Content-Profile` for writes).
+    func schema(_ request: Request, reading: Bool) throws -> String {
         let schemas = service.store.schemas
-        let schema = request.headers[profileHeader] ?? schemas[0]
+        let schema = request.headers[reading ? HTTPField.Name.acceptProfile : HTTPField.Name.contentProfile] ?? schemas[0]
         guard schemas.contains(schema) else {
             throw APIError(
                 .notAcceptable, code: "PGRST106", message: "The schema must be one of the following: \(schemas.joined(separator: ", "))")
         }
-        var body: [UInt8] = []
-        if !reading {
-            var buffer = try await request.body.collect(upTo: Self.maximumBodySize)
-            body = buffer.readBytes(length: buffer.readableBytes) ?? []
-            // The Python client sends `{}` with DELETE: a body there means nothing.
-            if action == .delete { body = [] }
-        }
+        return schema
+    }
+
+    func parse(_ request: Request, _ context: AppRequestContext, _ action: Action, body: [UInt8]) throws -> DataRequest {
+        let schema = try schema(request, reading: action == .read || action == .rpcGET)
         var range: (offset: Int, limit: Int?)?
         if let header = request.headers[.range] {
             let bounds = header.replacingOccurrences(of: "items=", with: "").split(separator: "-", omittingEmptySubsequences: false)
@@ -124,7 +144,7 @@ struct RestController: Sendable {
             schema: schema, resource: context.parameters.get("resource") ?? "",
             query: Self.queryItems(request.uri.query ?? ""),
             prefer: Prefer(headerValues: request.headers[values: .prefer]),
-            range: range, singleObject: accept.contains("application/vnd.pgrst.object+json"), body: body)
+            range: range, singleObject: accept.contains(Self.singleObjectMediaType), body: body)
         dataRequest.csv = action == .read && accept.contains("text/csv")
         dataRequest.method = request.method.rawValue
         dataRequest.path = request.uri.path

@@ -11,7 +11,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 export DATA_DIR="$WORK/data" PORT LOG_LEVEL=warning DB_POOL_SIZE=${DB_POOL_SIZE:-20}
 BASE="http://127.0.0.1:$PORT"
 
-start_server() {
+start_server() { # [VAR=value…] prefix the call to change the server's settings
     # The limiter stays on (its cost is part of every request) with a ceiling wrk cannot reach from one address.
     RATE_LIMIT_REST_PER_MIN=${RATE_LIMIT_REST_PER_MIN:-10000000} RATE_LIMIT_AUTH_PER_MIN=${RATE_LIMIT_AUTH_PER_MIN:-10000000} \
         "$BIN" serve > "$WORK/serve.log" 2>&1 &
