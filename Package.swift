@@ -66,6 +66,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A small Redis client on SwiftNIO: RESP2/RESP3, pipelining, a pool, timeouts, scripts, pub/sub.
+        .target(
+            name: "Redis",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // PostgREST-compatible data API: schema cache, query grammar, SQL built from both.
         .target(
             name: "DataAPI",
@@ -181,6 +192,11 @@ let package = Package(
         .testTarget(
             name: "FeedCacheTests",
             dependencies: ["FeedCache"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RedisTests",
+            dependencies: ["Redis", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// Asks the kernel for a loopback TCP port that is free right now.
-func freeLoopbackPort() throws -> Int {
+public func freeLoopbackPort() throws -> Int {
     #if canImport(Glibc)
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     #else
