@@ -30,6 +30,7 @@ let package = Package(
         .target(
             name: "AppConfig",
             dependencies: [
+                "Redis",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -51,6 +52,10 @@ let package = Package(
         // In-memory rate limiting (GCRA), shared by the HTTP limits and the auth abuse limits.
         .target(
             name: "RateLimiting",
+            dependencies: [
+                "Redis",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The answer cache: single flight, early refresh, stale on failure, invalidation from NOTIFY.

@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import Logging
+import Redis
 
 /// Every setting FeedFusion reads, validated once at start.
 ///
@@ -30,6 +31,8 @@ public struct Settings: Sendable {
     public var auth: AuthSettings = AuthSettings()
     /// Request rate limits and which proxies may name the client address.
     public var rateLimits: RateLimitSettings = RateLimitSettings()
+    /// Redis, optional: when set, rate limits are shared by every instance through it.
+    public var redis: RedisEndpoint?
     /// The feed cache and HTTP caching headers.
     public var cache: CacheSettings = CacheSettings()
     /// Schemas the data API exposes (the first is the default profile).
@@ -70,7 +73,7 @@ public struct Settings: Sendable {
     }
 
     /// Secret values that must never reach a log line.
-    static let secretKeys: Set<String> = ["DATABASE_URL", "JWT_SECRET"]
+    static let secretKeys: Set<String> = ["DATABASE_URL", "JWT_SECRET", "REDIS_URL"]
 }
 
 extension Settings {
@@ -123,6 +126,12 @@ extension Settings {
         auth = try AuthSettings(reader: reader)
         rateLimits = try RateLimitSettings(reader: reader)
         cache = try CacheSettings(reader: reader)
+        redis = try reader.string("REDIS_URL", isSecret: true).map { raw in
+            guard let endpoint = RedisEndpoint(url: raw) else {
+                throw SettingsError(setting: "REDIS_URL", problem: "expected redis://[[user]:password@]host[:port][/db]")
+            }
+            return endpoint
+        }
         if let schemas = try reader.string("DB_SCHEMAS") {
             exposedSchemas = schemas.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             if exposedSchemas.isEmpty || exposedSchemas.contains(where: { ["auth", "internal", "feedfusion", "extensions"].contains($0) }) {

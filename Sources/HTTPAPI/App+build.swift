@@ -6,6 +6,7 @@ import FeedCache
 import Hummingbird
 import Logging
 import PostgresNIO
+import Redis
 import RateLimiting
 import ServiceLifecycle
 
@@ -24,14 +25,19 @@ public struct AppDependencies: Sendable {
     /// The answer cache in front of the feed RPCs, and the HTTP caching headers' settings.
     public let cachedRPCs: CachedRPCs
     public let cacheSettings: CacheSettings
+    /// Redis, when configured: rate limits shared by every instance.
+    public var redis: RedisClient?
+    /// For what the request pipeline reports outside any request (e.g. Redis going away).
+    public var logger = Logger(label: "feedfusion")
     /// The rate limiters' clock (tests move it instead of sleeping).
     public var clock: @Sendable () -> ContinuousClock.Instant = { .now }
 
     public init(
         client: PostgresClient, migrator: Migrator, callers: CallerResolver, auth: AuthService, data: DataAPIService,
         migrateBeforeServing: Bool, readinessTimeout: Duration = .seconds(2), rateLimits: RateLimitSettings = RateLimitSettings(),
-        cacheSettings: CacheSettings = CacheSettings()
+        cacheSettings: CacheSettings = CacheSettings(), redis: RedisClient? = nil
     ) {
+        self.redis = redis
         self.cacheSettings = cacheSettings
         cachedRPCs = CachedRPCs(cache: makeCache(cacheSettings), functions: cacheSettings.functions, enabled: cacheSettings.enabled)
         self.client = client
@@ -48,7 +54,7 @@ public struct AppDependencies: Sendable {
     public static func make(
         settings: Settings, client: PostgresClient, secret: String, migrateBeforeServing: Bool, logger: Logger
     ) async throws -> AppDependencies {
-        AppDependencies(
+        var dependencies = AppDependencies(
             client: client, migrator: try Migrator.bundled(),
             callers: CallerResolver(verifier: await JWTVerifier(secret: secret)),
             auth: await AuthService(
@@ -57,7 +63,9 @@ public struct AppDependencies: Sendable {
                 client: client, store: SchemaCacheStore(schemas: settings.exposedSchemas), maxRows: settings.maxRows,
                 statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds, logger: logger),
             migrateBeforeServing: migrateBeforeServing, rateLimits: settings.rateLimits,
-            cacheSettings: settings.cache)
+            cacheSettings: settings.cache, redis: settings.redis.map { RedisClient(RedisClient.Configuration(endpoint: $0)) })
+        dependencies.logger = logger
+        return dependencies
     }
 }
 
@@ -122,8 +130,11 @@ public func buildApplication(
 func rateLimitMiddleware(
     _ dependencies: AppDependencies, policy: String, _ rate: RateLimit, limitedError: @escaping @Sendable (Int) -> APIError
 ) -> RateLimitMiddleware {
-    RateLimitMiddleware(
-        policy: policy, limiter: RateLimiter(rate), clientAddress: ClientAddress(trustedProxies: dependencies.rateLimits.trustedProxies),
+    let limiter: any RequestLimiter = dependencies.redis.map {
+        SharedRateLimiter(rate, redis: $0, prefix: "feedfusion:ratelimit:\(policy)", logger: dependencies.logger)
+    } ?? RateLimiter(rate)
+    return RateLimitMiddleware(
+        policy: policy, limiter: limiter, clientAddress: ClientAddress(trustedProxies: dependencies.rateLimits.trustedProxies),
         callers: dependencies.callers, limitedError: limitedError, clock: dependencies.clock)
 }
 

@@ -15,7 +15,7 @@ struct RateLimitMiddleware: RouterMiddleware {
 
     /// The policy's name in the `RateLimit` headers.
     let policy: String
-    let limiter: RateLimiter
+    let limiter: any RequestLimiter
     let clientAddress: ClientAddress
     let callers: CallerResolver
     /// The error answered when limited, given the seconds until a retry can succeed.
@@ -33,9 +33,9 @@ struct RateLimitMiddleware: RouterMiddleware {
         if caller?.role == .serviceRole { return try await next(request, context) }
 
         let now = clock()
-        var decision = limiter.record("ip:" + clientAddress.of(request, peer: context.remoteAddress?.ipAddress), now: now)
+        var decision = await limiter.record("ip:" + clientAddress.of(request, peer: context.remoteAddress?.ipAddress), now: now)
         if decision.allowed, let user = caller?.userID {
-            let perUser = limiter.record("user:\(user)", now: now)
+            let perUser = await limiter.record("user:\(user)", now: now)
             if !perUser.allowed || perUser.remaining < decision.remaining { decision = perUser }
         }
         let headers = headers(for: decision)
