@@ -21,6 +21,26 @@ struct RateLimitMiddleware: RouterMiddleware {
     /// The error answered when limited, given the seconds until a retry can succeed.
     let limitedError: @Sendable (Int) -> APIError
     let clock: @Sendable () -> ContinuousClock.Instant
+    /// `"<policy>"`, and the headers that are the same on every answer, built once.
+    let quotedPolicy: String
+    let fixedHeaders: HTTPFields
+
+    init(
+        policy: String, limiter: any RequestLimiter, clientAddress: ClientAddress, callers: CallerResolver,
+        limitedError: @escaping @Sendable (Int) -> APIError, clock: @escaping @Sendable () -> ContinuousClock.Instant
+    ) {
+        self.policy = policy
+        self.limiter = limiter
+        self.clientAddress = clientAddress
+        self.callers = callers
+        self.limitedError = limitedError
+        self.clock = clock
+        quotedPolicy = "\"" + policy + "\""
+        fixedHeaders = [
+            .rateLimitPolicy: quotedPolicy + ";q=\(limiter.rate.limit);w=\(Self.seconds(limiter.rate.period))",
+            .xRateLimitLimit: String(limiter.rate.limit),
+        ]
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let caller = try? await callers.caller(authorization: request.headers[.authorization], apikey: request.headers[.apikey])
@@ -57,15 +77,16 @@ struct RateLimitMiddleware: RouterMiddleware {
     }
 
     func headers(for decision: RateLimitDecision) -> HTTPFields {
-        let reset = Self.seconds(decision.resetAfter)
-        return [
-            .rateLimitPolicy: "\"\(policy)\";q=\(limiter.rate.limit);w=\(Self.seconds(limiter.rate.period))",
-            .rateLimit: "\"\(policy)\";r=\(decision.remaining);t=\(reset)",
-            .xRateLimitLimit: "\(decision.limit)",
-            .xRateLimitRemaining: "\(decision.remaining)",
-            .xRateLimitReset: "\(reset)",
-        ]
+        let reset = String(Self.seconds(decision.resetAfter))
+        let remaining = String(decision.remaining)
+        var headers = fixedHeaders
+        headers.append(HTTPField(name: .rateLimit, value: quotedPolicy + ";r=" + remaining + ";t=" + reset))
+        headers.append(HTTPField(name: .xRateLimitRemaining, value: remaining))
+        headers.append(HTTPField(name: .xRateLimitReset, value: reset))
+        return headers
     }
+
+
 
     /// Whole seconds, rounded up: a client that waits this long is not refused again.
     static func seconds(_ duration: Duration) -> Int {

@@ -125,6 +125,27 @@ struct FeedCacheHTTPTests {
         }
     }
 
+    @Test("two server instances: a write through one drops the other's cached feeds")
+    func twoInstances() async throws {
+        let database = try await TestDatabase.migrated()
+        let world = try await database.withClient { try await RestWorld.make($0) }
+        let first = try await TestApp.make(url: database.url)
+        let second = try await TestApp.make(url: database.url)
+        let key = try await first.apiKey(.anon)
+        let a = try await RestTestClient.token(for: world.a), b = try await RestTestClient.token(for: world.b)
+        try await first.application.test(.router) { one in
+            try await second.application.test(.router) { two in
+                let writer = RestTestClient(client: one, apiKey: key, bearer: a)
+                let reader = RestTestClient(client: two, apiKey: key, bearer: b)
+                func home() async throws -> RestTestClient.Reply { try await reader.send(.post, "/rpc/feed_fusion_home", json: [:]) }
+                _ = try await home()
+                #expect(try await home()["Cache-Status"]?.contains("hit") == true)
+                #expect(try await writer.send(.post, "/rpc/create_post", json: ["p_body": "posted on instance one"]).status == .ok)
+                #expect(try await eventually { bodies(try await home()).contains("posted on instance one") })
+            }
+        }
+    }
+
     @Test("the database away: an expired feed is served stale, then fresh again once it is back")
     func staleWhileDatabaseDown() async throws {
         try await RestWorld.run(configure: { $0.cache.ttlSeconds = 1 }) { (rest: RestTestClient, world: RestWorld, database: TestDatabase) async throws in
