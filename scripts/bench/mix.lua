@@ -28,7 +28,8 @@ function setup(thread) threads[#threads + 1] = thread end
 
 function init(args)
   math.randomseed(os.time() + math.floor(os.clock() * 1e6))
-  hits, misses, collapsed, stale, other, writes, errors = 0, 0, 0, 0, 0, 0, 0
+  hits, misses, collapsed, stale, other, writes, errors, server_errors = 0, 0, 0, 0, 0, 0, 0, 0
+  statuses = ""
 end
 
 local function pick(list) return list[math.random(#list)] end
@@ -53,7 +54,12 @@ end
 
 function response(status, headers, body)
   local cache = headers["Cache-Status"] or headers["cache-status"]
-  if status >= 500 or (status >= 400 and status ~= 429 and status ~= 409) then errors = errors + 1 end
+  if status >= 500 then server_errors = server_errors + 1 end
+  if status >= 500 or (status >= 400 and status ~= 429 and status ~= 409) then
+    errors = errors + 1
+    -- Remember the first few refusals' status and body, to say what they were.
+    if #statuses < 600 then statuses = statuses .. status .. " " .. string.sub(body, 1, 120) .. "\n" end
+  end
   if cache == nil then writes = writes + 1
   elseif cache:find("; hit") then hits = hits + 1
   elseif cache:find("collapsed") then collapsed = collapsed + 1
@@ -63,10 +69,11 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local t = {hits = 0, misses = 0, collapsed = 0, stale = 0, other = 0, writes = 0, errors = 0}
+  local t = {hits = 0, misses = 0, collapsed = 0, stale = 0, other = 0, writes = 0, errors = 0, server_errors = 0}
   for _, thread in ipairs(threads) do
     for k, _ in pairs(t) do t[k] = t[k] + thread:get(k) end
+    io.stderr:write(thread:get("statuses"))
   end
-  io.write(string.format("MIX hits=%d misses=%d collapsed=%d stale=%d other=%d writes=%d errors=%d\n",
-    t.hits, t.misses, t.collapsed, t.stale, t.other, t.writes, t.errors))
+  io.write(string.format("MIX hits=%d misses=%d collapsed=%d stale=%d other=%d writes=%d errors=%d server_errors=%d\n",
+    t.hits, t.misses, t.collapsed, t.stale, t.other, t.writes, t.errors, t.server_errors))
 end
