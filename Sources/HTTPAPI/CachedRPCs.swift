@@ -27,6 +27,7 @@ public struct CachedRPCs: Sendable {
     }
 
     static let cacheName = "FeedFusion"
+    static let maximumKeyedBody = 4096
 
     func call(
         _ request: Request, _ context: AppRequestContext, schema: String, function: String, body: [UInt8], viaGET: Bool,
@@ -42,7 +43,8 @@ public struct CachedRPCs: Sendable {
                 request, role: context.caller.role, isRead: true, status: HTTPResponse.Status(code: result.status), headers: headers,
                 body: result.body.map { ByteBuffer(string: $0) })
         }
-        guard enabled else {
+        // Feed arguments are a few bytes; a large body would only make a large key.
+        guard enabled, body.count <= Self.maximumKeyedBody else {
             return uncached(try await compute(), status: "\(Self.cacheName); fwd=bypass")
         }
         let viewer = context.caller.userID.map(CacheTag.id) ?? "anon"

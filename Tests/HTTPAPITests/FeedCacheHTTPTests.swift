@@ -217,6 +217,14 @@ struct FeedCacheHTTPTests {
             #expect(try await rest.get("/posts?select=body", headers: ["Accept-Encoding": "gzip;q=0"])["Content-Encoding"] == nil)
             #expect(try await rest.get("/posts?select=body", headers: ["Accept-Encoding": "gzip", "If-None-Match": zipped["ETag"]!]).status
                 == .notModified)
+
+            // An oversized body is not made into a cache key; the call is answered as without the cache
+            // (here refused: no function takes p_pad).
+            let padded = try await rest.send(
+                .post, "/rpc/feed_fusion_profile", json: ["p_profile_id": world.a.uuidString, "p_cursor": NSNull(), "p_limit": 20]
+                    .merging(["p_pad": String(repeating: "x", count: 5000)]) { a, _ in a })
+            #expect(padded.status == .notFound)
+            #expect(padded.code == "PGRST202")
         }
     }
 
