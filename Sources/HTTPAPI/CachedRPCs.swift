@@ -36,9 +36,8 @@ public struct CachedRPCs: Sendable {
         let singleObject = request.headers[.accept]?.contains(RestController.singleObjectMediaType) == true
         let contentType = singleObject ? RestController.singleObjectContentType : "application/json; charset=utf-8"
         func uncached(_ result: DataResponse, status: String) -> Response {
-            var headers: HTTPFields = [.cacheStatus: status]
-            if result.body != nil { headers[.contentType] = contentType }
-            if let range = result.contentRange { headers[.contentRange] = range }
+            var headers = RestController.headers(result, contentType: contentType, location: false)
+            headers[.cacheStatus] = status
             return caching.respond(
                 request, role: context.caller.role, isRead: true, status: HTTPResponse.Status(code: result.status), headers: headers,
                 body: result.body.map { ByteBuffer(string: $0) })

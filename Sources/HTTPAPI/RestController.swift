@@ -66,19 +66,20 @@ struct RestController: Sendable {
         if action != .read, action != .rpcGET, let user = context.caller.userID {
             cachedRPCs.cache.invalidate([.viewer(CacheTag.id(user))])
         }
-        var headers = Self.headers(result, dataRequest)
+        var headers = Self.headers(
+            result, contentType: Self.contentType(dataRequest), location: dataRequest.prefer.returning != .representation)
         headers[.serverTiming] = Self.serverTiming(started: started, parsed: parsed, queried: ContinuousClock.now)
         return caching.respond(
             request, role: context.caller.role, isRead: action == .read || action == .rpcGET,
             status: HTTPResponse.Status(code: result.status), headers: headers, body: result.body.map { ByteBuffer(string: $0) })
     }
 
-    /// The headers a data-API answer decides.
-    static func headers(_ result: DataResponse, _ dataRequest: DataRequest) -> HTTPFields {
+    /// The headers a data-API answer decides (`Location` only when the body does not already show the row).
+    static func headers(_ result: DataResponse, contentType: String, location: Bool) -> HTTPFields {
         var headers: HTTPFields = [:]
-        if result.body != nil { headers[.contentType] = contentType(dataRequest) }
+        if result.body != nil { headers[.contentType] = contentType }
         if let range = result.contentRange { headers[.contentRange] = range }
-        if let location = result.location, dataRequest.prefer.returning != .representation { headers[.location] = location }
+        if location, let value = result.location { headers[.location] = value }
         return headers
     }
 
