@@ -3,76 +3,64 @@ import PostgresNIO
 import Testing
 import TestSupport
 
+/// The security rules of the schema, checked by the same audit `feedfusion verify` runs, and each
+/// check shown to fail — with the culprit as evidence — when a hand-made change breaks its rule.
 @Suite("Schema security")
 struct SchemaSecurityTests {
-    @Test("every table of every exposed schema has Row Level Security enabled and forced")
-    func rlsEverywhere() async throws {
+    func audit(_ connection: PostgresConnection) async throws -> [String: ReadinessCheck] {
+        let checks = try await SecurityAudit.run(on: connection, schemas: ["public"], logger: testLogger)
+        return Dictionary(uniqueKeysWithValues: checks.map { ($0.name, $0) })
+    }
+
+    @Test("the migrated schema passes every check")
+    func migratedSchemaPasses() async throws {
         let database = try await TestDatabase.migrated()
         try await database.withClient { client in
-            // The seed's own check, extended to auth.
-            var unprotected = -1
-            for try await count in try await client.query(
+            let checks = try await client.withConnection { try await audit($0) }
+            #expect(checks.count == 5)
+            for check in checks.values { #expect(check.status == .pass, "\(check.name): \(check.evidence)") }
+            // The seed's own query agrees.
+            let unprotected = try await client.query(
                 "SELECT count(*)::int FROM pg_tables WHERE schemaname IN ('public', 'auth') AND rowsecurity = false"
-            ).decode(Int.self) {
-                unprotected = count
-            }
+            ).collect().first?.decode(Int.self)
             #expect(unprotected == 0)
-
-            var notForced: [String] = []
-            for try await name in try await client.query(
-                """
-                SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname IN ('public', 'auth') AND c.relkind IN ('r', 'p') AND NOT c.relforcerowsecurity
-                """
-            ).decode(String.self) {
-                notForced.append(name)
-            }
-            #expect(notForced.isEmpty)
-
-            var tables = 0
-            for try await count in try await client.query(
-                "SELECT count(*)::int FROM pg_tables WHERE schemaname = 'public'"
-            ).decode(Int.self) {
-                tables = count
-            }
-            #expect(tables >= 7)
         }
     }
 
-    @Test("SECURITY DEFINER functions have a fixed search_path")
-    func definerFunctionsPinSearchPath() async throws {
+    @Test("each rule broken by hand fails its check, naming what broke it")
+    func brokenRulesFail() async throws {
         let database = try await TestDatabase.migrated()
-        try await database.withClient { client in
-            var unpinned: [String] = []
-            for try await name in try await client.query(
-                """
-                SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                WHERE p.prosecdef AND n.nspname IN ('public', 'auth', 'internal')
-                  AND NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=""'], false)
-                """
-            ).decode(String.self) {
-                unpinned.append(name)
+        try await database.withClient { client in try await client.withConnection { connection in
+            let breakages: [(check: String, statements: [String], culprit: String)] = [
+                ("rls_enabled_and_forced", ["ALTER TABLE public.blocks DISABLE ROW LEVEL SECURITY"], "public.blocks (RLS off)"),
+                ("rls_enabled_and_forced", ["ALTER TABLE public.follows NO FORCE ROW LEVEL SECURITY"], "public.follows (RLS not forced)"),
+                ("definer_search_path", [
+                    "CREATE FUNCTION public.loose() RETURNS int LANGUAGE sql SECURITY DEFINER AS $$ SELECT 1 WHERE public.is_admin() $$",
+                ], "loose()"),
+                ("definer_guard", [
+                    """
+                    CREATE FUNCTION public.wipe_posts(p_author uuid) RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = ''
+                    AS $$ DELETE FROM public.posts WHERE author_id = p_author $$
+                    """,
+                    "GRANT EXECUTE ON FUNCTION public.wipe_posts(uuid) TO authenticated",
+                ], "wipe_posts(uuid)"),
+                ("client_role_privileges", ["GRANT TRUNCATE ON public.posts TO anon"], "anon has TRUNCATE on public.posts"),
+                ("client_role_privileges", ["GRANT SELECT ON auth.users TO authenticated"], "authenticated has SELECT on auth.users"),
+                ("anon_policies_read_only", [
+                    "CREATE POLICY anyone_posts ON public.posts FOR INSERT WITH CHECK (true)",
+                ], "public.posts: policy anyone_posts for INSERT"),
+            ]
+            for breakage in breakages {
+                // One connection, one transaction: each breakage is undone before the next.
+                try await connection.query("BEGIN", logger: testLogger)
+                for statement in breakage.statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: testLogger) }
+                let check = try #require(try await audit(connection)[breakage.check])
+                try await connection.query("ROLLBACK", logger: testLogger)
+                #expect(check.status == .fail, "\(breakage.check) after \(breakage.statements)")
+                #expect(check.evidence.contains { $0.contains(breakage.culprit) }, "\(check.evidence)")
             }
-            #expect(unpinned.isEmpty)
-        }
-    }
-
-    @Test("anon and authenticated cannot read the auth tables or truncate anything")
-    func noDangerousPrivileges() async throws {
-        let database = try await TestDatabase.migrated()
-        try await database.withClient { client in
-            var grants: [String] = []
-            for try await grant in try await client.query(
-                """
-                SELECT grantee || ' ' || privilege_type || ' ' || table_schema || '.' || table_name
-                FROM information_schema.role_table_grants
-                WHERE grantee IN ('anon', 'authenticated')
-                  AND (table_schema = 'auth' OR privilege_type IN ('TRUNCATE', 'REFERENCES', 'TRIGGER'))
-                """
-            ).decode(String.self) {
-                grants.append(grant)
-            }
-            #expect(grants.isEmpty)
-        }
+            // Rolled back: everything passes again.
+            #expect(try await audit(connection).values.allSatisfy { $0.status == .pass })
+        } }
     }
 }

@@ -1,0 +1,52 @@
+import AppConfig
+import ArgumentParser
+import Database
+import Foundation
+import Logging
+import PostgresNIO
+
+/// `feedfusion verify`: a readiness report, each check PASS / WARN / FAIL with its evidence, and a
+/// non-zero exit on any FAIL. For now it audits the database's security rules (RLS, SECURITY DEFINER
+/// hygiene, client-role privileges, anon policies); live rate-limit, cache and observability checks
+/// come with those features' reporting.
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: "Check production readiness; exits 1 when a check fails.")
+
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
+    func run() async throws {
+        let settings = try await Settings.load()
+        let logger = makeLogger(settings)
+        let database = try await DatabaseTarget.open(settings, logger: logger)
+        let client = PostgresClient(configuration: .init(url: database.url, poolSize: 1), backgroundLogger: logger)
+        let checks: [ReadinessCheck]
+        do {
+            checks = try await withRunningClient(client) { client in
+                try await client.withConnection { try await SecurityAudit.run(on: $0, schemas: settings.exposedSchemas, logger: logger) }
+            }
+        } catch {
+            await database.stopManagedServer()
+            throw error
+        }
+        await database.stopManagedServer()
+        let failed = checks.contains { $0.status == .fail }
+        if json {
+            struct Report: Encodable {
+                let ok: Bool
+                let checks: [ReadinessCheck]
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(Report(ok: !failed, checks: checks)), as: UTF8.self))
+        } else {
+            for check in checks {
+                print("\(check.status.rawValue)  \(check.name): \(check.summary)")
+                for item in check.evidence { print("      - \(item)") }
+            }
+            print(failed ? "not ready: \(checks.filter { $0.status == .fail }.count) check(s) failed" : "ready")
+        }
+        if failed { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,74 @@
+import Logging
+import PostgresNIO
+
+/// The database half of `feedfusion verify`: the security rules FeedFusion's schema promises, read
+/// from the catalog of the database as it is now (so a hand-made change that breaks one shows up).
+public enum SecurityAudit {
+    /// Every check, in report order. `schemas` are the exposed schemas (`DB_SCHEMAS`); `auth` is always included.
+    public static func run(on connection: PostgresConnection, schemas: [String], logger: Logger) async throws -> [ReadinessCheck] {
+        let audited = Array(Set(schemas + ["auth"])).sorted()
+        return [
+            .expectingNone(
+                "rls_enabled_and_forced",
+                try await strings(connection, logger, """
+                    SELECT n.nspname || '.' || c.relname || CASE WHEN NOT c.relrowsecurity THEN ' (RLS off)' ELSE ' (RLS not forced)' END
+                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = ANY(\(audited)) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                      AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
+                    ORDER BY 1
+                    """),
+                passing: "every table of \(audited.joined(separator: ", ")) has Row Level Security enabled and forced",
+                failing: "tables without Row Level Security enabled and forced"),
+            .expectingNone(
+                "definer_search_path",
+                try await strings(connection, logger, """
+                    SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                    WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'extensions')
+                      AND NOT EXISTS (SELECT 1 FROM unnest(coalesce(p.proconfig, '{}')) c WHERE c LIKE 'search\\_path=%')
+                    ORDER BY 1
+                    """),
+                passing: "every SECURITY DEFINER function has a fixed search_path",
+                failing: "SECURITY DEFINER functions without a fixed search_path (a caller's objects could be picked up)"),
+            .expectingNone(
+                "definer_guard",
+                // Callable through the data API (exposed schema, EXECUTE for a client role), runs as its
+                // owner, and never asks who is calling: it could act on anyone's data.
+                try await strings(connection, logger, """
+                    SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                    WHERE p.prosecdef AND n.nspname = ANY(\(schemas)) AND p.prorettype <> 'trigger'::regtype
+                      AND (has_function_privilege('anon', p.oid, 'EXECUTE') OR has_function_privilege('authenticated', p.oid, 'EXECUTE'))
+                      AND p.prosrc !~ '(is_admin|auth\\.uid|require_user)\\s*\\('
+                    ORDER BY 1
+                    """),
+                passing: "every SECURITY DEFINER function clients can call checks is_admin(), auth.uid() or require_user()",
+                failing: "SECURITY DEFINER functions clients can call that never check who is calling"),
+            .expectingNone(
+                "client_role_privileges",
+                try await strings(connection, logger, """
+                    SELECT grantee || ' has ' || privilege_type || ' on ' || table_schema || '.' || table_name
+                    FROM information_schema.role_table_grants
+                    WHERE grantee IN ('anon', 'authenticated', 'PUBLIC')
+                      AND (table_schema IN ('auth', 'internal', 'feedfusion') OR privilege_type IN ('TRUNCATE', 'REFERENCES', 'TRIGGER'))
+                    ORDER BY 1
+                    """),
+                passing: "anon and authenticated cannot touch auth/internal tables, truncate, reference or add triggers",
+                failing: "privileges client roles should not have"),
+            .expectingNone(
+                "anon_policies_read_only",
+                try await strings(connection, logger, """
+                    SELECT schemaname || '.' || tablename || ': policy ' || policyname || ' for ' || cmd
+                    FROM pg_policies
+                    WHERE schemaname = ANY(\(audited)) AND cmd <> 'SELECT' AND roles && ARRAY['anon', 'public']::name[]
+                    ORDER BY 1
+                    """),
+                passing: "no policy lets anon (or every role) write",
+                failing: "policies that let anon write"),
+        ]
+    }
+
+    private static func strings(_ connection: PostgresConnection, _ logger: Logger, _ query: PostgresQuery) async throws -> [String] {
+        var rows: [String] = []
+        for try await row in try await connection.query(query, logger: logger).decode(String.self) { rows.append(row) }
+        return rows
+    }
+}
