@@ -60,9 +60,10 @@ struct RateLimitMiddleware: RouterMiddleware {
         }
         let headers = headers(for: decision)
         guard decision.allowed else {
-            var error = limitedError(Self.seconds(decision.retryAfter ?? .seconds(1)))
+            let retry = max(1, Self.seconds(decision.retryAfter ?? .seconds(1)))
+            var error = limitedError(retry)
             error.headers.append(contentsOf: headers)
-            error.headers[.retryAfter] = "\(max(1, Self.seconds(decision.retryAfter ?? .seconds(1))))"
+            error.headers[.retryAfter] = "\(retry)"
             throw error
         }
         var response: Response

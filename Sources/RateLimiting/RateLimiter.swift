@@ -61,10 +61,10 @@ public final class RateLimiter: Sendable {
             }
             var window = state.windows.removeValue(forKey: key) ?? EventWindow()
             window.expire(before: now - rate.period)
-            let decision = decide(window, now: now)
-            if decision.allowed { window.append(now) }
+            let wait = wait(window, now: now)
+            if wait == nil { window.append(now) }
             state.windows[key] = window
-            return decision.allowed ? decide(window, now: now, allowed: true) : decision
+            return decision(window, now: now, retryAfter: wait)
         }
     }
 
@@ -73,7 +73,7 @@ public final class RateLimiter: Sendable {
         state.withLock { state in
             guard var window = state.windows[key] else { return false }
             window.expire(before: now - rate.period)
-            return !decide(window, now: now).allowed
+            return wait(window, now: now) != nil
         }
     }
 
@@ -82,20 +82,23 @@ public final class RateLimiter: Sendable {
         _ = state.withLock { $0.windows.removeValue(forKey: key) }
     }
 
-    /// The decision for one more event given the events in the window (already expired to `now`).
-    private func decide(_ window: EventWindow, now: ContinuousClock.Instant, allowed: Bool? = nil) -> RateLimitDecision {
-        let inBurst = rate.burst < rate.limit ? window.count(since: now - rate.burstWindow) : 0
+    /// How long until one more event would be allowed; nil when it is allowed now. The window is
+    /// already expired to `now`.
+    private func wait(_ window: EventWindow, now: ContinuousClock.Instant) -> Duration? {
         var waits: [Duration] = []
         if window.count >= rate.limit, let oldest = window.oldest { waits.append(oldest + rate.period - now) }
-        if rate.burst < rate.limit, inBurst >= rate.burst, let first = window.element(fromNewest: rate.burst - 1) {
+        // A full burst: the burst-th most recent event is still inside the burst window.
+        if rate.burst < rate.limit, let first = window.element(fromNewest: rate.burst - 1), first > now - rate.burstWindow {
             waits.append(first + rate.burstWindow - now)
         }
-        let isAllowed = allowed ?? waits.isEmpty
-        let remaining = max(0, rate.limit - window.count)
-        let resetAfter = window.newest.map { max(.zero, $0 + rate.period - now) } ?? .zero
-        return RateLimitDecision(
-            allowed: isAllowed, limit: rate.limit, remaining: remaining, resetAfter: resetAfter,
-            retryAfter: isAllowed ? nil : max(.zero, waits.max() ?? .zero))
+        return waits.max().map { max(.zero, $0) }
+    }
+
+    /// What the headers report after the event was counted (or refused, with `retryAfter`).
+    private func decision(_ window: EventWindow, now: ContinuousClock.Instant, retryAfter: Duration?) -> RateLimitDecision {
+        RateLimitDecision(
+            allowed: retryAfter == nil, limit: rate.limit, remaining: max(0, rate.limit - window.count),
+            resetAfter: window.newest.map { max(.zero, $0 + rate.period - now) } ?? .zero, retryAfter: retryAfter)
     }
 }
 
@@ -112,13 +115,6 @@ struct EventWindow {
     /// The `offset`-th most recent event (0 is the newest).
     func element(fromNewest offset: Int) -> ContinuousClock.Instant? {
         offset < count ? times[times.count - 1 - offset] : nil
-    }
-
-    /// Events after `instant`, counted from the newest end.
-    func count(since instant: ContinuousClock.Instant) -> Int {
-        var counted = 0
-        while counted < count, times[times.count - 1 - counted] > instant { counted += 1 }
-        return counted
     }
 
     mutating func expire(before horizon: ContinuousClock.Instant) {
