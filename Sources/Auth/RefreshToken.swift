@@ -1,4 +1,5 @@
 import Crypto
+import Database
 import Foundation
 
 /// Opaque refresh tokens: random, stored only as SHA-256 hashes.
@@ -22,7 +23,7 @@ struct RefreshTokens: Sendable {
     }
 
     static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(token.utf8)).hexEncoded
     }
 }
 

@@ -15,7 +15,7 @@ public struct Migration: Sendable, Equatable {
 
     /// SHA-256 of the file's text: an applied migration whose file changes is detected by this.
     public var checksum: String {
-        SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(sql.utf8)).hexEncoded
     }
 
     public var fileName: String { String(format: "%04d_%@.sql", version, name) }

@@ -1,4 +1,5 @@
 import Crypto
+import Database
 import NIOCore
 
 /// An answer as the database produced it, kept byte for byte: a hit costs no JSON work.
@@ -24,9 +25,6 @@ public struct CachedResponse: Sendable {
     /// `"<first 16 bytes of SHA-256, hex>"`: strong, and the same on every server instance.
     public static func etag(of body: ByteBuffer) -> String {
         let digest = body.withUnsafeReadableBytes { SHA256.hash(data: $0) }
-        return "\"" + digest.prefix(16).map { byte in
-            let hex = Array("0123456789abcdef".utf8)
-            return String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
-        }.joined() + "\""
+        return "\"" + digest.prefix(16).hexEncoded + "\""
     }
 }
