@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.20.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.20.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.0.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.30.0"),
@@ -82,6 +84,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What an operator reads: RPC observations and errors written off the request path, Prometheus
+        // metrics, telemetry partitions and their retention, error reports to Sentry.
+        .target(
+            name: "Observability",
+            dependencies: [
+                "Database",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // PostgREST-compatible data API: schema cache, query grammar, SQL built from both.
         .target(
             name: "DataAPI",
@@ -118,6 +137,7 @@ let package = Package(
                 "DataAPI",
                 "Database",
                 "FeedCache",
+                "Observability",
                 "RateLimiting",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -144,6 +164,7 @@ let package = Package(
                 "Auth",
                 "Database",
                 "HTTPAPI",
+                "Observability",
                 "Seeding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -200,6 +221,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ObservabilityTests",
+            dependencies: [
+                "Observability", "Database", "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RedisTests",
             dependencies: ["Redis", "TestSupport"],
             swiftSettings: swiftSettings
@@ -211,7 +241,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CommandTests",
-            dependencies: ["TestSupport"],
+            dependencies: ["TestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -32,12 +32,7 @@ extension CacheSettings {
         staleIfSlowerMilliseconds = try reader.integer("CACHE_STALE_IF_SLOWER_MS", in: 1...600_000) ?? staleIfSlowerMilliseconds
         maxEntries = try reader.integer("CACHE_MAX_ENTRIES", in: 1...10_000_000) ?? maxEntries
         maxMegabytes = try reader.integer("CACHE_MAX_MB", in: 1...65_536) ?? maxMegabytes
-        if let beta = try reader.string("CACHE_XFETCH_BETA") {
-            guard let value = Double(beta), value >= 0, value <= 100 else {
-                throw SettingsError(setting: "CACHE_XFETCH_BETA", problem: "'\(beta)' is not a number between 0 and 100")
-            }
-            xfetchBeta = value
-        }
+        xfetchBeta = try reader.number("CACHE_XFETCH_BETA", in: 0...100) ?? xfetchBeta
         if let names = try reader.string("CACHE_FUNCTIONS") {
             functions = Set(names.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         }

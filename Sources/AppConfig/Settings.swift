@@ -21,6 +21,8 @@ public struct Settings: Sendable {
     public var databasePoolSize: Int
     /// swift-log level for the whole process.
     public var logLevel: Logger.Level
+    /// Levels of single modules (`LOG_LEVEL=info,http=warning`): http, telemetry, auth, data, cache, redis.
+    public var moduleLogLevels: [String: Logger.Level] = [:]
     /// Apply pending migrations when `serve` starts.
     public var migrateOnStart: Bool
     /// HS256 secret for JWTs; generated and kept in `dataDirectory` in managed mode when absent.
@@ -35,6 +37,8 @@ public struct Settings: Sendable {
     public var redis: RedisEndpoint?
     /// The feed cache and HTTP caching headers.
     public var cache: CacheSettings = CacheSettings()
+    /// Observations, telemetry retention, metrics, error tracking, request logs.
+    public var observability: ObservabilitySettings = ObservabilitySettings()
     /// Schemas the data API exposes (the first is the default profile).
     public var exposedSchemas: [String] = ["public"]
     /// Most rows one data-API read returns.
@@ -73,7 +77,7 @@ public struct Settings: Sendable {
     }
 
     /// Secret values that must never reach a log line.
-    static let secretKeys: Set<String> = ["DATABASE_URL", "JWT_SECRET", "REDIS_URL"]
+    static let secretKeys: Set<String> = ["DATABASE_URL", "JWT_SECRET", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN"]
 }
 
 extension Settings {
@@ -113,19 +117,25 @@ extension Settings {
         }
         dataDirectory = try reader.string("DATA_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.dataDirectory
         databasePoolSize = try reader.integer("DB_POOL_SIZE", in: 1...500) ?? defaults.databasePoolSize
-        logLevel = try reader.string("LOG_LEVEL").map { raw in
-            guard let level = Logger.Level(rawValue: raw.lowercased()) else {
-                throw SettingsError(
-                    setting: "LOG_LEVEL", problem: "'\(raw)' is not one of trace, debug, info, notice, warning, error, critical")
+        // `info`, or per module: `info,http=warning,telemetry=debug`.
+        if let raw = try reader.string("LOG_LEVEL") {
+            for part in raw.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
+                guard let level = Logger.Level(rawValue: pair.last!.lowercased()) else {
+                    throw SettingsError(
+                        setting: "LOG_LEVEL",
+                        problem: "'\(part)' is not one of trace, debug, info, notice, warning, error, critical (or module=level)")
+                }
+                if pair.count == 2 { moduleLogLevels[pair[0].lowercased()] = level } else { logLevel = level }
             }
-            return level
-        } ?? defaults.logLevel
+        }
         migrateOnStart = try reader.boolean("MIGRATE_ON_START") ?? defaults.migrateOnStart
         jwtSecret = try reader.string("JWT_SECRET", isSecret: true)
         postgresBinDirectory = try reader.string("PG_BIN_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.postgresBinDirectory
         auth = try AuthSettings(reader: reader)
         rateLimits = try RateLimitSettings(reader: reader)
         cache = try CacheSettings(reader: reader)
+        observability = try ObservabilitySettings(reader: reader)
         redis = try reader.string("REDIS_URL", isSecret: true).map { raw in
             guard let endpoint = RedisEndpoint(url: raw) else {
                 throw SettingsError(setting: "REDIS_URL", problem: "expected redis://[[user]:password@]host[:port][/db]")
@@ -143,5 +153,14 @@ extension Settings {
         if let jwtSecret, jwtSecret.utf8.count < 32 {
             throw SettingsError(setting: "JWT_SECRET", problem: "must be at least 32 bytes long (got \(jwtSecret.utf8.count))")
         }
+    }
+}
+
+extension Settings {
+    /// The logger of one module (`feedfusion.<module>`), at that module's level.
+    public func logger(_ base: Logger, module: String) -> Logger {
+        var logger = Logger(label: "\(base.label).\(module)")
+        logger.logLevel = moduleLogLevels[module] ?? base.logLevel
+        return logger
     }
 }

@@ -22,6 +22,14 @@ struct SettingsReader {
         return value
     }
 
+    func number(_ name: String, in range: ClosedRange<Double>) throws -> Double? {
+        guard let raw = try string(name) else { return nil }
+        guard let value = Double(raw), range.contains(value) else {
+            throw SettingsError(setting: name, problem: "'\(raw)' is not a number between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return value
+    }
+
     func boolean(_ name: String) throws -> Bool? {
         guard let raw = try string(name) else { return nil }
         switch raw.lowercased() {

@@ -1,0 +1,170 @@
+import Prometheus
+import Synchronization
+
+/// Every metric FeedFusion serves on `/metrics`, in one registry per server.
+///
+/// Per-request metrics are recorded as requests finish; gauges that describe state (the pool, the
+/// cache's size, the queues, the process) are read when a scrape asks (`collect`).
+public final class ServerMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+
+    /// Request counters and histograms by route template, method and status (status only on the counter,
+    /// so that the histogram's series stay few).
+    private struct RouteKey: Hashable { let route: String, method: String, status: Int }
+    private let routes = Mutex<[RouteKey: (Counter, DurationHistogram)]>([:])
+    private let cacheResults = Mutex<[String: Counter]>([:])
+    private let rateLimited = Mutex<[String: Counter]>([:])
+    private let clientMetrics = Mutex<[String: ValueHistogram]>([:])
+    /// Client metric names accepted as series; beyond this, new names are folded into `other`.
+    public static let maxClientMetricNames = 100
+    private let queueTotals = Mutex<[String: TelemetryQueueTotals]>([:])
+
+    private let databaseTime: DurationHistogram
+
+    static let latencyBuckets: [Duration] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000].map { .milliseconds($0) }
+
+    public init() {
+        databaseTime = registry.makeDurationHistogram(
+            descriptor: Self.name("db_query_duration", "seconds", "Time a request spent in its database transaction"),
+            buckets: Self.latencyBuckets)
+    }
+
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "feedfusion", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    /// A finished HTTP request.
+    public func request(route: String, method: String, status: Int, duration: Duration, databaseTime: Duration?) {
+        let key = RouteKey(route: route, method: method, status: status)
+        let (counter, histogram) = routes.withLock { routes in
+            if let found = routes[key] { return found }
+            let made = (
+                registry.makeCounter(
+                    descriptor: Self.name("http_requests", "total", "HTTP requests by route template, method and status"),
+                    labels: [("route", route), ("method", method), ("status", String(status))]),
+                registry.makeDurationHistogram(
+                    descriptor: Self.name("http_request_duration", "seconds", "HTTP request latency by route template and method"),
+                    labels: [("route", route), ("method", method)], buckets: Self.latencyBuckets)
+            )
+            routes[key] = made
+            return made
+        }
+        counter.increment()
+        histogram.record(duration)
+        if let databaseTime { self.databaseTime.record(databaseTime) }
+    }
+
+    /// What the answer cache did for one request: hit, miss, stale, coalesced or bypass.
+    public func cacheResult(_ result: String) {
+        labelled(cacheResults, result) {
+            registry.makeCounter(
+                descriptor: Self.name("cache_requests", "total", "Cached-route requests by cache result"), labels: [("result", $0)])
+        }.increment()
+    }
+
+    /// A request refused by the rate limiter of `policy`.
+    public func rateLimited(policy: String) {
+        labelled(rateLimited, policy) {
+            registry.makeCounter(
+                descriptor: Self.name("rate_limited_requests", "total", "Requests refused with 429 by rate-limit policy"),
+                labels: [("policy", $0)])
+        }.increment()
+    }
+
+    /// Measurements clients sent through `track_metrics`, as one histogram per name.
+    public func clientMetric(name: String, unit: String, value: Double) {
+        let histogram = clientMetrics.withLock { histograms -> ValueHistogram in
+            let series = histograms[name] != nil || histograms.count < Self.maxClientMetricNames ? name : "other"
+            if let found = histograms[series] { return found }
+            let made = registry.makeValueHistogram(
+                descriptor: Self.name("client_metric", "", "Measurements reported by clients (track_metrics), by name"),
+                labels: [("name", series), ("unit", unit)], buckets: Self.clientBuckets(unit))
+            histograms[series] = made
+            return made
+        }
+        histogram.record(value)
+    }
+
+    static func clientBuckets(_ unit: String) -> [Double] {
+        switch unit {
+        case "ms": [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000]
+        case "s": [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+        case "percent": [1, 5, 10, 25, 50, 75, 90, 95, 99, 100]
+        case "ratio": [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1]
+        default: [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000]
+        }
+    }
+
+    private func labelled(_ table: borrowing Mutex<[String: Counter]>, _ label: String, make: (String) -> Counter) -> Counter {
+        table.withLock { counters in
+            if let found = counters[label] { return found }
+            let made = make(label)
+            counters[label] = made
+            return made
+        }
+    }
+
+    // MARK: State read at scrape time
+
+    /// The state gauges, set just before a scrape is answered.
+    public struct Snapshot: Sendable {
+        public var poolSize = 0
+        public var poolInUse = 0
+        public var poolWaiting = 0
+        public var poolIdle: Int?
+        public var cacheEntries = 0
+        public var cacheBytes = 0
+        public var queues: [(name: String, counts: TelemetryCounts)] = []
+        public var redisUp: Bool?
+        public var process = ProcessMetrics.read()
+        public init() {}
+    }
+
+    public func collect(_ snapshot: Snapshot) {
+        func gauge(_ metric: String, _ unit: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
+            registry.makeGauge(descriptor: Self.name(metric, unit, help), labels: labels).set(value)
+        }
+        let pool = "Database pool connections by state"
+        gauge("db_pool_connections", "", pool, Double(snapshot.poolInUse), [("state", "in_use")])
+        gauge("db_pool_connections", "", pool, Double(snapshot.poolWaiting), [("state", "waiting")])
+        if let idle = snapshot.poolIdle { gauge("db_pool_connections", "", pool, Double(idle), [("state", "idle")]) }
+        gauge("db_pool_size", "", "Database pool size (most connections it opens)", Double(snapshot.poolSize))
+        gauge("cache_entries", "", "Answers held by the in-process cache", Double(snapshot.cacheEntries))
+        gauge("cache", "bytes", "Bytes held by the in-process cache", Double(snapshot.cacheBytes))
+        for (name, counts) in snapshot.queues {
+            gauge("telemetry_queue_depth", "", "Telemetry rows waiting to be written", Double(counts.depth), [("queue", name)])
+            // Counters move by what changed since the last scrape.
+            let delta = queueTotals.withLock { totals in
+                let last = totals[name] ?? TelemetryQueueTotals()
+                totals[name] = TelemetryQueueTotals(written: counts.written, dropped: counts.dropped)
+                return (counts.written - last.written, counts.dropped - last.dropped)
+            }
+            registry.makeCounter(
+                descriptor: Self.name("telemetry_written", "total", "Telemetry rows written"), labels: [("queue", name)]
+            ).increment(by: Int64(max(0, delta.0)))
+            registry.makeCounter(
+                descriptor: Self.name("telemetry_dropped", "total", "Telemetry rows dropped because the queue was full"),
+                labels: [("queue", name)]
+            ).increment(by: Int64(max(0, delta.1)))
+        }
+        if let up = snapshot.redisUp { gauge("redis_up", "", "Whether Redis answered a PING (1) or not (0)", up ? 1 : 0) }
+        let process = snapshot.process
+        func processGauge(_ name: String, _ help: String, _ value: Double) {
+            registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help)).set(value)
+        }
+        processGauge("process_cpu_seconds_total", "User and system CPU time spent, in seconds", process.cpuSeconds)
+        processGauge("process_resident_memory_bytes", "Resident memory size in bytes", process.residentBytes)
+        processGauge("process_virtual_memory_bytes", "Virtual memory size in bytes", process.virtualBytes)
+        processGauge("process_open_fds", "Open file descriptors", process.openFileDescriptors)
+        processGauge("process_max_fds", "Most open file descriptors allowed", process.maxFileDescriptors)
+        processGauge("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds", process.startTimeSeconds)
+    }
+
+    /// The Prometheus text exposition of everything.
+    public func render() -> [UInt8] { registry.emitToBuffer() }
+}
+
+private struct TelemetryQueueTotals {
+    var written = 0
+    var dropped = 0
+}
