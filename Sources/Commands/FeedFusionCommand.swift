@@ -5,7 +5,9 @@ public struct FeedFusionCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "feedfusion",
         abstract: "A social-feed backend compatible with the Supabase clients, on PostgreSQL.",
-        subcommands: [ServeCommand.self, MigrateCommand.self, SeedCommand.self, KeysCommand.self, VerifyCommand.self],
+        subcommands: [
+            ServeCommand.self, MigrateCommand.self, SeedCommand.self, KeysCommand.self, VerifyCommand.self, MaintenanceCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self
     )
 

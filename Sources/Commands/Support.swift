@@ -5,6 +5,7 @@ import Logging
 import PostgresNIO
 
 func makeLogger(_ settings: Settings) -> Logger {
+    LineLogHandler.json.store(settings.observability.logFormat == .json, ordering: .relaxed)
     var logger = Logger(label: "feedfusion")
     logger.logLevel = settings.logLevel
     return logger

@@ -15,6 +15,7 @@ extension PostgresClient.Configuration {
         options.maximumConnections = poolSize
         options.minimumConnections = 0
         options.connectTimeout = .seconds(5)
+        options.additionalStartupParameters = [("application_name", PoolUsage.applicationName)]
     }
 }
 

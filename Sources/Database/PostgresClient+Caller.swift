@@ -28,7 +28,14 @@ extension PostgresClient {
             names.append(setting.name)
             values.append(setting.value)
         }
+        let usage = PoolUsage.shared
+        usage.startWaiting()
+        var acquired = false
+        defer { if !acquired { usage.stopWaiting() } }
         return try await withConnection { connection in
+            usage.acquired()
+            acquired = true
+            defer { usage.released() }
             if readOnly {
                 _ = try await connection.execute(BeginReadOnly(), logger: logger)
             } else {

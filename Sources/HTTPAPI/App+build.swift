@@ -5,6 +5,7 @@ import Database
 import FeedCache
 import Hummingbird
 import Logging
+import Observability
 import PostgresNIO
 import Redis
 import RateLimiting
@@ -29,15 +30,21 @@ public struct AppDependencies: Sendable {
     public var redis: RedisClient?
     /// For what the request pipeline reports outside any request (e.g. Redis going away).
     public var logger = Logger(label: "feedfusion")
+    /// Metrics, observations, error tracking, telemetry maintenance, request logs.
+    public var telemetry: AppTelemetry
+    /// The pool's most connections (reported on /metrics).
+    public var databasePoolSize = 10
     /// The rate limiters' clock (tests move it instead of sleeping).
     public var clock: @Sendable () -> ContinuousClock.Instant = { .now }
 
     public init(
         client: PostgresClient, migrator: Migrator, callers: CallerResolver, auth: AuthService, data: DataAPIService,
         migrateBeforeServing: Bool, readinessTimeout: Duration = .seconds(2), rateLimits: RateLimitSettings = RateLimitSettings(),
-        cacheSettings: CacheSettings = CacheSettings(), redis: RedisClient? = nil
+        cacheSettings: CacheSettings = CacheSettings(), redis: RedisClient? = nil,
+        observability: ObservabilitySettings = ObservabilitySettings(), runMaintenance: Bool = false
     ) {
         self.redis = redis
+        telemetry = AppTelemetry(settings: observability, client: client, logger: Logger(label: "feedfusion.telemetry"), runMaintenance: runMaintenance)
         self.cacheSettings = cacheSettings
         cachedRPCs = CachedRPCs(cache: makeCache(cacheSettings), functions: cacheSettings.functions, enabled: cacheSettings.enabled)
         self.client = client
@@ -65,6 +72,10 @@ public struct AppDependencies: Sendable {
             migrateBeforeServing: migrateBeforeServing, rateLimits: settings.rateLimits,
             cacheSettings: settings.cache, redis: settings.redis.map { RedisClient(RedisClient.Configuration(endpoint: $0)) })
         dependencies.logger = logger
+        dependencies.databasePoolSize = settings.databasePoolSize
+        dependencies.telemetry = AppTelemetry(
+            settings: settings.observability, client: client, logger: settings.logger(logger, module: "telemetry"),
+            requestLogger: settings.logger(logger, module: "http"))
         return dependencies
     }
 }
@@ -108,7 +119,8 @@ public func buildApplication(
             dependencies.client,
             SchemaCacheListener(client: dependencies.client, store: dependencies.data.store, logger: logger),
         ] + (dependencies.cachedRPCs.enabled
-            ? [CacheInvalidationListener(client: dependencies.client, cache: dependencies.cachedRPCs.cache, logger: logger)] : []),
+            ? [CacheInvalidationListener(client: dependencies.client, cache: dependencies.cachedRPCs.cache, logger: logger)] : [])
+            + dependencies.telemetry.services + metricsPortServices(settings: settings, dependencies: dependencies, logger: logger),
         logger: logger
     )
     let migrate = dependencies.migrateBeforeServing
@@ -127,6 +139,23 @@ public func buildApplication(
     return app
 }
 
+/// `/metrics` on its own port when `METRICS_PORT` is set (token required only when one is configured).
+func metricsPortServices(settings: Settings, dependencies: AppDependencies, logger: Logger) -> [any Service] {
+    guard let port = settings.observability.metricsPort else { return [] }
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: ErrorMiddleware(errors: nil))
+    metricsController(dependencies, requireToken: settings.observability.metricsToken != nil).addRoutes(to: router)
+    return [Application(
+        router: router, configuration: .init(address: .hostname(settings.observability.metricsHost, port: port), serverName: "FeedFusion"),
+        logger: logger)]
+}
+
+func metricsController(_ dependencies: AppDependencies, requireToken: Bool) -> MetricsController {
+    MetricsController(
+        telemetry: dependencies.telemetry, client: dependencies.client, cache: dependencies.cachedRPCs.cache, redis: dependencies.redis,
+        poolSize: dependencies.databasePoolSize, requireToken: requireToken)
+}
+
 func rateLimitMiddleware(
     _ dependencies: AppDependencies, policy: String, _ rate: RateLimit, limitedError: @escaping @Sendable (Int) -> APIError
 ) -> RateLimitMiddleware {
@@ -141,7 +170,10 @@ func rateLimitMiddleware(
 /// The router with every route of the product.
 public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: TelemetryMiddleware(
+        telemetry: dependencies.telemetry, clientAddress: ClientAddress(trustedProxies: dependencies.rateLimits.trustedProxies)))
+    router.add(middleware: ErrorMiddleware(errors: dependencies.telemetry.errors))
+    metricsController(dependencies, requireToken: true).addRoutes(to: router)
     HealthController(
         client: dependencies.client, migrator: dependencies.migrator, readinessTimeout: dependencies.readinessTimeout
     ).addRoutes(to: router)
@@ -173,7 +205,8 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
     }
     rest.add(middleware: CallerMiddleware(callers: dependencies.callers))
     RestController(
-        service: dependencies.data, cachedRPCs: dependencies.cachedRPCs, caching: HTTPCaching(settings: dependencies.cacheSettings)
+        service: dependencies.data, cachedRPCs: dependencies.cachedRPCs, caching: HTTPCaching(settings: dependencies.cacheSettings),
+        telemetry: dependencies.telemetry
     ).addRoutes(to: rest)
     return router
 }

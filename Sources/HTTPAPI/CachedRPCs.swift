@@ -44,6 +44,7 @@ public struct CachedRPCs: Sendable {
         }
         // Feed arguments are a few bytes; a large body would only make a large key.
         guard enabled, body.count <= Self.maximumKeyedBody else {
+            context.trace.update { $0.cacheResult = "bypass" }
             return uncached(try await compute(), status: "\(Self.cacheName); fwd=bypass")
         }
         let viewer = context.caller.userID.map(CacheTag.id) ?? "anon"
@@ -60,8 +61,10 @@ public struct CachedRPCs: Sendable {
                     status: 200, contentType: contentType, contentRange: result.contentRange, body: bytes, gzipped: HTTPCaching.gzip(bytes))
             }
         } catch let error as NotCacheable {
+            context.trace.update { $0.cacheResult = "miss" }
             return uncached(error.result, status: "\(Self.cacheName); fwd=miss; detail=not-cacheable")
         }
+        context.trace.update { $0.cacheResult = answer.outcome.rawValue }
         var headers: HTTPFields = [
             .contentType: answer.response.contentType,
             .age: "\(max(0, answer.age.components.seconds))",

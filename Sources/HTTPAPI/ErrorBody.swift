@@ -7,8 +7,10 @@ import Hummingbird
 /// - `/auth/v1`: GoTrue's `{"code","error_code","message","msg"}`, with `X-Supabase-Api-Version`;
 /// - everything else: `{"code","message"}`.
 enum ErrorBody {
-    static func response(for error: APIError, path: String) -> Response {
+    /// `requestID` goes into 5xx bodies: what an operator needs to find the error, and nothing internal.
+    static func response(for error: APIError, path: String, requestID: String? = nil) -> Response {
         var object: [String: Any] = ["code": error.code, "message": error.message]
+        if let requestID, !requestID.isEmpty { object["request_id"] = requestID }
         var headers = error.headers
         headers[.contentType] = "application/json; charset=utf-8"
         // An error is about this moment: no cache should repeat it.

@@ -1,18 +1,23 @@
 import Hummingbird
 import Logging
+import Observability
 
 /// Turns every error into a JSON answer: `APIError` as it says, the router's own errors
-/// (unknown route, body too large…) with their status, and anything unexpected as a logged 500
-/// whose body reveals nothing.
-struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+/// (unknown route, body too large…) with their status, and anything unexpected as a 500 whose body
+/// reveals nothing but the request id — the error itself goes to the error tracker.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    let errors: ErrorTracker?
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let apiError: APIError
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            return ErrorBody.response(for: error, path: request.uri.path)
+            apiError = error
         } catch let error as any HTTPResponseError {
             // The framework's own refusals: unknown route, body too large, bad request line…
-            let apiError: APIError
             if error.status == .notFound {
                 apiError = .notFound(path: request.uri.path)
             } else if error.status == .contentTooLarge {
@@ -22,11 +27,18 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                     error.status, code: error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"),
                     message: (error as? HTTPError)?.body ?? error.status.reasonPhrase, headers: (error as? HTTPError)?.headers ?? [:])
             }
-            return ErrorBody.response(for: apiError, path: request.uri.path)
         } catch {
-            context.logger.error(
-                "request failed", metadata: ["error": "\(String(reflecting: type(of: error)))", "path": "\(request.uri.path)"])
-            return ErrorBody.response(for: .internalError, path: request.uri.path)
+            let trace = context.trace.current
+            errors?.capture(ErrorEvent(
+                errorType: String(reflecting: type(of: error)), message: "unexpected error in a request handler",
+                requestID: trace.requestID, route: context.endpointPath, method: request.method.rawValue,
+                role: trace.caller.role.rawValue, userID: trace.caller.userID, status: 500,
+                context: ["error": String(describing: error), "function": trace.function ?? ""]))
+            context.trace.update { $0.errorCaptured = true }
+            apiError = .internalError
         }
+        let requestID = context.trace.current.requestID
+        context.trace.update { $0.errorCode = apiError.code }
+        return ErrorBody.response(for: apiError, path: request.uri.path, requestID: apiError.status.code >= 500 ? requestID : nil)
     }
 }

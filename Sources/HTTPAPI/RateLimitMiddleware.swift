@@ -61,6 +61,7 @@ struct RateLimitMiddleware: RouterMiddleware {
         let headers = headers(for: decision)
         guard decision.allowed else {
             let retry = max(1, Self.seconds(decision.retryAfter ?? .seconds(1)))
+            context.trace.update { $0.limitedPolicy = policy }
             var error = limitedError(retry)
             error.headers.append(contentsOf: headers)
             error.headers[.retryAfter] = "\(retry)"

@@ -11,6 +11,8 @@ struct RestController: Sendable {
     /// The answer cache in front of chosen RPCs.
     let cachedRPCs: CachedRPCs
     let caching: HTTPCaching
+    /// Where accepted `track_metrics` batches are folded into histograms.
+    var telemetry: AppTelemetry?
     /// Largest request body the data API reads (bulk inserts).
     static let maximumBodySize = 8 * 1024 * 1024
 
@@ -34,16 +36,19 @@ struct RestController: Sendable {
         let started = ContinuousClock.now
         let isRPC = action == .rpcGET || action == .rpcPOST
         let function = isRPC ? context.parameters.get("function") ?? "" : ""
+        context.trace.update { $0.function = isRPC ? "rpc/" + function : context.parameters.get("resource") ?? "" }
         if isRPC, cachedRPCs.functions.contains(function) {
             // A hit is answered from the key alone: the request is parsed only when the database is asked.
             let body = try await collectBody(request, action)
             let schema = try schema(request, reading: action == .rpcGET)
-            let (caller, viaGET) = (context.caller, action == .rpcGET)
+            let (caller, viaGET, trace) = (context.caller, action == .rpcGET, context.trace)
             return try await cachedRPCs.call(
                 request, context, schema: schema, function: function, body: body, viaGET: viaGET, caching: caching
             ) {
                 var dataRequest = try parse(request, context, action, body: body)
                 dataRequest.resource = function
+                let queried = ContinuousClock.now
+                defer { trace.update { $0.databaseTime = ContinuousClock.now - queried } }
                 do { return try await service.call(dataRequest, caller: caller, viaGET: viaGET) } catch let error as DataAPIError { throw APIError(error) }
             }
         }
@@ -60,15 +65,19 @@ struct RestController: Sendable {
             case .rpcGET, .rpcPOST: result = try await service.call(dataRequest, caller: context.caller, viaGET: action == .rpcGET)
             }
         } catch {
+            context.trace.update { $0.databaseTime = ContinuousClock.now - parsed }
             throw APIError(error)
         }
+        let queried = ContinuousClock.now
+        context.trace.update { $0.databaseTime = queried - parsed }
+        if function == "track_metrics", result.status < 300 { telemetry?.recordClientMetrics(dataRequest.body) }
         // The writer's own cached feeds go at once; everyone else's when the NOTIFY arrives.
         if action != .read, action != .rpcGET, let user = context.caller.userID {
             cachedRPCs.cache.invalidate([.viewer(CacheTag.id(user))])
         }
         var headers = Self.headers(
             result, contentType: Self.contentType(dataRequest), location: dataRequest.prefer.returning != .representation)
-        headers[.serverTiming] = Self.serverTiming(started: started, parsed: parsed, queried: ContinuousClock.now)
+        headers[.serverTiming] = Self.serverTiming(started: started, parsed: parsed, queried: queried)
         return caching.respond(
             request, role: context.caller.role, isRead: action == .read || action == .rpcGET,
             status: HTTPResponse.Status(code: result.status), headers: headers, body: result.body.map { ByteBuffer(string: $0) })

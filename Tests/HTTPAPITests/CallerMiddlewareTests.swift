@@ -12,7 +12,7 @@ struct CallerMiddlewareTests {
     /// A router with the middleware in front of a route that reports the caller it was given.
     static func makeApp() async -> Application<RouterResponder<AppRequestContext>> {
         let router = Router(context: AppRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(errors: nil))
         router.group("/rest/v1")
             .add(middleware: CallerMiddleware(callers: CallerResolver(verifier: await JWTVerifier(secret: TestApp.secret))))
             .get("/whoami") { _, context in "\(context.caller.role.rawValue) \(context.caller.userID?.uuidString.lowercased() ?? "-")" }

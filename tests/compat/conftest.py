@@ -18,6 +18,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+METRICS_TOKEN = "compat-metrics-token-" + uuid.uuid4().hex
+
+
 @pytest.fixture(scope="session")
 def server():
     binary = os.environ.get("FEEDFUSION_BIN", ".build/debug/feedfusion")
@@ -34,6 +37,8 @@ def server():
         "RATE_LIMIT_AUTH_PER_MIN": "100000",
         "RATE_LIMIT_REST_PER_MIN": "100000",
         "LOG_LEVEL": "warning",
+        "METRICS_TOKEN": METRICS_TOKEN,
+        "TELEMETRY_FLUSH_MS": "100",
     }
     log = open(os.path.join(data, "serve.log"), "w")
     process = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -51,6 +56,8 @@ def server():
         time.sleep(0.25)
     keys = json.loads(subprocess.check_output([binary, "keys", "--json"], env=env))
     keys["process"] = process
+    keys["metrics_token"] = METRICS_TOKEN
+    keys["port"] = port
     keys["log"] = log.name
     yield keys
     process.terminate()

@@ -1,0 +1,77 @@
+import Crypto
+import Database
+import FeedCache
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Observability
+import PostgresNIO
+import Redis
+
+/// `GET /metrics`: the Prometheus text exposition. Never open by default: on the API port it needs
+/// `Authorization: Bearer <METRICS_TOKEN>`, and without a token it is served only on its own port
+/// (`METRICS_PORT`, bound to `METRICS_HOST`, loopback by default).
+struct MetricsController: Sendable {
+    let telemetry: AppTelemetry
+    let client: PostgresClient
+    let cache: ResponseCache
+    let redis: RedisClient?
+    let poolSize: Int
+    /// Whether a request must carry the token (always on the API port; on the metrics port only when one is set).
+    let requireToken: Bool
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/metrics") { request, _ in try await scrape(request) }
+    }
+
+    func scrape(_ request: Request) async throws -> Response {
+        if requireToken {
+            guard let token = telemetry.settings.metricsToken else {
+                throw APIError(
+                    .forbidden, code: "metrics_disabled",
+                    message: "metrics are not served on this port: set METRICS_TOKEN, or METRICS_PORT for a separate port")
+            }
+            guard let given = request.headers[.authorization].flatMap(Self.bearer), Self.same(given, token) else {
+                throw APIError(
+                    .unauthorized, code: "unauthorized", message: "metrics need Authorization: Bearer <METRICS_TOKEN>",
+                    headers: [.wwwAuthenticate: #"Bearer realm="metrics""#])
+            }
+        }
+        telemetry.metrics.collect(await snapshot())
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: telemetry.metrics.render())))
+    }
+
+    func snapshot() async -> ServerMetrics.Snapshot {
+        var snapshot = ServerMetrics.Snapshot()
+        snapshot.poolSize = poolSize
+        snapshot.poolInUse = PoolUsage.shared.inUse
+        snapshot.poolWaiting = PoolUsage.shared.waiting
+        let client = client
+        // A scrape must not hang on a busy pool or an absent database: idle is left out then.
+        snapshot.poolIdle = await withTimeout(.milliseconds(500)) {
+            try await client.query(
+                "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = \(PoolUsage.applicationName) AND state = 'idle'"
+            ).decode(Int.self).first { _ in true } ?? 0
+        }
+        let stats = cache.statistics
+        snapshot.cacheEntries = stats.entries
+        snapshot.cacheBytes = stats.bytes
+        snapshot.queues = telemetry.queueCounts
+        if let redis {
+            snapshot.redisUp = await withTimeout(.milliseconds(500)) { try await redis.send("PING") } != nil
+        }
+        return snapshot
+    }
+
+    static func bearer(_ header: String) -> String? {
+        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        return String(header.dropFirst(7).trimmingSpaces)
+    }
+
+    /// Compares digests, so the time taken says nothing about how much of the token matched.
+    static func same(_ given: String, _ token: String) -> Bool {
+        SHA256.hash(data: Data(given.utf8)) == SHA256.hash(data: Data(token.utf8))
+    }
+}
