@@ -6,9 +6,10 @@ import Logging
 import PostgresNIO
 
 /// `feedfusion verify`: a readiness report, each check PASS / WARN / FAIL with its evidence, and a
-/// non-zero exit on any FAIL. For now it audits the database's security rules (RLS, SECURITY DEFINER
-/// hygiene, client-role privileges, anon policies); live rate-limit, cache and observability checks
-/// come with those features' reporting.
+/// non-zero exit on any FAIL. It audits the database's security rules (RLS, SECURITY DEFINER
+/// hygiene, client-role privileges, anon policies), the telemetry partitions and retention, the
+/// cache hit rate recorded in rpc_observations, and whether errors reach a tracker. Live checks
+/// against a running server (`--url`: rate limits, /metrics) are still to come.
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Check production readiness; exits 1 when a check fails.")
@@ -24,7 +25,10 @@ struct VerifyCommand: AsyncParsableCommand {
         let checks: [ReadinessCheck]
         do {
             checks = try await withRunningClient(client) { client in
-                try await client.withConnection { try await SecurityAudit.run(on: $0, schemas: settings.exposedSchemas, logger: logger) }
+                try await client.withConnection { connection in
+                    try await SecurityAudit.run(on: connection, schemas: settings.exposedSchemas, logger: logger)
+                        + TelemetryAudit.run(on: connection, logger: logger)
+                } + [Self.errorTracking(settings)]
             }
         } catch {
             await database.stopManagedServer()
@@ -48,5 +52,13 @@ struct VerifyCommand: AsyncParsableCommand {
             print(failed ? "not ready: \(checks.filter { $0.status == .fail }.count) check(s) failed" : "ready")
         }
         if failed { throw ExitCode(1) }
+    }
+
+    static func errorTracking(_ settings: Settings) -> ReadinessCheck {
+        settings.observability.sentryDSN == nil
+            ? ReadinessCheck(
+                name: "error_tracking", status: .warn,
+                summary: "errors are kept in error_events only; set SENTRY_DSN to send them to Sentry")
+            : ReadinessCheck(name: "error_tracking", status: .pass, summary: "errors go to error_events and to the Sentry DSN")
     }
 }

@@ -1,3 +1,6 @@
+import Logging
+import PostgresNIO
+
 /// One line of the readiness report: what was checked, how it came out, and the evidence.
 public struct ReadinessCheck: Sendable, Codable, Equatable {
     public enum Status: String, Sendable, Codable, Comparable {
@@ -28,4 +31,11 @@ public struct ReadinessCheck: Sendable, Codable, Equatable {
             ? ReadinessCheck(name: name, status: .pass, summary: passing)
             : ReadinessCheck(name: name, status: .fail, summary: failing, evidence: offenders)
     }
+}
+
+/// The first column of every row of `query`, as text: the offenders a check lists.
+func strings(_ connection: PostgresConnection, _ logger: Logger, _ query: PostgresQuery) async throws -> [String] {
+    var rows: [String] = []
+    for try await row in try await connection.query(query, logger: logger).decode(String.self) { rows.append(row) }
+    return rows
 }

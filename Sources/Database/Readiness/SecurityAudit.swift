@@ -65,10 +65,4 @@ public enum SecurityAudit {
                 failing: "policies that let anon write"),
         ]
     }
-
-    private static func strings(_ connection: PostgresConnection, _ logger: Logger, _ query: PostgresQuery) async throws -> [String] {
-        var rows: [String] = []
-        for try await row in try await connection.query(query, logger: logger).decode(String.self) { rows.append(row) }
-        return rows
-    }
 }
