@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.20.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.20.0"),
@@ -146,6 +147,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `feedfusion loadtest`: virtual users (closed model) or arrivals (open model) against a running
+        // server, HdrHistogram latencies, k6-style thresholds and summary.
+        .target(
+            name: "LoadTest",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // A realistic, reproducible data set (users, follows, posts…) generated and bulk-loaded with COPY.
         .target(
             name: "Seeding",
@@ -164,6 +177,7 @@ let package = Package(
                 "Auth",
                 "Database",
                 "HTTPAPI",
+                "LoadTest",
                 "Observability",
                 "Seeding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -226,6 +240,15 @@ let package = Package(
                 "Observability", "Database", "TestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LoadTestTests",
+            dependencies: [
+                "LoadTest", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

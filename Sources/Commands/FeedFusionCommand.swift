@@ -7,6 +7,7 @@ public struct FeedFusionCommand: AsyncParsableCommand {
         abstract: "A social-feed backend compatible with the Supabase clients, on PostgreSQL.",
         subcommands: [
             ServeCommand.self, MigrateCommand.self, SeedCommand.self, KeysCommand.self, VerifyCommand.self, MaintenanceCommand.self,
+            LoadTestCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

@@ -1,0 +1,88 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// What one virtual user knows between its requests, and how it turns an operation into a
+/// request the way the Supabase clients send it (`POST /rest/v1/rpc/<fn>` with JSON arguments).
+struct VirtualUser: Sendable {
+    let number: Int
+    /// nil for an anonymous reader.
+    let token: String?
+    var cursor: String?
+    var seenPosts: [String] = []
+    var following = false
+    var posts = 0
+
+    /// The request for `operation`, and the scenario name it is recorded under.
+    mutating func request(_ operation: Operation, world: LoadWorld, target: LoadTarget) -> HTTPClientRequest {
+        var operation = operation
+        if operation == .like, seenPosts.isEmpty { operation = .home }
+        let (function, arguments): (String, [String: Any])
+        switch operation {
+        case .home:
+            // Mostly the first page; one time in five the next page, with the last page's cursor.
+            if let cursor, Double.random(in: 0..<1) < 0.2 {
+                (function, arguments) = ("feed_fusion_home", ["p_limit": 20, "p_cursor": cursor])
+            } else {
+                (function, arguments) = ("feed_fusion_home", ["p_limit": 20])
+            }
+        case .profile: (function, arguments) = ("feed_fusion_profile", ["p_profile_id": world.profiles.randomElement()!])
+        case .entity:
+            (function, arguments) = world.entities.isEmpty
+                ? ("feed_fusion_profile", ["p_profile_id": world.profiles.randomElement()!])
+                : ("feed_fusion_entity", ["p_entity_id": world.entities.randomElement()!])
+        case .nearby:
+            let city = LoadWorld.cities.randomElement()!
+            (function, arguments) = ("feed_fusion_nearby", ["p_lat": city.0, "p_lng": city.1, "p_radius_m": 5000])
+        case .post:
+            posts += 1
+            (function, arguments) = ("create_post", ["p_body": "load test \(number)-\(posts): what a day"])
+        case .like: (function, arguments) = ("like_post", ["p_post_id": seenPosts.randomElement()!])
+        case .follow:
+            following.toggle()
+            (function, arguments) = (following ? "follow_profile" : "unfollow_profile", ["p_profile_id": world.profiles[number % world.profiles.count]])
+        case .events:
+            let events = (0..<10).map { ["event": "feed.view", "props": ["position": $0], "session_id": "load-\(number)"] as [String: Any] }
+            (function, arguments) = ("log_usage_events", ["p_events": events])
+        case .anon:
+            let pick = Int.random(in: 0..<3)
+            if pick == 0 || world.entities.isEmpty {
+                (function, arguments) = ("feed_fusion_profile", ["p_profile_id": world.profiles.randomElement()!])
+            } else if pick == 1 {
+                (function, arguments) = ("feed_fusion_entity", ["p_entity_id": world.entities.randomElement()!])
+            } else {
+                let city = LoadWorld.cities.randomElement()!
+                (function, arguments) = ("feed_fusion_nearby", ["p_lat": city.0, "p_lng": city.1, "p_radius_m": 5000])
+            }
+        }
+        var request = HTTPClientRequest(url: "\(target.baseURL)/rest/v1/rpc/\(function)")
+        request.method = .POST
+        request.headers.add(name: "apikey", value: target.anonKey)
+        request.headers.add(name: "Authorization", value: "Bearer \(token ?? target.anonKey)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        // One client address per virtual user: a server that trusts this machine as a proxy
+        // (TRUSTED_PROXIES) applies its per-client limits per virtual user, as with real clients.
+        request.headers.add(name: "X-Forwarded-For", value: "10.\(number >> 16 & 255).\(number >> 8 & 255).\(number & 255)")
+        let body = (try? JSONSerialization.data(withJSONObject: arguments)) ?? Data("{}".utf8)
+        request.body = .bytes(ByteBuffer(bytes: body))
+        return request
+    }
+
+    /// Remembers what the next requests need from a home feed page: its last cursor and its posts.
+    mutating func read(homePage body: ByteBuffer) {
+        guard let rows = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [[String: Any]] else { return }
+        cursor = rows.last?["cursor"] as? String
+        for id in rows.compactMap({ $0["id"] as? String }).prefix(5) {
+            seenPosts.append(id)
+        }
+        if seenPosts.count > 50 { seenPosts.removeFirst(seenPosts.count - 50) }
+    }
+}
+
+/// The ids the operations pick from: seeded profiles and entities.
+struct LoadWorld: Sendable {
+    let profiles: [String]
+    let entities: [String]
+    static let cities: [(Double, Double)] = [(48.8566, 2.3522), (40.7128, -74.0060), (51.5074, -0.1278), (35.6762, 139.6503)]
+}
