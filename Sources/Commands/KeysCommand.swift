@@ -14,11 +14,7 @@ struct KeysCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try await Settings.load()
-        let tokens = await TokenIssuer(
-            secret: try settings.resolvedJWTSecret(), issuer: settings.externalURL + "/auth/v1",
-            accessTokenLifetime: settings.auth.accessTokenLifetime)
-        let anon = try await tokens.apiKey(role: .anon)
-        let serviceRole = try await tokens.apiKey(role: .serviceRole)
+        let (anon, serviceRole) = try await apiKeys(settings)
         if json {
             let object = ["url": settings.externalURL, "anon_key": anon, "service_role_key": serviceRole]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])

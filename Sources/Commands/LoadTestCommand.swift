@@ -67,12 +67,10 @@ struct LoadTestCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
 
-        let tokens = await TokenIssuer(
-            secret: try settings.resolvedJWTSecret(), issuer: settings.externalURL + "/auth/v1",
-            accessTokenLifetime: settings.auth.accessTokenLifetime)
+        let keys = try await apiKeys(settings)
         let target = LoadTarget(
-            baseURL: url ?? settings.externalURL, anonKey: try await tokens.apiKey(role: .anon),
-            serviceKey: try await tokens.apiKey(role: .serviceRole), metricsToken: metricsToken ?? settings.observability.metricsToken)
+            baseURL: url ?? settings.externalURL, anonKey: keys.anon, serviceKey: keys.serviceRole,
+            metricsToken: metricsToken ?? settings.observability.metricsToken)
         guard target.isLoopback || allowRemote else {
             throw ValidationError("\(target.baseURL) is not this machine: pass --allow-remote to load-test another host")
         }

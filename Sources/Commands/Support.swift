@@ -1,4 +1,5 @@
 import AppConfig
+import Auth
 import Database
 import Foundation
 import Logging
@@ -23,4 +24,12 @@ public func failureMessage(for error: any Error) -> String {
         let text = String(describing: error)
         return text.split(separator: "\n").first.map(String.init) ?? "unknown error"
     }
+}
+
+/// The project's `anon` and `service_role` keys, signed with the configured JWT secret.
+func apiKeys(_ settings: Settings) async throws -> (anon: String, serviceRole: String) {
+    let tokens = await TokenIssuer(
+        secret: try settings.resolvedJWTSecret(), issuer: settings.externalURL + "/auth/v1",
+        accessTokenLifetime: settings.auth.accessTokenLifetime)
+    return (try await tokens.apiKey(role: .anon), try await tokens.apiKey(role: .serviceRole))
 }

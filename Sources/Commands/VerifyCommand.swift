@@ -1,21 +1,27 @@
 import AppConfig
 import ArgumentParser
+import Auth
 import Database
 import Foundation
+import LoadTest
 import Logging
 import PostgresNIO
 
 /// `feedfusion verify`: a readiness report, each check PASS / WARN / FAIL with its evidence, and a
 /// non-zero exit on any FAIL. It audits the database's security rules (RLS, SECURITY DEFINER
 /// hygiene, client-role privileges, anon policies), the telemetry partitions and retention, the
-/// cache hit rate recorded in rpc_observations, and whether errors reach a tracker. Live checks
-/// against a running server (`--url`: rate limits, /metrics) are still to come.
+/// cache hit rate recorded in rpc_observations, connections, statement timeout and feed indexes,
+/// whether errors reach a tracker, and with `--url` the running server: its rate limits fired in a
+/// throwaway bucket, /metrics, and transport security when it is not on this machine.
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Check production readiness; exits 1 when a check fails.")
 
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
+
+    @Option(help: "A running server to check live as well: rate limits, /metrics, transport security.")
+    var url: String?
 
     func run() async throws {
         let settings = try await Settings.load()
@@ -27,8 +33,11 @@ struct VerifyCommand: AsyncParsableCommand {
             checks = try await withRunningClient(client) { client in
                 try await client.withConnection { connection in
                     try await SecurityAudit.run(on: connection, schemas: settings.exposedSchemas, logger: logger)
+                        + DatabaseAudit.run(
+                            on: connection, poolSize: settings.databasePoolSize,
+                            statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds, logger: logger)
                         + TelemetryAudit.run(on: connection, logger: logger)
-                } + [Self.errorTracking(settings)]
+                } + [Self.errorTracking(settings)] + (await liveChecks(settings))
             }
         } catch {
             await database.stopManagedServer()
@@ -60,5 +69,22 @@ struct VerifyCommand: AsyncParsableCommand {
                 name: "error_tracking", status: .warn,
                 summary: "errors are kept in error_events only; set SENTRY_DSN to send them to Sentry")
             : ReadinessCheck(name: "error_tracking", status: .pass, summary: "errors go to error_events and to the Sentry DSN")
+    }
+
+    /// With `--url`: the server's limits and /metrics, probed over HTTP.
+    func liveChecks(_ settings: Settings) async -> [ReadinessCheck] {
+        guard let url else { return [] }
+        do {
+            let keys = try await apiKeys(settings)
+            let target = LoadTarget(
+                baseURL: url, anonKey: keys.anon, serviceKey: keys.serviceRole, metricsToken: settings.observability.metricsToken)
+            let limits = settings.rateLimits
+            return await ServerAudit(
+                target: target, rest: .init(enabled: limits.enabled, perMinute: limits.restPerMinute, burst: limits.restBurst),
+                auth: .init(enabled: limits.enabled, perMinute: limits.authPerMinute, burst: limits.authBurst)
+            ).run()
+        } catch {
+            return [ReadinessCheck(name: "server", status: .fail, summary: "cannot check \(url): \(failureMessage(for: error))")]
+        }
     }
 }

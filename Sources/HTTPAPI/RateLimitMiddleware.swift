@@ -4,7 +4,8 @@ import HTTPTypes
 import Hummingbird
 import RateLimiting
 
-/// Limits requests per client IP and, for signed-in users, per user as well; `service_role` is exempt.
+/// Limits requests per client IP and, for signed-in users, per user as well; `service_role` is exempt
+/// (unless it names a verification bucket in `X-FeedFusion-Rate-Limit-Bucket`).
 /// Every answer carries the IETF draft headers (`RateLimit-Policy`, `RateLimit`) and the customary
 /// `X-RateLimit-*`; a refused request gets `429` with `Retry-After` and the route family's error body.
 ///
@@ -50,10 +51,18 @@ struct RateLimitMiddleware: RouterMiddleware {
             context.caller = caller
             context.callerVerified = true
         }
-        if caller?.role == .serviceRole { return try await next(request, context) }
+        // The service role is exempt, except in a verification bucket of its own choosing
+        // (`feedfusion verify` proves the limits live without spending any client's budget).
+        var key = "ip:" + clientAddress.of(request, peer: context.remoteAddress?.ipAddress)
+        if caller?.role == .serviceRole {
+            guard let bucket = request.headers[.verificationBucket], !bucket.isEmpty, bucket.utf8.count <= 64 else {
+                return try await next(request, context)
+            }
+            key = "verify:" + bucket
+        }
 
         let now = clock()
-        var decision = await limiter.record("ip:" + clientAddress.of(request, peer: context.remoteAddress?.ipAddress), now: now)
+        var decision = await limiter.record(key, now: now)
         if decision.allowed, let user = caller?.userID {
             let perUser = await limiter.record("user:\(user)", now: now)
             if !perUser.allowed || perUser.remaining < decision.remaining { decision = perUser }
@@ -95,4 +104,9 @@ struct RateLimitMiddleware: RouterMiddleware {
         let (seconds, attoseconds) = duration.components
         return Int(seconds) + (attoseconds > 0 ? 1 : 0)
     }
+}
+
+extension HTTPField.Name {
+    /// Honoured only with the service key: rate-limit this request in the named throwaway bucket.
+    static let verificationBucket = HTTPField.Name("X-FeedFusion-Rate-Limit-Bucket")!
 }

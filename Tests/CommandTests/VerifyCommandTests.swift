@@ -29,7 +29,8 @@ struct VerifyCommandTests {
             (check["name"] as? String).map { ($0, check["status"] as? String ?? "") }
         })
         for name in ["rls_enabled_and_forced", "definer_search_path", "definer_guard", "client_role_privileges",
-                     "anon_policies_read_only", "telemetry_partitions", "telemetry_retention"] {
+                     "anon_policies_read_only", "telemetry_partitions", "telemetry_retention", "database_connections",
+                     "statement_timeout", "feed_indexes"] {
             #expect(statuses[name] == "PASS", "\(name)")
         }
         // Nothing observed yet and no Sentry DSN: warnings, not failures.
@@ -46,6 +47,15 @@ struct VerifyCommandTests {
         let missing = try await verify(database, [])
         #expect(missing.status == 1)
         #expect(missing.standardOutput.contains("FAIL  telemetry_partitions"))
+        // A feed index dropped by hand fails, named.
+        try await database.withClient { try await $0.query("DROP INDEX public.posts_author_created_idx") }
+        let unindexed = try await verify(database, [])
+        #expect(unindexed.status == 1)
+        #expect(unindexed.standardOutput.contains("FAIL  feed_indexes"))
+        #expect(unindexed.standardOutput.contains("posts_author_created_idx"))
+        try await database.withClient {
+            try await $0.query("CREATE INDEX posts_author_created_idx ON public.posts (author_id, created_at DESC, id DESC)")
+        }
         // `feedfusion maintenance` puts it back.
         let maintenance = try await verify(database, [], command: "maintenance")
         #expect(maintenance.status == 0, "\(maintenance.standardError)")
