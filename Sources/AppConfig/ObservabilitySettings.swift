@@ -7,7 +7,7 @@ public struct ObservabilitySettings: Sendable {
     /// Rows waiting to be written; beyond this, new ones are dropped (and counted), never waited for.
     public var queueCapacity = 10_000
     /// A batch is written when it holds this many rows or when this much time has passed.
-    public var batchSize = 500
+    public var batchSize = 2000
     public var flushIntervalMilliseconds = 1000
     /// Retention, in days, of what is kept (whole monthly partitions go when they are past it).
     public var usageEventRetentionDays = 30

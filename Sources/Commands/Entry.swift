@@ -19,10 +19,13 @@ public enum Entry {
                 var syncCommand = command
                 try syncCommand.run()
             }
+            LineLogHandler.flush()
             exit(0)
         } catch let error where error is CleanExit || error is ExitCode {
+            LineLogHandler.flush()
             FeedFusionCommand.exit(withError: error)
         } catch {
+            LineLogHandler.flush()
             FileHandle.standardError.write(Data("feedfusion: \(failureMessage(for: error))\n".utf8))
             exit(1)
         }

@@ -53,7 +53,9 @@ extension RPCObservation {
         let errorCodes = batch.map { $0.errorCode ?? "" }
         let requestIDs = batch.map { $0.requestID ?? "" }
         let cacheResults = batch.map(\.cacheResult)
-        try await client.withCaller(.serviceRole, logger: logger) { connection in
+        // Telemetry need not wait for the WAL to reach the disk: a crash may lose the last batch,
+        // never corrupt anything, and the request path's commits keep their durability.
+        try await client.withCaller(.serviceRole, settings: [("synchronous_commit", "off")], logger: logger) { connection in
             try await connection.query("""
                 INSERT INTO public.rpc_observations
                     (created_at, fn, method, role, user_id, status, duration_ms, db_ms, error_code, request_id, meta)

@@ -9,6 +9,7 @@ PGBIN=/usr/lib/postgresql/15/bin
 WORK=$(mktemp -d /tmp/feedfusion-bench.XXXXXX); chmod 755 "$WORK"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export DATA_DIR="$WORK/data" PORT LOG_LEVEL=warning DB_POOL_SIZE=${DB_POOL_SIZE:-20}
+export METRICS_TOKEN="bench-metrics-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")"
 BASE="http://127.0.0.1:$PORT"
 
 start_server() { # [VAR=value…] prefix the call to change the server's settings
@@ -52,4 +53,19 @@ print(f"{pick(0.50):.2f} {pick(0.95):.2f} {pick(0.99):.2f} {len(lat)}")'
 # The transaction-local settings the server sets for a caller, as SQL, for pgbench scripts.
 caller_settings() { # role claims-json
     echo "SELECT set_config('role', '$1', true), set_config('request.jwt.claims', '$2', true), set_config('request.method', 'GET', true), set_config('statement_timeout', '8000ms', true);"
+}
+
+# Access tokens signed with the server's secret, as its auth API would issue them: user ids on
+# stdin, "token <jwt>" lines out.
+make_tokens() {
+    python3 -c '
+import base64, hashlib, hmac, json, sys, time
+secret = open(sys.argv[1]).read().strip().encode()
+b64 = lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+for user in sys.stdin.read().split():
+    claims = {"sub": user, "role": "authenticated", "aud": "authenticated", "exp": int(time.time()) + 7200, "session_id": user}
+    body = head + "." + b64(json.dumps(claims).encode())
+    print("token", body + "." + b64(hmac.new(secret, body.encode(), hashlib.sha256).digest()))
+' "$DATA_DIR/jwt-secret"
 }

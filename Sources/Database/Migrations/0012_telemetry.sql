@@ -21,7 +21,8 @@ CREATE TABLE public.rpc_observations (
     meta jsonb NOT NULL DEFAULT '{}', -- at least cache_result: hit, miss, stale, coalesced, bypass
     PRIMARY KEY (created_at, id)
 ) PARTITION BY RANGE (created_at);
-CREATE INDEX rpc_observations_fn_idx ON public.rpc_observations (fn, created_at DESC);
+-- No index beyond the primary key: observations are written at request rate and read by time
+-- range (partition pruning, then the key); every extra index would cost each request's write.
 
 CREATE TABLE public.usage_events (
     id bigserial,
