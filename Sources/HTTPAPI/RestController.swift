@@ -72,7 +72,9 @@ struct RestController: Sendable {
         context.trace.update { $0.databaseTime = queried - parsed }
         if function == "track_metrics", result.status < 300 { telemetry?.recordClientMetrics(dataRequest.body) }
         // The writer's own cached feeds go at once; everyone else's when the NOTIFY arrives.
-        if action != .read, action != .rpcGET, let user = context.caller.userID {
+        // Telemetry calls change no feed: a client tracker flushing every few seconds would
+        // otherwise empty its user's cache each time.
+        if action != .read, action != .rpcGET, !Self.telemetryFunctions.contains(function), let user = context.caller.userID {
             cachedRPCs.cache.invalidate([.viewer(CacheTag.id(user))])
         }
         var headers = Self.headers(
@@ -96,6 +98,9 @@ struct RestController: Sendable {
         dataRequest.csv ? "text/csv; charset=utf-8"
             : dataRequest.singleObject ? singleObjectContentType : "application/json; charset=utf-8"
     }
+
+    /// RPCs that write only telemetry (no feed can change through them).
+    static let telemetryFunctions: Set<String> = ["log_usage_event_v2", "log_usage_events", "track_metrics"]
 
     static let singleObjectMediaType = "application/vnd.pgrst.object+json"
     static let singleObjectContentType = singleObjectMediaType + "; charset=utf-8"

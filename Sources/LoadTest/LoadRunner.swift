@@ -75,17 +75,23 @@ public final class LoadRunner: Sendable {
 
     // MARK: Setup
 
+    /// A signed-in seeded user.
+    struct Session: Sendable {
+        let userID: String
+        let token: String
+    }
+
     /// Signs in `sessions` users, eight at a time (bcrypt on the server is the slow part).
-    func signIn() async throws -> [String] {
+    func signIn() async throws -> [Session] {
         let chosen = Array(users.prefix(sessions))
-        let tokens = await withTaskGroup(of: String?.self) { group in
-            var tokens: [String] = []
+        let tokens = await withTaskGroup(of: Session?.self) { group in
+            var tokens: [Session] = []
             var next = 0
             func add() {
                 guard next < chosen.count else { return }
                 let user = chosen[next]
                 next += 1
-                group.addTask { await self.signIn(user) }
+                group.addTask { await self.signIn(user).map { Session(userID: user.id, token: $0) } }
             }
             for _ in 0..<8 { add() }
             while let result = await group.next() {
@@ -154,7 +160,7 @@ public final class LoadRunner: Sendable {
     }
 
     /// Closed model: the wanted number of virtual users over time, each looping request → think.
-    func closedModel(tokens: [String], world: LoadWorld, started: ContinuousClock.Instant, until deadline: ContinuousClock.Instant) async {
+    func closedModel(tokens: [Session], world: LoadWorld, started: ContinuousClock.Instant, until deadline: ContinuousClock.Instant) async {
         await withTaskGroup(of: Void.self) { group in
             var running = 0
             while ContinuousClock.now < deadline {
@@ -166,7 +172,7 @@ public final class LoadRunner: Sendable {
                     let number = running
                     running += 1
                     group.addTask {
-                        var user = VirtualUser(number: number, token: tokens[number % tokens.count])
+                        var user = VirtualUser(number: number, token: tokens[number % tokens.count].token, userID: tokens[number % tokens.count].userID)
                         while ContinuousClock.now < deadline, number < self.wanted.load(ordering: .relaxed) {
                             await self.iterate(&user, self.plan.mix.pick(Double.random(in: 0..<1)), world: world)
                             await self.think()
@@ -198,7 +204,7 @@ public final class LoadRunner: Sendable {
 
     /// Open model: requests start at fixed intervals whatever the answers' speed; each is timed
     /// from when it should have started, so a server that stalls cannot slow the clock.
-    func arrivals(rate: Double, tokens: [String], world: LoadWorld, started: ContinuousClock.Instant, until deadline: ContinuousClock.Instant) async {
+    func arrivals(rate: Double, tokens: [Session], world: LoadWorld, started: ContinuousClock.Instant, until deadline: ContinuousClock.Instant) async {
         let interval = Duration.seconds(1 / rate)
         await withTaskGroup(of: Void.self) { group in
             var sequence = 0
@@ -215,7 +221,7 @@ public final class LoadRunner: Sendable {
                 inFlight.add(1, ordering: .relaxed)
                 activeUsers.store(inFlight.load(ordering: .relaxed), ordering: .relaxed)
                 group.addTask {
-                    var user = VirtualUser(number: number, token: tokens[number % tokens.count])
+                    var user = VirtualUser(number: number, token: tokens[number % tokens.count].token, userID: tokens[number % tokens.count].userID)
                     await self.iterate(&user, self.plan.mix.pick(Double.random(in: 0..<1)), world: world, intended: intended)
                     self.inFlight.subtract(1, ordering: .relaxed)
                 }

@@ -9,6 +9,8 @@ struct VirtualUser: Sendable {
     let number: Int
     /// nil for an anonymous reader.
     let token: String?
+    /// The signed-in user's id (their own profile), nil for an anonymous reader.
+    var userID: String? = nil
     var cursor: String?
     var seenPosts: [String] = []
     var following = false
@@ -41,7 +43,10 @@ struct VirtualUser: Sendable {
         case .like: (function, arguments) = ("like_post", ["p_post_id": seenPosts.randomElement()!])
         case .follow:
             following.toggle()
-            (function, arguments) = (following ? "follow_profile" : "unfollow_profile", ["p_profile_id": world.profiles[number % world.profiles.count]])
+            // Anyone but themselves (following yourself is refused).
+            var other = world.profiles.randomElement()!
+            if other == userID, world.profiles.count > 1 { other = world.profiles.first { $0 != userID }! }
+            (function, arguments) = (following ? "follow_profile" : "unfollow_profile", ["p_profile_id": other])
         case .events:
             let events = (0..<10).map { ["event": "feed.view", "props": ["position": $0], "session_id": "load-\(number)"] as [String: Any] }
             (function, arguments) = ("log_usage_events", ["p_events": events])
