@@ -37,7 +37,7 @@ struct VerifyCommand: AsyncParsableCommand {
                             on: connection, poolSize: settings.databasePoolSize,
                             statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds, logger: logger)
                         + TelemetryAudit.run(on: connection, logger: logger)
-                } + [Self.errorTracking(settings)] + (await liveChecks(settings))
+                } + Self.settingsChecks(settings) + (await liveChecks(settings))
             }
         } catch {
             await database.stopManagedServer()
@@ -61,6 +61,25 @@ struct VerifyCommand: AsyncParsableCommand {
             print(failed ? "not ready: \(checks.filter { $0.status == .fail }.count) check(s) failed" : "ready")
         }
         if failed { throw ExitCode(1) }
+    }
+
+    /// What the configuration decides: sign-up and password rules, the cache's stampede protection,
+    /// error tracking.
+    static func settingsChecks(_ settings: Settings) -> [ReadinessCheck] {
+        let auth = settings.auth
+        let passwords = auth.passwordMinLength >= 8
+            ? ReadinessCheck(
+                name: "auth_policy", status: .pass,
+                summary: "no anonymous sign-ins (not offered); passwords of at least \(auth.passwordMinLength) characters, "
+                    + "the 20,000 most common passwords refused; bcrypt cost \(auth.bcryptCost)")
+            : ReadinessCheck(
+                name: "auth_policy", status: .fail, summary: "PASSWORD_MIN_LENGTH \(auth.passwordMinLength) is below 8")
+        let cache = settings.cache.enabled
+            ? ReadinessCheck(
+                name: "feed_cache", status: .pass,
+                summary: "feed cache on with single flight, early refresh and stale-on-failure (TTL \(settings.cache.ttlSeconds) s)")
+            : ReadinessCheck(name: "feed_cache", status: .warn, summary: "CACHE_ENABLED=false: every feed request reaches the database")
+        return [passwords, cache, errorTracking(settings)]
     }
 
     static func errorTracking(_ settings: Settings) -> ReadinessCheck {

@@ -30,7 +30,7 @@ struct VerifyCommandTests {
         })
         for name in ["rls_enabled_and_forced", "definer_search_path", "definer_guard", "client_role_privileges",
                      "anon_policies_read_only", "telemetry_partitions", "telemetry_retention", "database_connections",
-                     "statement_timeout", "feed_indexes"] {
+                     "statement_timeout", "feed_indexes", "auth_policy", "feed_cache"] {
             #expect(statuses[name] == "PASS", "\(name)")
         }
         // Nothing observed yet and no Sentry DSN: warnings, not failures.
