@@ -40,11 +40,12 @@ public struct AppDependencies: Sendable {
     public init(
         client: PostgresClient, migrator: Migrator, callers: CallerResolver, auth: AuthService, data: DataAPIService,
         migrateBeforeServing: Bool, readinessTimeout: Duration = .seconds(2), rateLimits: RateLimitSettings = RateLimitSettings(),
-        cacheSettings: CacheSettings = CacheSettings(), redis: RedisClient? = nil,
-        observability: ObservabilitySettings = ObservabilitySettings(), runMaintenance: Bool = false
+        cacheSettings: CacheSettings = CacheSettings(), redis: RedisClient? = nil, telemetry: AppTelemetry? = nil
     ) {
         self.redis = redis
-        telemetry = AppTelemetry(settings: observability, client: client, logger: Logger(label: "feedfusion.telemetry"), runMaintenance: runMaintenance)
+        // Without one given: the defaults, and no maintenance job (tests build many apps per database).
+        self.telemetry = telemetry ?? AppTelemetry(
+            settings: ObservabilitySettings(), client: client, logger: Logger(label: "feedfusion.telemetry"), runMaintenance: false)
         self.cacheSettings = cacheSettings
         cachedRPCs = CachedRPCs(cache: makeCache(cacheSettings), functions: cacheSettings.functions, enabled: cacheSettings.enabled)
         self.client = client
@@ -70,12 +71,12 @@ public struct AppDependencies: Sendable {
                 client: client, store: SchemaCacheStore(schemas: settings.exposedSchemas), maxRows: settings.maxRows,
                 statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds, logger: logger),
             migrateBeforeServing: migrateBeforeServing, rateLimits: settings.rateLimits,
-            cacheSettings: settings.cache, redis: settings.redis.map { RedisClient(RedisClient.Configuration(endpoint: $0)) })
+            cacheSettings: settings.cache, redis: settings.redis.map { RedisClient(RedisClient.Configuration(endpoint: $0)) },
+            telemetry: AppTelemetry(
+                settings: settings.observability, client: client, logger: settings.logger(logger, module: "telemetry"),
+                requestLogger: settings.logger(logger, module: "http")))
         dependencies.logger = logger
         dependencies.databasePoolSize = settings.databasePoolSize
-        dependencies.telemetry = AppTelemetry(
-            settings: settings.observability, client: client, logger: settings.logger(logger, module: "telemetry"),
-            requestLogger: settings.logger(logger, module: "http"))
         return dependencies
     }
 }
