@@ -71,6 +71,44 @@ struct ObservabilityHTTPTests {
         }
     }
 
+    @Test("a stalled database makes observations drop (counted), never requests wait; they resume when it is back")
+    func stalledDatabase() async throws {
+        let token = "metrics-token-0123456789"
+        try await RestWorld.run(configure: {
+            Self.fastFlush(&$0)
+            $0.observability.queueCapacity = 50
+            $0.observability.batchSize = 10
+            $0.observability.metricsToken = token
+        }) { (rest: RestTestClient, _: RestWorld, database: TestDatabase) async throws in
+            let maintenance = PostgresClient(configuration: .init(url: database.url, poolSize: 1), backgroundLogger: testLogger)
+            try await withRunningClient(maintenance) { owner in
+                try await owner.withConnection { locker in
+                    // Every write to rpc_observations now waits for this transaction.
+                    try await locker.query("BEGIN", logger: testLogger)
+                    try await locker.query("LOCK TABLE public.rpc_observations IN ACCESS EXCLUSIVE MODE", logger: testLogger)
+                    let started = ContinuousClock.now
+                    for _ in 0..<200 { #expect(try await rest.get("/posts?select=id&limit=1").status == .ok) }
+                    // 200 requests while the writer is stuck: none waited on it (generous bound for a loaded machine).
+                    #expect(ContinuousClock.now - started < .seconds(20))
+                    let text = try await rest.client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(token)"]) {
+                        String(buffer: $0.body)
+                    }
+                    let dropped = text.split(separator: "\n").first { $0.hasPrefix(#"feedfusion_telemetry_dropped_total{queue="rpc_observations"}"#) }
+                        .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) } ?? 0
+                    #expect(dropped >= 100, "dropped \(dropped)")
+                    try await locker.query("COMMIT", logger: testLogger)
+                }
+            }
+            // Back: the rows that were queued are written.
+            let written = try await eventually {
+                try await database.withClient { client in
+                    try await client.query("SELECT count(*)::int FROM rpc_observations WHERE fn = 'posts'").decode(Int.self).first { _ in true } ?? 0
+                } >= 50
+            }
+            #expect(written)
+        }
+    }
+
     @Test("/metrics: refused without the token, Prometheus text with it")
     func metricsEndpoint() async throws {
         let token = "metrics-token-0123456789"
