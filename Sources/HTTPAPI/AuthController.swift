@@ -139,11 +139,10 @@ struct AuthController: Sendable {
 
     func bearerToken(_ request: Request) throws -> String {
         guard let header = request.headers[.authorization] else { throw Self.apiError(.noAuthorization) }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
+        guard let token = bearerCredentials(header) else {
             throw Self.apiError(.badJWT("Authorization header must be 'Bearer <token>'"))
         }
-        return String(parts[1])
+        return String(token)
     }
 
     func requireServiceRole(_ request: Request) async throws {

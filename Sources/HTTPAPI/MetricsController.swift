@@ -1,3 +1,4 @@
+import Auth
 import Crypto
 import Database
 import FeedCache
@@ -31,7 +32,7 @@ struct MetricsController: Sendable {
                     .forbidden, code: "metrics_disabled",
                     message: "metrics are not served on this port: set METRICS_TOKEN, or METRICS_PORT for a separate port")
             }
-            guard let given = request.headers[.authorization].flatMap(Self.bearer), Self.same(given, token) else {
+            guard let given = request.headers[.authorization].flatMap(bearerCredentials)?.trimmingSpaces, Self.same(given, token) else {
                 throw APIError(
                     .unauthorized, code: "unauthorized", message: "metrics need Authorization: Bearer <METRICS_TOKEN>",
                     headers: [.wwwAuthenticate: #"Bearer realm="metrics""#])
@@ -63,11 +64,6 @@ struct MetricsController: Sendable {
             snapshot.redisUp = await withTimeout(.milliseconds(500)) { try await redis.send("PING") } != nil
         }
         return snapshot
-    }
-
-    static func bearer(_ header: String) -> String? {
-        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        return String(header.dropFirst(7).trimmingSpaces)
     }
 
     /// Compares digests, so the time taken says nothing about how much of the token matched.
