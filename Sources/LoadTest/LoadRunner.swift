@@ -134,9 +134,8 @@ public final class LoadRunner: Sendable {
     // MARK: Driving
 
     /// One request of `user`, recorded; latency from `intended` (the open model's scheduled start).
-    func iterate(_ user: inout VirtualUser, _ operation: Operation, world: LoadWorld, intended: ContinuousClock.Instant? = nil) async {
-        let request = user.request(operation, world: world, target: target)
-        let scenario = operation == .like && user.seenPosts.isEmpty ? "home" : operation.rawValue
+    func iterate(_ user: inout VirtualUser, _ chosen: Operation, world: LoadWorld, intended: ContinuousClock.Instant? = nil) async {
+        let (request, operation) = user.request(chosen, world: world, target: target)
         let started = intended ?? .now
         var status = 0
         var cache: String?
@@ -151,7 +150,7 @@ public final class LoadRunner: Sendable {
         } catch {
             status = 0
         }
-        recorder.record(scenario: scenario, status: status, latency: .now - started, cache: cache)
+        recorder.record(scenario: operation.rawValue, status: status, latency: .now - started, cache: cache)
     }
 
     func think() async {

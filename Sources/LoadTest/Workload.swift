@@ -16,8 +16,9 @@ struct VirtualUser: Sendable {
     var following = false
     var posts = 0
 
-    /// The request for `operation`, and the scenario name it is recorded under.
-    mutating func request(_ operation: Operation, world: LoadWorld, target: LoadTarget) -> HTTPClientRequest {
+    /// The request for `operation`, and the operation it really is (a like with no post seen yet
+    /// reads the home feed instead), whose name is the scenario it is recorded under.
+    mutating func request(_ operation: Operation, world: LoadWorld, target: LoadTarget) -> (HTTPClientRequest, Operation) {
         var operation = operation
         if operation == .like, seenPosts.isEmpty { operation = .home }
         let (function, arguments): (String, [String: Any])
@@ -71,7 +72,7 @@ struct VirtualUser: Sendable {
         request.headers.add(name: "X-Forwarded-For", value: "10.\(number >> 16 & 255).\(number >> 8 & 255).\(number & 255)")
         let body = (try? JSONSerialization.data(withJSONObject: arguments)) ?? Data("{}".utf8)
         request.body = .bytes(ByteBuffer(bytes: body))
-        return request
+        return (request, operation)
     }
 
     /// Remembers what the next requests need from a home feed page: its last cursor and its posts.
