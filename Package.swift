@@ -61,11 +61,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The answer cache: single flight, early refresh, stale on failure, invalidation from NOTIFY.
+        // The answer cache: single flight, early refresh, stale on failure, invalidation from NOTIFY,
+        // and an optional second level in Redis shared by every instance.
         .target(
             name: "FeedCache",
             dependencies: [
                 "Database",
+                "Redis",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -232,7 +234,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FeedCacheTests",
-            dependencies: ["FeedCache"],
+            dependencies: ["FeedCache", "Redis", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

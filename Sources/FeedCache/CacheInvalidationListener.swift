@@ -9,8 +9,10 @@ import ServiceLifecycle
 ///
 /// A post changes its author's profile feed, its targets' feeds, the home feeds of its author, of
 /// the profiles it targets and of everyone following the author or a targeted entity, and — when
-/// located — nearby feeds. Followers are looked up only among users whose home feed is cached.
-/// When the listening connection drops, events may have been missed: everything is dropped.
+/// located — nearby feeds. Followers are looked up only among users whose home feed is cached
+/// (here or, with Redis, in the shared level). With Redis, every instance also replaces the shared
+/// versions of what the write changed. When the listening connection drops, events may have been
+/// missed: everything is dropped.
 public struct CacheInvalidationListener: Service {
     public static let channel = "feedfusion_cache"
     let client: PostgresClient
@@ -28,10 +30,10 @@ public struct CacheInvalidationListener: Service {
             await client.listenContinuously(
                 on: Self.channel, logger: logger,
                 // Writes committed while nobody listened were never announced to us.
-                connected: { cache.invalidateAll() },
+                connected: { await cache.invalidateAllEverywhere() },
                 lost: {
                     logger.warning("cache invalidation listener lost its connection; cache dropped")
-                    cache.invalidateAll()
+                    await cache.invalidateAllEverywhere()
                 }
             ) { payload in
                 await apply(payload)
@@ -43,10 +45,11 @@ public struct CacheInvalidationListener: Service {
     func apply(_ payload: String) async {
         guard let event = InvalidationEvent.decode(payload) else {
             logger.warning("unreadable cache invalidation event; cache dropped")
-            cache.invalidateAll()
+            await cache.invalidateAllEverywhere()
             return
         }
         var tags: [CacheTag] = []
+        var kinds: [String] = []
         let entities = event.e ?? []
         switch event.t {
         case .post, .target:
@@ -59,10 +62,9 @@ public struct CacheInvalidationListener: Service {
         case .profile:
             if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
             // Its posts may be in any entity or nearby feed: rare enough to drop those wholesale.
-            cache.invalidate(kind: "entity")
-            cache.invalidate(kind: "nearby")
+            kinds = ["entity", "nearby"]
         case .all:
-            cache.invalidateAll()
+            await cache.invalidateAllEverywhere()
             return
         }
         if event.t != .viewers {
@@ -70,16 +72,18 @@ public struct CacheInvalidationListener: Service {
                 tags += try await followers(of: event.a, entities: entities).map { .home(CacheTag.id($0)) }
             } catch {
                 logger.warning("could not resolve followers for cache invalidation; cache dropped", metadata: ["error": "\(String(reflecting: error))"])
-                cache.invalidateAll()
+                await cache.invalidateAllEverywhere()
                 return
             }
         }
-        cache.invalidate(tags)
+        await cache.invalidateEverywhere(tags, kinds: kinds)
     }
 
-    /// Users with a cached home feed who follow `author` or one of `entities`.
+    /// Users with a cached home feed (here or shared) who follow `author` or one of `entities`.
     func followers(of author: UUID?, entities: [UUID]) async throws -> [UUID] {
-        let cachedHomes = cache.ids(ofKind: "home").compactMap(UUID.init(uuidString:))
+        var homes = cache.ids(ofKind: "home")
+        if let shared = cache.shared, author != nil || !entities.isEmpty { homes.formUnion(await shared.cachedHomes()) }
+        let cachedHomes = homes.compactMap(UUID.init(uuidString:))
         guard !cachedHomes.isEmpty, author != nil || !entities.isEmpty else { return [] }
         let rows = try await client.query(
             """

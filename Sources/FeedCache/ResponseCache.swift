@@ -8,7 +8,9 @@ import Synchronization
 ///   are renewed before they expire and never all at once;
 /// - **stale on failure**: when the computation fails (or is slower than `staleIfSlowerThan`) an
 ///   expired answer no older than `staleLimit` past its expiry is served instead of an error;
-/// - **exact invalidation** by tags; an invalidated computation still in flight is not stored.
+/// - **exact invalidation** by tags; an invalidated computation still in flight is not stored;
+/// - an optional **shared second level** (`SharedCache`, Redis) asked before the database; early
+///   refreshes skip it, so that they renew the shared answer too.
 /// Bounded by entries and bytes, least recently used first out.
 public final class ResponseCache: Sendable {
     public struct Configuration: Sendable {
@@ -34,6 +36,8 @@ public final class ResponseCache: Sendable {
         public let age: Duration
         /// Time left until it expires (negative when stale).
         public let timeToLive: Duration
+        /// Taken from the shared level (Redis) by this request's computation: no database query.
+        public var shared = false
     }
 
     public struct Statistics: Sendable, Equatable {
@@ -42,6 +46,8 @@ public final class ResponseCache: Sendable {
     }
 
     public let configuration: Configuration
+    /// The second level shared by every instance, when Redis is configured.
+    public let shared: SharedCache?
     private let clock: @Sendable () -> ContinuousClock.Instant
     private let random: @Sendable () -> Double
     /// Which failures may be answered with a stale entry (the database being away or slow, not a bad request).
@@ -52,15 +58,23 @@ public final class ResponseCache: Sendable {
         _ configuration: Configuration,
         clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
         random: @escaping @Sendable () -> Double = { Double.random(in: Double.ulpOfOne...1) },
-        mayServeStale: @escaping @Sendable (any Error) -> Bool = { _ in true }
+        mayServeStale: @escaping @Sendable (any Error) -> Bool = { _ in true },
+        shared: SharedCache? = nil
     ) {
         self.configuration = configuration
+        self.shared = shared
         self.clock = clock
         self.random = random
         self.mayServeStale = mayServeStale
     }
 
-    typealias Computation = Task<CachedResponse, any Error>
+    /// What a flight produced, and whether it came from the shared level.
+    struct Computed: Sendable {
+        let response: CachedResponse
+        let shared: Bool
+    }
+
+    typealias Computation = Task<Computed, any Error>
 
     struct Entry {
         let response: CachedResponse
@@ -119,10 +133,11 @@ public final class ResponseCache: Sendable {
             return answer(entry, .hit, now: now)
         case .wait(let computation, let stale, let joined):
             do {
-                let response = try await value(of: computation, orStaleAfter: stale == nil ? nil : configuration.staleIfSlowerThan)
+                let computed = try await value(of: computation, orStaleAfter: stale == nil ? nil : configuration.staleIfSlowerThan)
                 let finished = clock()
                 return Answer(
-                    response: response, outcome: joined ? .coalesced : .miss, age: .zero, timeToLive: configuration.ttl - (finished - now))
+                    response: computed.response, outcome: joined ? .coalesced : .miss, age: .zero,
+                    timeToLive: configuration.ttl - (finished - now), shared: computed.shared)
             } catch {
                 guard let stale, error is SlowComputation || mayServeStale(error) else { throw error }
                 state.withLock { $0.statistics.stale += 1 }
@@ -200,14 +215,15 @@ public final class ResponseCache: Sendable {
         state.statistics.hits += 1
         if state.flights[key] == nil, shouldRefreshEarly(entry, now: now) {
             state.statistics.refreshes += 1
-            startFlight(key, tags: entry.tags, compute: compute, in: &state)
+            startFlight(key, tags: entry.tags, refresh: true, compute: compute, in: &state)
         }
         return entry
     }
 
     @discardableResult
     private func startFlight(
-        _ key: String, tags: [CacheTag], compute: @escaping @Sendable () async throws -> CachedResponse, in state: inout State
+        _ key: String, tags: [CacheTag], refresh: Bool = false, compute: @escaping @Sendable () async throws -> CachedResponse,
+        in state: inout State
     ) -> Computation {
         state.nextFlight += 1
         let id = state.nextFlight
@@ -215,9 +231,24 @@ public final class ResponseCache: Sendable {
         let task = Computation {
             let started = self.clock()
             do {
+                var versions: SharedCache.Versions?
+                if let shared = self.shared {
+                    switch await shared.lookup(key, tags: tags, homeOf: tags.first { $0.kind == "home" }?.id) {
+                    case .hit(let response, let timeToLive, let cost, let current):
+                        versions = current
+                        if !refresh {
+                            self.complete(key, flight: id, response: response, tags: tags, cost: cost, timeToLive: timeToLive)
+                            return Computed(response: response, shared: true)
+                        }
+                    case .miss(let current): versions = current
+                    case .unavailable: break
+                    }
+                }
                 let response = try await compute()
-                self.complete(key, flight: id, response: response, tags: tags, cost: self.clock() - started)
-                return response
+                let cost = self.clock() - started
+                if let shared = self.shared, let versions { await shared.store(key, response, versions: versions, cost: cost) }
+                self.complete(key, flight: id, response: response, tags: tags, cost: cost)
+                return Computed(response: response, shared: false)
             } catch {
                 self.state.withLock { state in
                     if state.flights[key]?.id == id { state.flights[key] = nil }
@@ -229,14 +260,17 @@ public final class ResponseCache: Sendable {
         return task
     }
 
-    private func complete(_ key: String, flight: Int, response: CachedResponse, tags: [CacheTag], cost: Duration) {
+    private func complete(
+        _ key: String, flight: Int, response: CachedResponse, tags: [CacheTag], cost: Duration, timeToLive: Duration? = nil
+    ) {
         state.withLock { state in
             // Invalidated (or superseded) while computing: the answer may predate the write.
             guard state.flights[key]?.id == flight else { return }
             state.flights[key] = nil
             remove(key, in: &state)
             let now = clock()
-            let entry = Entry(response: response, tags: tags, storedAt: now, expiresAt: now + configuration.ttl, cost: cost)
+            let entry = Entry(
+                response: response, tags: tags, storedAt: now, expiresAt: now + min(configuration.ttl, timeToLive ?? configuration.ttl), cost: cost)
             guard entry.size <= configuration.maxBytes else { return }
             state.entries[key] = entry
             state.recency.touch(key)
@@ -278,7 +312,7 @@ public final class ResponseCache: Sendable {
 
     /// The computation's value; with a limit, stops waiting after it (the computation goes on and
     /// stores its result). Awaiting a task's value ignores cancellation, hence the race by hand.
-    private func value(of computation: Computation, orStaleAfter limit: Duration?) async throws -> CachedResponse {
+    private func value(of computation: Computation, orStaleAfter limit: Duration?) async throws -> Computed {
         guard let limit else { return try await computation.value }
         return try await withCheckedThrowingContinuation { continuation in
             let first = FirstResult(continuation)
@@ -293,13 +327,13 @@ public final class ResponseCache: Sendable {
 
 /// Resumes a continuation with whichever result arrives first.
 private final class FirstResult: Sendable {
-    private let continuation: Mutex<CheckedContinuation<CachedResponse, any Error>?>
+    private let continuation: Mutex<CheckedContinuation<ResponseCache.Computed, any Error>?>
 
-    init(_ continuation: CheckedContinuation<CachedResponse, any Error>) {
+    init(_ continuation: CheckedContinuation<ResponseCache.Computed, any Error>) {
         self.continuation = Mutex(continuation)
     }
 
-    func resume(_ result: Result<CachedResponse, any Error>) {
+    func resume(_ result: Result<ResponseCache.Computed, any Error>) {
         continuation.withLock { waiting in
             waiting?.resume(with: result)
             waiting = nil

@@ -26,7 +26,7 @@ public struct AppDependencies: Sendable {
     /// The answer cache in front of the feed RPCs, and the HTTP caching headers' settings.
     public let cachedRPCs: CachedRPCs
     public let cacheSettings: CacheSettings
-    /// Redis, when configured: rate limits shared by every instance.
+    /// Redis, when configured: rate limits and cached answers shared by every instance.
     public var redis: RedisClient?
     /// For what the request pipeline reports outside any request (e.g. Redis going away).
     public var logger = Logger(label: "feedfusion")
@@ -47,7 +47,10 @@ public struct AppDependencies: Sendable {
         self.telemetry = telemetry ?? AppTelemetry(
             settings: ObservabilitySettings(), client: client, logger: Logger(label: "feedfusion.telemetry"), runMaintenance: false)
         self.cacheSettings = cacheSettings
-        cachedRPCs = CachedRPCs(cache: makeCache(cacheSettings), functions: cacheSettings.functions, enabled: cacheSettings.enabled)
+        let shared = redis.flatMap { redis in
+            cacheSettings.enabled ? makeSharedCache(cacheSettings, redis: redis, logger: Logger(label: "feedfusion.cache")) : nil
+        }
+        cachedRPCs = CachedRPCs(cache: makeCache(cacheSettings, shared: shared), functions: cacheSettings.functions, enabled: cacheSettings.enabled)
         self.client = client
         self.migrator = migrator
         self.callers = callers
@@ -83,7 +86,7 @@ public struct AppDependencies: Sendable {
 
 /// The answer cache as configured. Stale answers stand in only for the database failing or being
 /// slow — never for a request the database refused.
-func makeCache(_ settings: CacheSettings) -> ResponseCache {
+func makeCache(_ settings: CacheSettings, shared: SharedCache? = nil) -> ResponseCache {
     var configuration = ResponseCache.Configuration()
     configuration.ttl = .seconds(settings.ttlSeconds)
     configuration.staleLimit = .seconds(settings.staleSeconds)
@@ -98,7 +101,14 @@ func makeCache(_ settings: CacheSettings) -> ResponseCache {
         case let error as APIError: error.status.code >= 500
         default: true
         }
-    })
+    }, shared: shared)
+}
+
+/// The cache's second level in Redis, with the same TTL; bodies read from it are gzipped as computed ones are.
+func makeSharedCache(_ settings: CacheSettings, redis: RedisClient, logger: Logger) -> SharedCache {
+    var configuration = SharedCache.Configuration()
+    configuration.ttl = .seconds(settings.ttlSeconds)
+    return SharedCache(redis: redis, configuration: configuration, logger: logger, compress: HTTPCaching.gzip)
 }
 
 /// The application type `buildApplication` returns.
@@ -121,6 +131,7 @@ public func buildApplication(
             SchemaCacheListener(client: dependencies.client, store: dependencies.data.store, logger: logger),
         ] + (dependencies.cachedRPCs.enabled
             ? [CacheInvalidationListener(client: dependencies.client, cache: dependencies.cachedRPCs.cache, logger: logger)] : [])
+            + (dependencies.cachedRPCs.cache.shared.map { [SharedCacheSubscriber(cache: dependencies.cachedRPCs.cache, shared: $0, logger: logger)] } ?? [])
             + dependencies.telemetry.services + metricsPortServices(settings: settings, dependencies: dependencies, logger: logger),
         logger: logger
     )

@@ -64,7 +64,8 @@ public struct CachedRPCs: Sendable {
             context.trace.update { $0.cacheResult = "miss" }
             return uncached(error.result, status: "\(Self.cacheName); fwd=miss; detail=not-cacheable")
         }
-        context.trace.update { $0.cacheResult = answer.outcome.rawValue }
+        // A shared (Redis) answer spared the database a query, as a hit does.
+        context.trace.update { $0.cacheResult = answer.shared ? ResponseCache.Outcome.hit.rawValue : answer.outcome.rawValue }
         var headers: HTTPFields = [
             .contentType: answer.response.contentType,
             .age: "\(max(0, answer.age.components.seconds))",
@@ -76,9 +77,15 @@ public struct CachedRPCs: Sendable {
             etag: answer.response.etag, gzipped: answer.response.gzipped)
     }
 
-    /// RFC 9211: `hit`, or why the request went to the database and what came of it.
+    static let sharedCacheName = "FeedFusion-Redis"
+
+    /// RFC 9211: `hit`, or why the request went to the database and what came of it. An answer from
+    /// Redis lists both caches, the one nearer the database first.
     static func cacheStatus(_ answer: ResponseCache.Answer) -> String {
         let ttl = answer.timeToLive.components.seconds
+        if answer.shared {
+            return "\(sharedCacheName); hit, \(cacheName); fwd=miss; stored"
+        }
         switch answer.outcome {
         case .hit: return "\(cacheName); hit; ttl=\(ttl)"
         case .miss: return "\(cacheName); fwd=miss; stored"

@@ -60,6 +60,11 @@ struct MetricsController: Sendable {
         snapshot.cacheEntries = stats.entries
         snapshot.cacheBytes = stats.bytes
         snapshot.queues = telemetry.queueCounts
+        if let shared = cache.shared?.statistics {
+            snapshot.sharedCacheOperations = [
+                "hit": shared.hits, "miss": shared.misses, "store": shared.stores, "failure": shared.failures, "flush": shared.flushes,
+            ]
+        }
         if let redis {
             snapshot.redisUp = await withTimeout(.milliseconds(500)) { try await redis.send("PING") } != nil
         }

@@ -75,7 +75,7 @@ struct RestController: Sendable {
         // Telemetry calls change no feed: a client tracker flushing every few seconds would
         // otherwise empty its user's cache each time.
         if action != .read, action != .rpcGET, !Self.telemetryFunctions.contains(function), let user = context.caller.userID {
-            cachedRPCs.cache.invalidate([.viewer(CacheTag.id(user))])
+            await cachedRPCs.cache.invalidateEverywhere([.viewer(CacheTag.id(user))])
         }
         var headers = Self.headers(
             result, contentType: Self.contentType(dataRequest), location: dataRequest.prefer.returning != .representation)

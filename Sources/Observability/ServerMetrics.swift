@@ -17,7 +17,8 @@ public final class ServerMetrics: Sendable {
     private let clientMetrics = Mutex<[String: ValueHistogram]>([:])
     /// Client metric names accepted as series; beyond this, new names are folded into `other`.
     public static let maxClientMetricNames = 100
-    private let queueTotals = Mutex<[String: TelemetryQueueTotals]>([:])
+    /// The last totals read from counters kept elsewhere (queues, the shared cache), by series.
+    private let lastTotals = Mutex<[String: Int]>([:])
 
     private let databaseTime: DurationHistogram
 
@@ -116,11 +117,21 @@ public final class ServerMetrics: Sendable {
         public var cacheBytes = 0
         public var queues: [(name: String, counts: TelemetryCounts)] = []
         public var redisUp: Bool?
+        /// The Redis cache level's running totals (`hit`, `miss`, `store`, `failure`, `flush`), when configured.
+        public var sharedCacheOperations: [String: Int] = [:]
         public var process = ProcessMetrics.read()
         public init() {}
     }
 
     public func collect(_ snapshot: Snapshot) {
+        /// A counter kept elsewhere as a running total: it moves by what changed since the last scrape.
+        func counter(_ metric: String, _ help: String, _ label: (String, String), total: Int) {
+            let delta = lastTotals.withLock { totals in
+                defer { totals["\(metric)|\(label.1)"] = total }
+                return total - (totals["\(metric)|\(label.1)"] ?? 0)
+            }
+            registry.makeCounter(descriptor: Self.name(metric, "total", help), labels: [label]).increment(by: Int64(max(0, delta)))
+        }
         func gauge(_ metric: String, _ unit: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
             registry.makeGauge(descriptor: Self.name(metric, unit, help), labels: labels).set(value)
         }
@@ -133,21 +144,13 @@ public final class ServerMetrics: Sendable {
         gauge("cache", "bytes", "Bytes held by the in-process cache", Double(snapshot.cacheBytes))
         for (name, counts) in snapshot.queues {
             gauge("telemetry_queue_depth", "", "Telemetry rows waiting to be written", Double(counts.depth), [("queue", name)])
-            // Counters move by what changed since the last scrape.
-            let delta = queueTotals.withLock { totals in
-                let last = totals[name] ?? TelemetryQueueTotals()
-                totals[name] = TelemetryQueueTotals(written: counts.written, dropped: counts.dropped)
-                return (counts.written - last.written, counts.dropped - last.dropped)
-            }
-            registry.makeCounter(
-                descriptor: Self.name("telemetry_written", "total", "Telemetry rows written"), labels: [("queue", name)]
-            ).increment(by: Int64(max(0, delta.0)))
-            registry.makeCounter(
-                descriptor: Self.name("telemetry_dropped", "total", "Telemetry rows dropped because the queue was full"),
-                labels: [("queue", name)]
-            ).increment(by: Int64(max(0, delta.1)))
+            counter("telemetry_written", "Telemetry rows written", ("queue", name), total: counts.written)
+            counter("telemetry_dropped", "Telemetry rows dropped because the queue was full", ("queue", name), total: counts.dropped)
         }
         if let up = snapshot.redisUp { gauge("redis_up", "", "Whether Redis answered a PING (1) or not (0)", up ? 1 : 0) }
+        for (outcome, total) in snapshot.sharedCacheOperations.sorted(by: { $0.key < $1.key }) {
+            counter("cache_shared_operations", "Second-level (Redis) cache operations by outcome", ("outcome", outcome), total: total)
+        }
         let process = snapshot.process
         func processGauge(_ name: String, _ help: String, _ value: Double) {
             registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help)).set(value)
@@ -162,9 +165,4 @@ public final class ServerMetrics: Sendable {
 
     /// The Prometheus text exposition of everything.
     public func render() -> [UInt8] { registry.emitToBuffer() }
-}
-
-private struct TelemetryQueueTotals {
-    var written = 0
-    var dropped = 0
 }

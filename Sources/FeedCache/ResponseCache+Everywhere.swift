@@ -1,0 +1,33 @@
+extension ResponseCache {
+    /// Drops answers in this instance and, with a shared level, in Redis for every instance. Redis
+    /// goes first: otherwise this instance could refill itself from a shared answer the write outdated.
+    public func invalidateEverywhere(_ tags: [CacheTag], kinds: [String] = []) async {
+        await shared?.invalidate(tags, kinds: kinds)
+        invalidate(tags)
+        for kind in kinds { invalidate(kind: kind) }
+    }
+
+    /// Drops everything, here and in Redis (e.g. when invalidation events may have been missed).
+    public func invalidateAllEverywhere() async {
+        await shared?.invalidate([], all: true)
+        invalidateAll()
+    }
+
+    /// Applies what another instance announced through Redis to this instance's copies.
+    func apply(_ announcement: SharedCache.Announcement) {
+        if announcement.all {
+            invalidateAll()
+            return
+        }
+        invalidate(announcement.tags.compactMap(CacheTag.init(description:)))
+        for kind in announcement.kinds { invalidate(kind: kind) }
+    }
+}
+
+extension CacheTag {
+    /// Reads `kind:id` back.
+    public init?(description: String) {
+        guard let colon = description.firstIndex(of: ":") else { return nil }
+        self.init(String(description[..<colon]), String(description[description.index(after: colon)...]))
+    }
+}
