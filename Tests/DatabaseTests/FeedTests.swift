@@ -85,6 +85,43 @@ struct FeedTests {
         }
     }
 
+    @Test("home of a user following more than 100 profiles (the time-ordered scan) equals the reference, page by page")
+    func homeWithManyFollows() async throws {
+        let database = try await TestDatabase.migrated()
+        let logger = database.logger
+        try await database.withClient { client in
+            let reader = try await Fixtures.createUser(client, username: "reader")
+            let stranger = try await Fixtures.createUser(client, username: "stranger")
+            var authors: [UUID] = []
+            for index in 0..<130 {
+                // Some private profiles (followed, accepted or still pending), some authors blocking or blocked.
+                let author = try await Fixtures.createUser(client, username: "author\(index)", isPrivate: index % 9 == 0)
+                authors.append(author)
+                if index < 120 { try await Fixtures.follow(client, follower: reader, followed: author, accepted: index % 18 != 0) }
+                if index % 4 == 0 {
+                    let visibility = ["public", "followers", "private"][index % 3]
+                    try await Fixtures.createPost(client, author: author, body: "post of \(index)", visibility: visibility)
+                }
+            }
+            try await Fixtures.block(client, blocker: authors[4], blocked: reader)
+            try await Fixtures.block(client, blocker: reader, blocked: authors[8])
+            for index in 0..<20 { try await Fixtures.createPost(client, author: stranger, body: "unfollowed \(index)") }
+            try await Fixtures.createPost(client, author: reader, body: "mine", visibility: "private")
+            var model = FeedModel()
+            try await model.readBack(client)
+            let follows = try await client.query(
+                "SELECT count(*)::int FROM public.follows WHERE follower_id = \(reader) AND status = 'accepted'"
+            ).decode(Int.self).first { _ in true }
+            #expect((follows ?? 0) > 100)
+            let expected = model.home(reader)
+            #expect(expected.count > 10)
+            let walked = try await Self.walk(client, as: Fixtures.caller(reader), pageSize: 4, logger: logger) { limit, cursor in
+                "SELECT id, reasons, cursor FROM public.feed_fusion_home(\(limit)::int, \(cursor))"
+            }
+            Self.expectSame(walked, expected, "home of a user following \(follows ?? 0) profiles")
+        }
+    }
+
     @Test("walking a feed while new posts arrive yields the feed as it was: no duplicates, no gaps")
     func paginationUnderWrites() async throws {
         let database = try await TestDatabase.migrated()

@@ -17,7 +17,8 @@ start_server() { # [VAR=value…] prefix the call to change the server's setting
     RATE_LIMIT_REST_PER_MIN=${RATE_LIMIT_REST_PER_MIN:-10000000} RATE_LIMIT_AUTH_PER_MIN=${RATE_LIMIT_AUTH_PER_MIN:-10000000} \
         "$BIN" serve > "$WORK/serve.log" 2>&1 &
     SERVER=$!
-    trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
+    # Also any second instance or redis-server a script started (bench-cache).
+    trap 'kill -TERM $SERVER ${SECOND:-} ${REDIS:-} 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
     for _ in $(seq 1 240); do curl -sf "$BASE/ready" >/dev/null && break; sleep 0.5; done
     export PGHOST=127.0.0.1 PGPORT=$(cat "$DATA_DIR/postgres/port") PGUSER=postgres PGDATABASE=feedfusion
     export PGPASSWORD=$(cat "$DATA_DIR/postgres/superuser-password")
