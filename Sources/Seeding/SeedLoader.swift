@@ -98,6 +98,13 @@ public struct SeedLoader: Sendable {
                     rows.plain("accepted")
                 }
             }))
+        // What the follows trigger keeps for the feed policies (migration 0013), derived in one statement.
+        try await connection.query("""
+            INSERT INTO internal.followed_profiles (user_id, profiles)
+            SELECT follower_id, array_agg(followed_profile_id ORDER BY followed_profile_id) FROM public.follows
+            WHERE status = 'accepted' AND followed_profile_id IS NOT NULL
+            GROUP BY follower_id
+            """, logger: logger)
         summary.rows.append(("public.blocks", try await copy(connection, "public", "blocks",
             ["blocker_id", "blocked_id"], count: world.blocks.count, logger: logger) { index, rows in
                 rows.uuid(world.users[world.blocks[index].blocker].id)

@@ -62,10 +62,14 @@ struct SeedLoaderTests {
                             WHERE (t.post_created_at, t.post_author_id, t.post_visibility, t.post_author_private)
                                   IS DISTINCT FROM (p.created_at, p.author_id, p.visibility, p.author_private)),
                         (SELECT count(*) FROM public.follows f JOIN public.blocks b ON (b.blocker_id, b.blocked_id) IN ((f.follower_id, f.followed_profile_id), (f.followed_profile_id, f.follower_id))),
-                        (SELECT count(*) FROM public.posts WHERE visibility NOT IN ('public', 'followers', 'private')))
+                        (SELECT count(*) FROM public.posts WHERE visibility NOT IN ('public', 'followers', 'private')),
+                        (SELECT count(*) FROM public.profiles pr
+                            WHERE coalesce((SELECT array_agg(x ORDER BY x) FROM unnest((SELECT profiles FROM internal.followed_profiles WHERE user_id = pr.id)) x), '{}')
+                               <> coalesce((SELECT array_agg(followed_profile_id ORDER BY followed_profile_id) FROM public.follows
+                                            WHERE follower_id = pr.id AND status = 'accepted' AND followed_profile_id IS NOT NULL), '{}')))
                     """, logger: logger)
             }
-            #expect(inconsistent == ["0,0,0,0,0"])
+            #expect(inconsistent == ["0,0,0,0,0,0"])
             // A seeded user's password verifies, and their home feed answers.
             let (id, hash) = try await client.withConnection { connection in
                 for try await row in try await connection.query(

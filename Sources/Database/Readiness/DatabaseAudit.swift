@@ -9,7 +9,7 @@ public enum DatabaseAudit {
     /// at the seeded size).
     static let feedIndexes = [
         "posts_created_idx", "posts_author_created_idx", "posts_location_time_idx", "post_targets_entity_time_idx",
-        "post_targets_profile_time_idx", "follows_followed_profile_idx", "follows_accepted_profiles_idx", "follows_followed_entity_idx", "blocks_blocked_idx",
+        "post_targets_profile_time_idx", "follows_followed_profile_idx", "follows_followed_entity_idx", "blocks_blocked_idx",
         "entities_location_idx", "usage_events_user_idx",
     ]
 
