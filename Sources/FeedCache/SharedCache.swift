@@ -68,6 +68,8 @@ public final class SharedCache: Sendable {
         var skipUntil: ContinuousClock.Instant?
         /// An invalidation could not be written: Redis may hold answers that should be gone.
         var mustFlush = false
+        /// A flush attempt is waiting for the backoff to end.
+        var flushScheduled = false
         var statistics = Statistics()
     }
 
@@ -250,17 +252,31 @@ public final class SharedCache: Sendable {
     }
 
     private func failed(_ error: any Error, invalidating: Bool) {
-        let first = state.withLock { state in
+        let (first, scheduleFlush) = state.withLock { state in
             defer {
                 state.down = true
                 state.skipUntil = .now + configuration.backoff
                 state.statistics.failures += 1
-                if invalidating { state.mustFlush = true }
             }
-            return !state.down
+            var schedule = false
+            if invalidating {
+                state.mustFlush = true
+                schedule = !state.flushScheduled
+                state.flushScheduled = true
+            }
+            return (!state.down, schedule)
         }
         if first {
             logger.warning("shared cache: Redis unavailable, answering from this instance's cache", metadata: ["error": "\(error)"])
+        }
+        // The other instances must not wait for this one's next request to stop serving what it could
+        // not invalidate: flush as soon as Redis may answer again.
+        if scheduleFlush {
+            Task {
+                try? await Task.sleep(for: configuration.backoff)
+                state.withLock { $0.flushScheduled = false }
+                _ = await usable()
+            }
         }
     }
 
