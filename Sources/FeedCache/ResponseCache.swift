@@ -71,7 +71,8 @@ public final class ResponseCache: Sendable {
     /// What a flight produced, and whether it came from the shared level.
     struct Computed: Sendable {
         let response: CachedResponse
-        let shared: Bool
+        /// Set when the answer came from the shared level: what it had left there.
+        var sharedTimeToLive: Duration?
     }
 
     typealias Computation = Task<Computed, any Error>
@@ -135,9 +136,14 @@ public final class ResponseCache: Sendable {
             do {
                 let computed = try await value(of: computation, orStaleAfter: stale == nil ? nil : configuration.staleIfSlowerThan)
                 let finished = clock()
+                if let left = computed.sharedTimeToLive {
+                    return Answer(
+                        response: computed.response, outcome: joined ? .coalesced : .miss, age: configuration.ttl - left,
+                        timeToLive: left, shared: true)
+                }
                 return Answer(
                     response: computed.response, outcome: joined ? .coalesced : .miss, age: .zero,
-                    timeToLive: configuration.ttl - (finished - now), shared: computed.shared)
+                    timeToLive: configuration.ttl - (finished - now))
             } catch {
                 guard let stale, error is SlowComputation || mayServeStale(error) else { throw error }
                 state.withLock { $0.statistics.stale += 1 }
@@ -238,7 +244,7 @@ public final class ResponseCache: Sendable {
                         versions = current
                         if !refresh {
                             self.complete(key, flight: id, response: response, tags: tags, cost: cost, timeToLive: timeToLive)
-                            return Computed(response: response, shared: true)
+                            return Computed(response: response, sharedTimeToLive: min(configuration.ttl, timeToLive))
                         }
                     case .miss(let current): versions = current
                     case .unavailable: break
@@ -248,7 +254,7 @@ public final class ResponseCache: Sendable {
                 let cost = self.clock() - started
                 if let shared = self.shared, let versions { await shared.store(key, response, versions: versions, cost: cost) }
                 self.complete(key, flight: id, response: response, tags: tags, cost: cost)
-                return Computed(response: response, shared: false)
+                return Computed(response: response)
             } catch {
                 self.state.withLock { state in
                     if state.flights[key]?.id == id { state.flights[key] = nil }
@@ -269,8 +275,9 @@ public final class ResponseCache: Sendable {
             state.flights[key] = nil
             remove(key, in: &state)
             let now = clock()
-            let entry = Entry(
-                response: response, tags: tags, storedAt: now, expiresAt: now + min(configuration.ttl, timeToLive ?? configuration.ttl), cost: cost)
+            // A shared answer keeps its age (for `Age`) and lives no longer here than in Redis.
+            let left = min(configuration.ttl, timeToLive ?? configuration.ttl)
+            let entry = Entry(response: response, tags: tags, storedAt: now - (configuration.ttl - left), expiresAt: now + left, cost: cost)
             guard entry.size <= configuration.maxBytes else { return }
             state.entries[key] = entry
             state.recency.touch(key)

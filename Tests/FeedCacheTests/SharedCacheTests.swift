@@ -31,6 +31,8 @@ struct SharedCacheTests {
         let second = try await two.fetch("home:u1", tags: tags) { _ = computations.next(); return response("recomputed") }
         #expect(second.shared)
         #expect(body(second) == "feed of u1")
+        // What it has left in Redis, not a fresh TTL.
+        #expect(second.timeToLive <= .seconds(60) && second.timeToLive > .seconds(50))
         #expect(computations.count == 1)
         // Now in the second instance's own memory as well.
         #expect(try await two.fetch("home:u1", tags: tags) { response("never") }.outcome == .hit)
