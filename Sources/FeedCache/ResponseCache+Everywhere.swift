@@ -3,6 +3,11 @@ extension ResponseCache {
     /// goes first: otherwise this instance could refill itself from a shared answer the write outdated.
     public func invalidateEverywhere(_ tags: [CacheTag], kinds: [String] = []) async {
         await shared?.invalidate(tags, kinds: kinds)
+        invalidate(tags, kinds: kinds)
+    }
+
+    /// Drops this instance's answers carrying one of `tags` or a tag of one of `kinds`.
+    func invalidate(_ tags: [CacheTag], kinds: [String]) {
         invalidate(tags)
         for kind in kinds { invalidate(kind: kind) }
     }
@@ -19,8 +24,7 @@ extension ResponseCache {
             invalidateAll()
             return
         }
-        invalidate(announcement.tags.compactMap(CacheTag.init(description:)))
-        for kind in announcement.kinds { invalidate(kind: kind) }
+        invalidate(announcement.tags.compactMap(CacheTag.init(description:)), kinds: announcement.kinds)
     }
 }
 

@@ -93,11 +93,13 @@ public final class SharedCache: Sendable {
 
     var homesKey: String { "\(configuration.prefix):homes" }
 
+    func versionKey(_ tag: CacheTag) -> String { "\(configuration.prefix):v:\(tag.kind):\(tag.id)" }
+    func versionKey(kind: String) -> String { "\(configuration.prefix):k:\(kind)" }
+    var wholeCacheVersionKey: String { "\(configuration.prefix):all" }
+
     /// The version keys an entry depends on: each tag, each tag's kind, and the whole cache.
     func versionKeys(_ tags: [CacheTag]) -> [String] {
-        let kinds = Set(tags.map(\.kind)).sorted()
-        return tags.map { "\(configuration.prefix):v:\($0.kind):\($0.id)" } + kinds.map { "\(configuration.prefix):k:\($0)" }
-            + ["\(configuration.prefix):all"]
+        tags.map(versionKey) + Set(tags.map(\.kind)).sorted().map { versionKey(kind: $0) } + [wholeCacheVersionKey]
     }
 
     // MARK: - Lookup and store
@@ -175,9 +177,9 @@ public final class SharedCache: Sendable {
     /// instances (pub/sub) to drop their in-process copies. On failure this level is unused until flushed.
     public func invalidate(_ tags: [CacheTag], kinds: [String] = [], all: Bool = false) async {
         let token = Self.token()
-        var keys = Set(tags.map { "\(configuration.prefix):v:\($0.kind):\($0.id)" })
-        keys.formUnion(kinds.map { "\(configuration.prefix):k:\($0)" })
-        if all { keys.insert("\(configuration.prefix):all") }
+        var keys = Set(tags.map(versionKey))
+        keys.formUnion(kinds.map { versionKey(kind: $0) })
+        if all { keys.insert(wholeCacheVersionKey) }
         guard !keys.isEmpty else { return }
         if state.withLock({ $0.mustFlush }) { return }  // everything goes at the flush anyway
         do {
@@ -227,7 +229,7 @@ public final class SharedCache: Sendable {
         if skip { return false }
         guard mustFlush else { return true }
         do {
-            _ = try await redis.send(["SET", "\(configuration.prefix):all", Self.token()])
+            _ = try await redis.send(["SET", wholeCacheVersionKey, Self.token()])
             try await publish(Announcement(from: instance, tags: [], kinds: [], all: true))
             state.withLock { $0.mustFlush = false }
             succeeded { $0.flushes += 1 }
