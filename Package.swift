@@ -182,6 +182,7 @@ let package = Package(
                 "HTTPAPI",
                 "LoadTest",
                 "Observability",
+                "Redis",
                 "Seeding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

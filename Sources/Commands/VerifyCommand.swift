@@ -6,12 +6,13 @@ import Foundation
 import LoadTest
 import Logging
 import PostgresNIO
+import Redis
 
 /// `feedfusion verify`: a readiness report, each check PASS / WARN / FAIL with its evidence, and a
 /// non-zero exit on any FAIL. It audits the database's security rules (RLS, SECURITY DEFINER
 /// hygiene, client-role privileges, anon policies), the telemetry partitions and retention, the
 /// cache hit rate recorded in rpc_observations, connections, statement timeout and feed indexes,
-/// whether errors reach a tracker, and with `--url` the running server: its rate limits fired in a
+/// whether errors reach a tracker, whether a configured Redis answers, and with `--url` the running server: its rate limits fired in a
 /// throwaway bucket, /metrics, and transport security when it is not on this machine.
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,7 +38,7 @@ struct VerifyCommand: AsyncParsableCommand {
                             on: connection, poolSize: settings.databasePoolSize,
                             statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds, logger: logger)
                         + TelemetryAudit.run(on: connection, logger: logger)
-                } + Self.settingsChecks(settings) + (await liveChecks(settings))
+                } + Self.settingsChecks(settings) + [await Self.redisCheck(settings)] + (await liveChecks(settings))
             }
         } catch {
             await database.stopManagedServer()
@@ -88,6 +89,29 @@ struct VerifyCommand: AsyncParsableCommand {
                 name: "error_tracking", status: .warn,
                 summary: "errors are kept in error_events only; set SENTRY_DSN to send them to Sentry")
             : ReadinessCheck(name: "error_tracking", status: .pass, summary: "errors go to error_events and to the Sentry DSN")
+    }
+
+    /// Redis is for running several instances: without it each one limits and caches on its own, which
+    /// is right for one instance. Configured but not answering, the instances fall back to that.
+    static func redisCheck(_ settings: Settings) async -> ReadinessCheck {
+        guard let endpoint = settings.redis else {
+            return ReadinessCheck(
+                name: "redis", status: .pass,
+                summary: "no REDIS_URL: rate limits and the feed cache are per instance (set it before running more than one)")
+        }
+        let where_ = "\(endpoint.host):\(endpoint.port)"
+        do {
+            let connection = try await RedisConnection.connect(to: endpoint, timeout: .seconds(1))
+            defer { connection.close() }
+            let reply = try await connection.send(["PING"], timeout: .seconds(1))
+            guard reply.string == "PONG" else { throw RedisError.unexpectedReply("\(reply)") }
+            return ReadinessCheck(
+                name: "redis", status: .pass, summary: "Redis at \(where_) answers: rate limits and cached feed answers are shared by every instance")
+        } catch {
+            return ReadinessCheck(
+                name: "redis", status: .warn,
+                summary: "REDIS_URL is set but Redis at \(where_) does not answer (\(error)): each instance limits and caches on its own until it does")
+        }
     }
 
     /// With `--url`: the server's limits and /metrics, probed over HTTP.

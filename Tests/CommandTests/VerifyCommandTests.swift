@@ -5,7 +5,9 @@ import TestSupport
 
 @Suite("feedfusion verify")
 struct VerifyCommandTests {
-    func verify(_ database: TestDatabase, _ arguments: [String], command: String = "verify") async throws -> CommandRunner.Outcome {
+    func verify(
+        _ database: TestDatabase, _ arguments: [String], command: String = "verify", environment extra: [String: String] = [:]
+    ) async throws -> CommandRunner.Outcome {
         let url = database.url
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verify-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -13,8 +15,21 @@ struct VerifyCommandTests {
         let databaseURL = "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)?sslmode=disable"
         return try await CommandRunner.run(
             [command] + arguments,
-            environment: ["DATABASE_URL": databaseURL, "JWT_SECRET": String(repeating: "k", count: 40), "LOG_LEVEL": "error"],
+            environment: ["DATABASE_URL": databaseURL, "JWT_SECRET": String(repeating: "k", count: 40), "LOG_LEVEL": "error"]
+                .merging(extra) { $1 },
             workingDirectory: directory)
+    }
+
+    @Test("REDIS_URL: PASS when Redis answers, WARN (not FAIL) when it does not")
+    func redis() async throws {
+        let database = try await TestDatabase.migrated()
+        let redis = try TestRedis()
+        let up = try await verify(database, [], environment: ["REDIS_URL": redis.url])
+        #expect(up.standardOutput.contains("PASS  redis: Redis at 127.0.0.1:\(redis.port) answers"), "\(up.standardOutput)")
+        redis.stop()
+        let down = try await verify(database, [], environment: ["REDIS_URL": redis.url])
+        #expect(down.standardOutput.contains("WARN  redis: REDIS_URL is set but Redis at 127.0.0.1:\(redis.port) does not answer"))
+        #expect(down.status == up.status)
     }
 
     @Test("a migrated database is ready (exit 0, no FAIL); a missing partition or RLS switched off fails, named")
@@ -30,7 +45,7 @@ struct VerifyCommandTests {
         })
         for name in ["rls_enabled_and_forced", "definer_search_path", "definer_guard", "client_role_privileges",
                      "anon_policies_read_only", "telemetry_partitions", "telemetry_retention", "database_connections",
-                     "statement_timeout", "feed_indexes", "auth_policy", "feed_cache"] {
+                     "statement_timeout", "feed_indexes", "auth_policy", "feed_cache", "redis"] {
             #expect(statuses[name] == "PASS", "\(name)")
         }
         // Nothing observed yet and no Sentry DSN: warnings, not failures.
