@@ -13,19 +13,25 @@ extension RateLimiter: RequestLimiter {}
 /// The same sliding window kept in Redis, so that a limit holds across server instances: one sorted
 /// set of event times per key, updated atomically by a Lua script that reads Redis's own clock.
 /// When Redis fails or is slow, the in-process limiter decides instead (a warning when that starts,
-/// a notice when Redis answers again): requests keep being served and limited, per instance.
+/// a notice when Redis answers again): requests keep being served and limited, per instance. After a
+/// failure Redis is left alone for `backoff`, so a Redis that hangs costs one request its timeout,
+/// not every request.
 public final class SharedRateLimiter: RequestLimiter {
     public let rate: RateLimit
     let redis: RedisClient
     let local: RateLimiter
     let prefix: String
     let logger: Logger
+    let backoff: Duration
     private let usingFallback = Atomic<Bool>(false)
+    /// Until when the in-process limiter decides without asking Redis.
+    private let skipUntil = Mutex<ContinuousClock.Instant?>(nil)
     /// Decisions made by the in-process limiter because Redis failed (for metrics).
     public let fallbacks = Atomic<Int>(0)
 
-    public init(_ rate: RateLimit, redis: RedisClient, prefix: String, logger: Logger) {
+    public init(_ rate: RateLimit, redis: RedisClient, prefix: String, logger: Logger, backoff: Duration = .seconds(1)) {
         self.rate = rate
+        self.backoff = backoff
         self.redis = redis
         self.prefix = prefix
         self.logger = logger
@@ -69,6 +75,7 @@ public final class SharedRateLimiter: RequestLimiter {
 
     public func record(_ key: String, now: ContinuousClock.Instant) async -> RateLimitDecision {
         let redisKey = "\(prefix):\(key)"
+        if let until = skipUntil.withLock({ $0 }), ContinuousClock.now < until { return decideLocally(key, now: now) }
         do {
             let reply = try await redis.run(
                 Self.script, keys: [redisKey, redisKey + ":seq"],
@@ -82,12 +89,17 @@ public final class SharedRateLimiter: RequestLimiter {
                 allowed: allowed, limit: rate.limit, remaining: max(0, values[1]), resetAfter: .microseconds(max(0, values[2])),
                 retryAfter: allowed ? nil : .microseconds(max(0, values[3])))
         } catch {
+            skipUntil.withLock { $0 = .now + backoff }
             if !usingFallback.exchange(true, ordering: .relaxed) {
                 logger.warning("Redis unavailable: rate limits are per instance until it answers", metadata: ["error": "\(error)"])
             }
-            fallbacks.add(1, ordering: .relaxed)
-            return local.record(key, now: now)
+            return decideLocally(key, now: now)
         }
+    }
+
+    private func decideLocally(_ key: String, now: ContinuousClock.Instant) -> RateLimitDecision {
+        fallbacks.add(1, ordering: .relaxed)
+        return local.record(key, now: now)
     }
 
     static func microseconds(_ duration: Duration) -> Int64 {

@@ -44,6 +44,23 @@ struct SharedRateLimitTests {
         }
     }
 
+    @Test("a Redis that hangs costs one request its timeout, not every request")
+    func hangingRedis() async throws {
+        let redis = try TestRedis()
+        try await withTwoInstances(limit: 1000, redis: redis) { one, _ in
+            #expect(try await one.get("/profiles?select=id").status == .ok)
+            let stall = try await RedisConnection.connect(to: RedisEndpoint(url: redis.url)!, timeout: .seconds(3))
+            let sleeping = Task { try await stall.send(["DEBUG", "SLEEP", "2"], timeout: .seconds(3)) }
+            try await Task.sleep(for: .milliseconds(50))
+            let started = ContinuousClock.now
+            // Ten requests while Redis hangs: the first waits for the 250 ms command timeout, the
+            // others are limited in-process at once (ten timeouts would take 2.5 s).
+            for _ in 0..<10 { #expect(try await one.get("/profiles?select=id").status == .ok) }
+            #expect(ContinuousClock.now - started < .milliseconds(1500))
+            _ = try await sleeping.value
+        }
+    }
+
     @Test("Redis killed mid-run: no request fails; limits go on per instance, then shared again")
     func outage() async throws {
         let redis = try TestRedis()
