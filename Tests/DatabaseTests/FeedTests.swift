@@ -279,6 +279,43 @@ struct FeedTests {
             #expect(try await near(-33.9, 18.4, 50000).isEmpty)
         }
     }
+
+    @Test("nearby, wide circles: pages from the newest posts while they hold the circle, from the index below them")
+    func wideNearby() async throws {
+        let database = try await TestDatabase.migrated()
+        let logger = database.logger
+        try await database.withClient { client in
+            let author = try await Fixtures.createUser(client, username: "wanderer")
+            /// Posts `metres` north of Paris, `count` of them, starting `daysAgo` days back, a minute apart.
+            func located(_ prefix: String, metres: Double, count: Int, daysAgo: Int) async throws {
+                try await client.query("""
+                    INSERT INTO public.posts (author_id, body, location, created_at)
+                    SELECT \(author), \(prefix) || g, extensions.st_project(
+                        extensions.st_setsrid(extensions.st_makepoint(2.3522, 48.8566), 4326)::extensions.geography, \(metres), 0),
+                        now() - make_interval(days => \(daysAgo)::int) + make_interval(mins => g)
+                    FROM generate_series(1, \(count)::int) g
+                    """)
+            }
+            try await located("old inside ", metres: 20_000, count: 5, daysAgo: 3)
+            // More newer posts without a place than the first try reads (2,000): the index must answer below them.
+            try await client.query("""
+                INSERT INTO public.posts (author_id, body, created_at)
+                SELECT \(author), 'elsewhere ' || g, now() - interval '2 days' + make_interval(secs => g) FROM generate_series(1, 2100) g
+                """)
+            try await located("new inside ", metres: 25_000, count: 7, daysAgo: 1)
+            try await located("new outside ", metres: 40_000, count: 3, daysAgo: 1)
+            var expected: [UUID] = []
+            let rows = try await client.query("""
+                SELECT id FROM public.posts WHERE body LIKE '% inside %' ORDER BY created_at DESC, id DESC
+                """, logger: logger)
+            for try await id in rows.decode(UUID.self) { expected.append(id) }
+            #expect(expected.count == 12)
+            let walked = try await Self.walk(client, as: .anonymous, pageSize: 3, logger: logger) { limit, cursor in
+                "SELECT id, reasons, cursor FROM public.feed_fusion_nearby(48.8566, 2.3522, 30000, \(limit)::int, \(cursor))"
+            }
+            #expect(walked.map(\.id) == expected)
+        }
+    }
 }
 
 @Suite("Database-side rate limiter")
