@@ -94,11 +94,15 @@ $$;
 CREATE TRIGGER follows_truncate_followed_profiles AFTER TRUNCATE ON public.follows
     FOR EACH STATEMENT EXECUTE FUNCTION internal.clear_followed_profiles();
 
+-- PL/pgSQL, like the other viewer helpers: a SQL function that cannot be inlined (SECURITY DEFINER)
+-- is planned again in every statement, PL/pgSQL keeps its plan for the session (0.3 ms per home feed).
 CREATE OR REPLACE FUNCTION internal.viewer_followed_profiles() RETURNS uuid[]
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = ''
 AS $$
-    SELECT coalesce((SELECT profiles FROM internal.followed_profiles WHERE user_id = auth.uid()), '{}'::uuid[])
+BEGIN
+    RETURN coalesce((SELECT profiles FROM internal.followed_profiles WHERE user_id = auth.uid()), '{}'::uuid[]);
+END
 $$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA internal FROM PUBLIC;
