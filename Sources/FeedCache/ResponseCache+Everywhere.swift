@@ -12,7 +12,8 @@ extension ResponseCache {
         for kind in kinds { invalidate(kind: kind) }
     }
 
-    /// Drops everything, here and in Redis (e.g. when invalidation events may have been missed).
+    /// Drops everything here and every shared answer in Redis (when this instance may have missed
+    /// invalidation events); the other instances keep their own copies, which they keep exact themselves.
     public func invalidateAllEverywhere() async {
         await shared?.invalidate([], all: true)
         invalidateAll()
@@ -20,10 +21,6 @@ extension ResponseCache {
 
     /// Applies what another instance announced through Redis to this instance's copies.
     func apply(_ announcement: SharedCache.Announcement) {
-        if announcement.all {
-            invalidateAll()
-            return
-        }
         invalidate(announcement.tags.compactMap(CacheTag.init(description:)), kinds: announcement.kinds)
     }
 }

@@ -170,11 +170,16 @@ public final class SharedCache: Sendable {
         public var from: String
         public var tags: [String]
         public var kinds: [String]
-        public var all: Bool
     }
 
     /// Replaces the versions of `tags`, of whole `kinds`, or (`all`) of everything, then tells the other
-    /// instances (pub/sub) to drop their in-process copies. On failure this level is unused until flushed.
+    /// instances (pub/sub) to drop their in-process copies of those tags and kinds. On failure this level
+    /// is unused until flushed.
+    ///
+    /// Replacing everything is not announced: it is what an instance does when *it* may have missed
+    /// invalidations (its listener reconnected, Redis lost one of its writes). Every instance applies
+    /// every write's NOTIFY itself, so the others' copies are as exact as before — telling them to drop
+    /// everything would only empty their caches each time an instance starts.
     public func invalidate(_ tags: [CacheTag], kinds: [String] = [], all: Bool = false) async {
         let token = Self.token()
         var keys = Set(tags.map(versionKey))
@@ -184,8 +189,9 @@ public final class SharedCache: Sendable {
         if state.withLock({ $0.mustFlush }) { return }  // everything goes at the flush anyway
         do {
             _ = try await redis.send(["MSET"] + keys.sorted().flatMap { [$0, token] })
-            let announcement = Announcement(from: instance, tags: tags.map(\.description), kinds: kinds, all: all)
-            try await publish(announcement)
+            if !tags.isEmpty || !kinds.isEmpty {
+                try await publish(Announcement(from: instance, tags: tags.map(\.description), kinds: kinds))
+            }
             succeeded { _ in }
         } catch {
             failed(error, invalidating: true)
@@ -230,7 +236,6 @@ public final class SharedCache: Sendable {
         guard mustFlush else { return true }
         do {
             _ = try await redis.send(["SET", wholeCacheVersionKey, Self.token()])
-            try await publish(Announcement(from: instance, tags: [], kinds: [], all: true))
             state.withLock { $0.mustFlush = false }
             succeeded { $0.flushes += 1 }
             return true

@@ -75,7 +75,7 @@ struct SharedCacheTests {
         #expect(try await other.fetch("profile:p1", tags: [.viewer("anon"), .profile("p1")]) { response("profile 2") }.shared)
     }
 
-    @Test("invalidations reach the other instances' memory through pub/sub")
+    @Test("targeted invalidations reach the other instances' memory through pub/sub; a whole flush stays in Redis")
     func fanOut() async throws {
         let redis = try TestRedis()
         let one = instance(redis), two = instance(redis)
@@ -86,6 +86,12 @@ struct SharedCacheTests {
         try await Task.sleep(for: .milliseconds(300))
         _ = try await two.fetch("home:u1", tags: tags) { response("cached in two") }
         #expect(two.statistics.entries == 1)
+        // One instance dropping everything of its own (its listener reconnected) empties Redis, not the
+        // others' memory: they keep their copies exact themselves.
+        await one.invalidateAllEverywhere()
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(two.statistics.entries == 1)
+        #expect(try await instance(redis).fetch("home:u1", tags: tags) { response("recomputed") }.shared == false)
         await one.invalidateEverywhere([.viewer("u1")])
         var dropped = false
         for _ in 0..<40 where !dropped {
