@@ -198,8 +198,8 @@ public final class SharedCache: Sendable {
         }
     }
 
-    /// Users whose home feed may be cached in Redis (nil when Redis did not answer: then the level
-    /// must be flushed, as an invalidation may be missing).
+    /// Users whose home feed may be cached in Redis. When Redis does not answer the list is empty and
+    /// the level must be flushed before reuse, as an invalidation may be missing.
     public func cachedHomes() async -> Set<String> {
         guard await usable() else { return [] }
         do {
@@ -291,8 +291,7 @@ public final class SharedCache: Sendable {
 
     /// `<versions>\n<cost µs>\n<content type>\n<content range>\n<body>`: the body stays the database's bytes.
     static func encode(_ response: CachedResponse, versions: Versions, cost: Duration) -> String {
-        let micros = cost.components.seconds * 1_000_000 + cost.components.attoseconds / 1_000_000_000_000
-        let head = [versions.encoded, "\(micros)", response.contentType, response.contentRange ?? ""].joined(separator: "\n")
+        let head = [versions.encoded, "\(whole(cost, perSecond: 1_000_000))", response.contentType, response.contentRange ?? ""].joined(separator: "\n")
         return head + "\n" + String(buffer: response.body)
     }
 
@@ -312,7 +311,10 @@ public final class SharedCache: Sendable {
 
     static func token() -> String { UUID().uuidString }
 
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    static func milliseconds(_ duration: Duration) -> Int64 { whole(duration, perSecond: 1000) }
+
+    /// `duration` in whole units of which `perSecond` make a second (1000: milliseconds).
+    static func whole(_ duration: Duration, perSecond: Int64) -> Int64 {
+        duration.components.seconds * perSecond + duration.components.attoseconds / (1_000_000_000_000_000_000 / perSecond)
     }
 }
