@@ -9,15 +9,6 @@ import TestSupport
 /// path, stale answers while the database is away, and the HTTP caching headers.
 @Suite("Feed cache over HTTP")
 struct FeedCacheHTTPTests {
-    /// Polls until `condition` holds (NOTIFY-driven invalidation is asynchronous by a few milliseconds).
-    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-        for _ in 0..<60 {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return false
-    }
-
     func bodies(_ reply: RestTestClient.Reply) -> [String] { reply.column("body") }
 
     @Test("1,000 concurrent calls of one cold feed make one database query, counted by the database")

@@ -16,14 +16,6 @@ import TestSupport
 /// errors in error_events and at a Sentry endpoint, a request id on every answer.
 @Suite("Observability over HTTP")
 struct ObservabilityHTTPTests {
-    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-        for _ in 0..<100 {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return false
-    }
-
     static func fastFlush(_ settings: inout Settings) {
         settings.observability.flushIntervalMilliseconds = 20
     }
@@ -43,7 +35,7 @@ struct ObservabilityHTTPTests {
 
             let seedSQL = "SELECT meta->>'cache_result', count(*)::int FROM rpc_observations WHERE created_at > now() - interval '1 hour' GROUP BY 1"
             var counts: [String: Int] = [:]
-            let arrived = try await eventually {
+            let arrived = try await eventually(attempts: 100) {
                 counts = try await database.withClient { client in
                     try await client.query(PostgresQuery(unsafeSQL: seedSQL)).decode((String, Int).self)
                         .reduce(into: [String: Int]()) { $0[$1.0] = $1.1 }
@@ -100,7 +92,7 @@ struct ObservabilityHTTPTests {
                 }
             }
             // Back: the rows that were queued are written.
-            let written = try await eventually {
+            let written = try await eventually(attempts: 100) {
                 try await database.withClient { client in
                     try await client.query("SELECT count(*)::int FROM rpc_observations WHERE fn = 'posts'").decode(Int.self).first { _ in true } ?? 0
                 } >= 50
@@ -211,7 +203,7 @@ struct ObservabilityHTTPTests {
             let requestID = try #require(reply["X-Request-Id"])
             #expect(reply.object["request_id"] as? String == requestID)
 
-            let stored = try await eventually {
+            let stored = try await eventually(attempts: 100) {
                 try await database.withClient { client in
                     try await client.query("SELECT count(*)::int FROM error_events WHERE route = '/rest/v1/rpc/{function}' AND status = 500")
                         .decode(Int.self).first { _ in true } ?? 0
@@ -223,7 +215,7 @@ struct ObservabilityHTTPTests {
             }
             #expect(fingerprints == 1)  // one failure, however many times it happened
 
-            #expect(try await eventually { !receiver.envelopes.withLock { $0.isEmpty } })
+            #expect(try await eventually(attempts: 100) { !receiver.envelopes.withLock { $0.isEmpty } })
             let (auth, envelope) = try #require(receiver.envelopes.withLock { $0.first })
             #expect(auth.contains("sentry_key=public-key"))
             #expect(auth.contains("sentry_version=7"))

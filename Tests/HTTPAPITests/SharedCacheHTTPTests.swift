@@ -35,14 +35,6 @@ struct SharedCacheHTTPTests {
         }
     }
 
-    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-        for _ in 0..<60 {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return false
-    }
-
     func home(_ client: RestTestClient) async throws -> RestTestClient.Reply {
         try await client.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 50])
     }
