@@ -11,27 +11,17 @@ import TestSupport
 /// Redis; each sees the other's writes; Redis going away fails no request and serves nothing outdated.
 @Suite("Feed cache shared through Redis")
 struct SharedCacheHTTPTests {
+    /// B (who follows A) on each of two instances sharing Redis, over the REST world.
     func withTwoInstances(
         redis: TestRedis, _ body: @Sendable (_ b1: RestTestClient, _ b2: RestTestClient, RestWorld, TestDatabase) async throws -> Void
     ) async throws {
-        let database = try await TestDatabase.migrated()
-        let world = try await database.withClient { try await RestWorld.make($0) }
-        let configure: (inout Settings) -> Void = {
-            $0.redis = RedisEndpoint(url: redis.url)
-            $0.observability.metricsToken = Self.metricsToken
-        }
-        let first = try await TestApp.make(url: database.url, configure: configure)
-        let second = try await TestApp.make(url: database.url, configure: configure)
-        let key = try await first.apiKey(.anon)
-        try await first.application.test(.router) { one in
-            try await second.application.test(.router) { two in
-                // B (who follows A) on each instance.
-                let token = try await RestTestClient.token(for: world.b)
-                let b1 = RestTestClient(client: one, apiKey: key).callAs(token), b2 = RestTestClient(client: two, apiKey: key).callAs(token)
-                // Both instances flush Redis as their listeners connect; wait until they have.
-                try await Task.sleep(for: .milliseconds(300))
-                try await body(b1, b2, world, database)
-            }
+        try await TestApp.withTwoInstances(redis: redis, configure: { $0.observability.metricsToken = Self.metricsToken }) {
+            one, two, database in
+            let world = try await database.withClient { try await RestWorld.make($0) }
+            let token = try await RestTestClient.token(for: world.b)
+            // Both instances flush Redis as their listeners connect; wait until they have.
+            try await Task.sleep(for: .milliseconds(300))
+            try await body(one.callAs(token), two.callAs(token), world, database)
         }
     }
 

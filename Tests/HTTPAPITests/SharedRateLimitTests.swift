@@ -9,22 +9,11 @@ import TestSupport
 /// Rate limits kept in Redis: shared by server instances, and still enforced per instance when Redis is away.
 @Suite("Rate limits shared through Redis")
 struct SharedRateLimitTests {
-    /// Two server instances over one database and one Redis, each with its own client.
     func withTwoInstances(
         limit: Int, redis: TestRedis, _ body: @Sendable (RestTestClient, RestTestClient) async throws -> Void
     ) async throws {
-        let database = try await TestDatabase.migrated()
-        let configure: (inout Settings) -> Void = {
-            $0.rateLimits.restPerMinute = limit
-            $0.redis = RedisEndpoint(url: redis.url)
-        }
-        let first = try await TestApp.make(url: database.url, configure: configure)
-        let second = try await TestApp.make(url: database.url, configure: configure)
-        let key = try await first.apiKey(.anon)
-        try await first.application.test(.router) { one in
-            try await second.application.test(.router) { two in
-                try await body(RestTestClient(client: one, apiKey: key), RestTestClient(client: two, apiKey: key))
-            }
+        try await TestApp.withTwoInstances(redis: redis, configure: { $0.rateLimits.restPerMinute = limit }) { one, two, _ in
+            try await body(one, two)
         }
     }
 

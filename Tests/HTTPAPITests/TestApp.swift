@@ -6,6 +6,7 @@ import HTTPAPI
 import Hummingbird
 import HummingbirdTesting
 import PostgresNIO
+import Redis
 import TestSupport
 
 /// The application as `serve` builds it, on a test database, with settings a test may adjust.
@@ -43,6 +44,27 @@ struct TestApp {
         let key = try await app.apiKey(.anon)
         try await app.application.test(.router) { client in
             try await body(AuthTestClient(client: client, apiKey: key), app, database)
+        }
+    }
+
+    /// Two server instances over one fresh database and one Redis, each with its own client (anon key),
+    /// as a load balancer would spread requests over them.
+    static func withTwoInstances(
+        redis: TestRedis, configure: @escaping (inout Settings) -> Void = { _ in },
+        _ body: @Sendable (RestTestClient, RestTestClient, TestDatabase) async throws -> Void
+    ) async throws {
+        let database = try await TestDatabase.migrated()
+        let settings: (inout Settings) -> Void = {
+            $0.redis = RedisEndpoint(url: redis.url)
+            configure(&$0)
+        }
+        let first = try await TestApp.make(url: database.url, configure: settings)
+        let second = try await TestApp.make(url: database.url, configure: settings)
+        let key = try await first.apiKey(.anon)
+        try await first.application.test(.router) { one in
+            try await second.application.test(.router) { two in
+                try await body(RestTestClient(client: one, apiKey: key), RestTestClient(client: two, apiKey: key), database)
+            }
         }
     }
 
