@@ -5,15 +5,22 @@ import Testing
 import TestSupport
 
 /// The per-user array of accepted profile follows that the feed policies read (migration 0013)
-/// follows every change of `public.follows`, in the same transaction, whoever makes it.
+/// follows every change of `public.follows`, in the same transaction, whoever makes it, and stays
+/// in ascending order (the policies binary-search it, migration 0015).
 @Suite("Followed-profiles arrays")
 struct FollowedProfilesTests {
+    /// The stored array as a set, after checking that it is in ascending order without repeats.
     static func followed(_ client: PostgresClient, _ user: UUID) async throws -> Set<UUID> {
-        var followed = Set<UUID>()
-        let rows = try await client.query(
-            "SELECT unnest(profiles) FROM internal.followed_profiles WHERE user_id = \(user)", logger: testLogger)
-        for try await id in rows.decode(UUID.self) { followed.insert(id) }
-        return followed
+        var stored: [UUID] = []
+        let rows = try await client.query("""
+            SELECT p FROM internal.followed_profiles, unnest(profiles) WITH ORDINALITY AS a(p, n)
+            WHERE user_id = \(user) ORDER BY n
+            """, logger: testLogger)
+        for try await id in rows.decode(UUID.self) { stored.append(id) }
+        // PostgreSQL orders uuids by their bytes, as their hex text sorts.
+        #expect(stored == stored.sorted { $0.uuidString < $1.uuidString }, "not in ascending order: \(stored)")
+        #expect(Set(stored).count == stored.count, "repeats: \(stored)")
+        return Set(stored)
     }
 
     @Test("follow, accept, unfollow, a block, concurrent follows and TRUNCATE keep the array exact")
@@ -45,6 +52,13 @@ struct FollowedProfilesTests {
                     group.addTask { try await Fixtures.follow(client, follower: reader, followed: author) }
                 }
                 try await group.waitForAll()
+            }
+            #expect(try await Self.followed(client, reader) == Set(authors))
+            // Unfollowing from the middle and following again keep the order.
+            for author in authors.sorted(by: { $0.uuidString < $1.uuidString }).dropFirst(10).prefix(5) {
+                try await client.query("DELETE FROM public.follows WHERE follower_id = \(reader) AND followed_profile_id = \(author)")
+                #expect(try await Self.followed(client, reader).count == 29)
+                try await Fixtures.follow(client, follower: reader, followed: author)
             }
             #expect(try await Self.followed(client, reader) == Set(authors))
             // Through the function the policies call, as the user.

@@ -52,8 +52,8 @@ print(f"{pick(0.50):.2f} {pick(0.95):.2f} {pick(0.99):.2f} {len(lat)}")'
 }
 
 # The transaction-local settings the server sets for a caller, as SQL, for pgbench scripts.
-caller_settings() { # role claims-json
-    echo "SELECT set_config('role', '$1', true), set_config('request.jwt.claims', '$2', true), set_config('request.method', 'GET', true), set_config('statement_timeout', '8000ms', true);"
+caller_settings() { # role claims-json [user-id]
+    echo "SELECT set_config('role', '$1', true), set_config('request.jwt.claims', '$2', true), set_config('request.jwt.claim.sub', '${3:-}', true), set_config('request.jwt.claim.role', '$1', true), set_config('request.method', 'GET', true), set_config('statement_timeout', '8000ms', true);"
 }
 
 # Access tokens signed with the server's secret, as its auth API would issue them: user ids on
