@@ -39,16 +39,40 @@ pgbench_run() { # script [clients] → "tps - -"
         | awk '/^tps/ {printf "%.0f - -\n", $3}'
 }
 
-# Latency percentiles of one connection running a script: "p50 p95 p99" in ms.
+# Latency percentiles of one connection running a script: "p50 p95 p99 calls" in ms.
 pgbench_latency() { # script
+    pgbench_latencies "$1"
+}
+
+# Latency percentiles of scripts measured side by side in time, for comparing them on a machine
+# whose speed drifts: SECONDS_EACH per script, cut into slices of at most 2 s that take turns
+# (a b c a b c …), each slice on a fresh connection whose first 20 calls (cold plans) are dropped.
+# One "p50 p95 p99 calls" line (ms) per script, in argument order.
+pgbench_latencies() { # script…
+    local slices=$(( SECONDS_EACH / 2 > 1 ? SECONDS_EACH / 2 : 1 ))
+    local slice_seconds=$(( SECONDS_EACH / slices ))
     local dir; dir=$(mktemp -d "$WORK/lat.XXXX")
-    (cd "$dir" && "$PGBIN/pgbench" -n -M extended -c 1 -T "$SECONDS_EACH" -l -f "$1" >/dev/null 2>&1)
-    cat "$dir"/pgbench_log.* | python3 -c '
-import sys
-lat = sorted(int(line.split()[2]) / 1000 for line in sys.stdin if line.strip())
+    for slice in $(seq 1 "$slices"); do
+        local index=0
+        for script in "$@"; do
+            index=$((index + 1))
+            mkdir -p "$dir/$index/$slice"
+            (cd "$dir/$index/$slice" && "$PGBIN/pgbench" -n -M extended -c 1 -T "$slice_seconds" -l -f "$script" >/dev/null 2>&1)
+        done
+    done
+    for index in $(seq 1 $#); do
+        python3 - "$dir/$index" <<'PY'
+import glob, sys
+lat = []
+for log in glob.glob(sys.argv[1] + "/*/pgbench_log.*"):
+    lines = [line for line in open(log) if line.strip()]
+    lat += [int(line.split()[2]) / 1000 for line in lines[20:]]
+lat.sort()
 if not lat: print("- - - 0 (failed)"); sys.exit()
 pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
-print(f"{pick(0.50):.2f} {pick(0.95):.2f} {pick(0.99):.2f} {len(lat)}")'
+print(f"{pick(0.50):.2f} {pick(0.95):.2f} {pick(0.99):.2f} {len(lat)}")
+PY
+    done
 }
 
 # The transaction-local settings the server sets for a caller, as SQL, for pgbench scripts.
