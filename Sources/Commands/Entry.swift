@@ -21,7 +21,9 @@ public enum Entry {
             }
             LineLogHandler.flush()
             exit(0)
-        } catch let error where error is CleanExit || error is ExitCode {
+        } catch let error where error is CleanExit || error is ExitCode || FeedFusionCommand.exitCode(for: error) == .success {
+            // `--help` and `help` reach here: ArgumentParser parses them into its own help command,
+            // whose run() "fails" with the help request; printing it is ArgumentParser's job.
             LineLogHandler.flush()
             FeedFusionCommand.exit(withError: error)
         } catch {
