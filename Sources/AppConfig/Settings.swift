@@ -45,6 +45,9 @@ public struct Settings: Sendable {
     public var maxRows: Int = 1000
     /// `statement_timeout` of data-API requests as `anon` or `authenticated`, in milliseconds.
     public var statementTimeoutMilliseconds: Int = 8000
+    /// How long a request waits for a pooled connection before `504 PGRST003`, in milliseconds
+    /// (PostgREST's db-pool-acquisition-timeout).
+    public var poolAcquisitionTimeoutMilliseconds: Int = 10_000
 
     public init(
         host: String = "127.0.0.1",
@@ -150,6 +153,8 @@ extension Settings {
         }
         maxRows = try reader.integer("DB_MAX_ROWS", in: 1...100_000) ?? defaults.maxRows
         statementTimeoutMilliseconds = try reader.integer("DB_STATEMENT_TIMEOUT_MS", in: 100...600_000) ?? defaults.statementTimeoutMilliseconds
+        poolAcquisitionTimeoutMilliseconds = try reader.integer("DB_POOL_ACQUISITION_TIMEOUT_MS", in: 100...600_000)
+            ?? defaults.poolAcquisitionTimeoutMilliseconds
         if let jwtSecret, jwtSecret.utf8.count < 32 {
             throw SettingsError(setting: "JWT_SECRET", problem: "must be at least 32 bytes long (got \(jwtSecret.utf8.count))")
         }

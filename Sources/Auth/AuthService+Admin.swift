@@ -15,7 +15,7 @@ extension AuthService {
             throw AuthError.validationFailed("page must be at least 1 and per_page between 1 and 1000")
         }
         let offset = (page - 1) * perPage
-        return try await client.withCaller(.serviceRole, logger: logger) { connection in
+        return try await asServiceRole { connection in
             let rows = try await connection.query(
                 """
                 SELECT coalesce((SELECT jsonb_agg(internal.user_json(u) ORDER BY u.created_at, u.id)
@@ -46,7 +46,7 @@ extension AuthService {
         let ban = try request.ban_duration.map(Self.parseBanDuration)
         let banSeconds: Int? = if case .until(let seconds) = ban { seconds } else { nil }
         let confirmed = request.email_confirm ?? false
-        let created: Account? = try await client.withCaller(.serviceRole, logger: logger) { connection in
+        let created: Account? = try await asServiceRole { connection in
             try await Self.firstAccount(
                 try await connection.query(
                     """
@@ -64,7 +64,7 @@ extension AuthService {
     }
 
     public func adminUser(id: UUID) async throws -> String {
-        let account = try await client.withCaller(.serviceRole, logger: logger) { connection in
+        let account = try await asServiceRole { connection in
             try await Self.firstAccount(
                 try await connection.query("SELECT \(unescaped: Account.columns) FROM auth.users u WHERE u.id = \(id)", logger: logger))
         }
@@ -90,7 +90,7 @@ extension AuthService {
 
     /// Deletes a user with everything they own (profile, posts, follows… cascade).
     public func adminDeleteUser(id: UUID) async throws {
-        let deleted = try await client.withCaller(.serviceRole, logger: logger) { connection in
+        let deleted = try await asServiceRole { connection in
             try await connection.query("DELETE FROM auth.users WHERE id = \(id)", logger: logger).get().metadata.rows ?? 0
         }
         guard deleted > 0 else { throw AuthError.userNotFound }

@@ -16,11 +16,17 @@ public struct AuthService: Sendable {
     let refreshTokens: RefreshTokens
     /// Failed password sign-ins per account (lower-cased email).
     let failedSignIns: RateLimiter
+    /// How long an operation waits for a pooled connection (then ``ConnectionAcquisitionTimeout``).
+    let acquisitionTimeout: Duration
     let logger: Logger
 
-    public init(client: PostgresClient, settings: AuthSettings, secret: String, externalURL: String, logger: Logger) async {
+    public init(
+        client: PostgresClient, settings: AuthSettings, secret: String, externalURL: String,
+        acquisitionTimeout: Duration = .seconds(10), logger: Logger
+    ) async {
         self.client = client
         self.settings = settings
+        self.acquisitionTimeout = acquisitionTimeout
         passwordPolicy = PasswordPolicy(minimumLength: settings.passwordMinLength, requiredClasses: settings.passwordRequiredCharacters)
         hasher = PasswordHasher(cost: settings.bcryptCost)
         tokens = await TokenIssuer(
@@ -29,6 +35,11 @@ public struct AuthService: Sendable {
         failedSignIns = RateLimiter(
             RateLimit(limit: settings.failedSignInLimit, period: .seconds(settings.failedSignInWindowSeconds)))
         self.logger = logger
+    }
+
+    /// One operation's transaction, as the service role.
+    func asServiceRole<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await client.withCaller(.serviceRole, acquisitionTimeout: acquisitionTimeout, logger: logger, body)
     }
 
     /// Either a session (no confirmation needed) or the bare user (confirmation pending).
@@ -53,7 +64,7 @@ public struct AuthService: Sendable {
         let metadata = try Self.metadataObject(request.data, field: "data")
         let hash = try await hasher.hash(password)
         let confirmNow = !settings.emailConfirmationRequired
-        let outcome: (Account, AuthSession?)? = try await client.withCaller(.serviceRole, logger: logger) { connection in
+        let outcome: (Account, AuthSession?)? = try await asServiceRole { connection in
             let rows = try await connection.query(
                 """
                 INSERT INTO auth.users AS u (email, encrypted_password, raw_app_meta_data, raw_user_meta_data, email_confirmed_at)
@@ -83,7 +94,7 @@ public struct AuthService: Sendable {
         let throttleKey = email.lowercased()
         if failedSignIns.isExhausted(throttleKey) { throw AuthError.overRequestRateLimit }
 
-        let account = try await client.withCaller(.serviceRole, logger: logger) { connection in
+        let account = try await asServiceRole { connection in
             try await Self.firstAccount(
                 try await connection.query(
                     "SELECT \(unescaped: Account.columns) FROM auth.users u WHERE lower(u.email) = lower(\(email))", logger: logger))
@@ -96,7 +107,7 @@ public struct AuthService: Sendable {
         if account.banned { throw AuthError.userBanned }
         if settings.emailConfirmationRequired && !account.emailConfirmed { throw AuthError.emailNotConfirmed }
         failedSignIns.reset(throttleKey)
-        return try await client.withCaller(.serviceRole, logger: logger) { connection in
+        return try await asServiceRole { connection in
             try await createSession(for: account, on: connection).1
         }
     }
@@ -116,7 +127,7 @@ public struct AuthService: Sendable {
         }
         let successor = refreshTokens.successor(of: token)
         let grace = settings.refreshTokenReuseInterval
-        let outcome: RefreshOutcome = try await client.withCaller(.serviceRole, logger: logger) { connection in
+        let outcome: RefreshOutcome = try await asServiceRole { connection in
             let rows = try await connection.query(
                 """
                 SELECT rt.id, rt.revoked, rt.updated_at > now() - make_interval(secs => \(grace)), rt.session_id,
@@ -199,7 +210,7 @@ public struct AuthService: Sendable {
     public func logout(accessToken: String, scope: LogoutScope) async throws {
         let claims = try await tokens.verifyAccessToken(accessToken)
         guard let userID = claims.userID, let sessionID = claims.sessionID else { throw AuthError.badJWT("token has no session") }
-        try await client.withCaller(.serviceRole, logger: logger) { connection in
+        try await asServiceRole { connection in
             switch scope {
             case .local:
                 try await connection.query("DELETE FROM auth.sessions WHERE id = \(sessionID)", logger: logger)
@@ -216,7 +227,7 @@ public struct AuthService: Sendable {
 
     func account(for claims: AccessTokenClaims) async throws -> Account {
         guard let userID = claims.userID, let sessionID = claims.sessionID else { throw AuthError.badJWT("token has no user session") }
-        let account = try await client.withCaller(.serviceRole, logger: logger) { connection in
+        let account = try await asServiceRole { connection in
             try await Self.firstAccount(
                 try await connection.query(
                     """
@@ -267,7 +278,7 @@ public struct AuthService: Sendable {
         let liftBan = bannedUntil == .lift
         let updated: Account?
         do {
-            updated = try await client.withCaller(.serviceRole, logger: logger) { connection in
+            updated = try await asServiceRole { connection in
                 let account = try await Self.firstAccount(
                     try await connection.query(
                         """

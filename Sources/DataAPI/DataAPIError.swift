@@ -36,10 +36,16 @@ public struct DataAPIError: Error, Sendable, Equatable, CustomStringConvertible 
         DataAPIError(status: 400, code: "PGRST102", message: message)
     }
 
+    /// No pooled connection became free in time (PostgREST's PGRST003): all busy, or the database away.
+    static let poolTimeout = DataAPIError(
+        status: 504, code: "PGRST003", message: "Timed out acquiring connection from connection pool.")
+
     /// Maps a PostgreSQL error as PostgREST does; `anonymous` decides 401 or 403 for privilege errors.
+    /// An error without a SQLSTATE happened on the way to the server (connection refused or lost):
+    /// 503, as PostgREST answers when it cannot reach the database.
     public static func from(_ error: PSQLError, anonymous: Bool) -> DataAPIError {
         guard let sqlState = error.serverInfo?[.sqlState] else {
-            return DataAPIError(status: 500, code: "PGRST000", message: "the database could not be reached")
+            return DataAPIError(status: 503, code: "PGRST000", message: "Could not connect with the database.")
         }
         let message = error.serverInfo?[.message] ?? "database error"
         return DataAPIError(
@@ -55,10 +61,11 @@ public struct DataAPIError: Error, Sendable, Equatable, CustomStringConvertible 
         case "42883", "42P01": return 404
         case "57014": return 500
         case "25006": return 405
-        case "53400", "53300", "53200", "54001": return 503
+        case "53400": return 500
         default:
             let sqlClass = sqlState.prefix(2)
-            if ["08", "XX", "58", "53", "55", "57"].contains(sqlClass) { return 500 }
+            if sqlClass == "08" || sqlClass == "53" { return 503 }  // connection lost; out of resources
+            if ["XX", "58", "54", "55", "57"].contains(sqlClass) { return 500 }
             if sqlClass == "0L" || sqlClass == "0P" || sqlClass == "28" { return 403 }
             return 400
         }

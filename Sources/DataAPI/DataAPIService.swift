@@ -12,26 +12,33 @@ public struct DataAPIService: Sendable {
     public let maxRows: Int
     /// `statement_timeout` for `anon` and `authenticated` (the service role has none).
     public let statementTimeoutMilliseconds: Int
+    /// How long a request waits for a pooled connection.
+    public let acquisitionTimeout: Duration
     let logger: Logger
 
     /// Query parameters that are not filters on a table.
     static let reservedParameters: Set<String> = ["select", "order", "limit", "offset", "columns", "on_conflict"]
 
-    public init(client: PostgresClient, store: SchemaCacheStore, maxRows: Int, statementTimeoutMilliseconds: Int = 8000, logger: Logger) {
+    public init(
+        client: PostgresClient, store: SchemaCacheStore, maxRows: Int, statementTimeoutMilliseconds: Int = 8000,
+        acquisitionTimeout: Duration = .seconds(10), logger: Logger
+    ) {
         self.client = client
         self.store = store
         self.maxRows = maxRows
         self.statementTimeoutMilliseconds = statementTimeoutMilliseconds
+        self.acquisitionTimeout = acquisitionTimeout
         self.logger = logger
     }
 
-    /// The schema cache, loaded now if the start could not load it.
+    /// The schema cache, loaded now if the start could not load it. 503 PGRST002 (as PostgREST
+    /// answers) when the database does not give it within the connection deadline.
     func cache() async throws(DataAPIError) -> SchemaCache {
         if let cache = store.current { return cache }
-        do {
-            try await store.reload(client: client, logger: logger)
-        } catch {
-            throw DataAPIError(status: 500, code: "PGRST002", message: "the schema cache could not be loaded: the database is not reachable")
+        let (store, client, logger) = (store, client, logger)
+        let loaded = await withTimeout(acquisitionTimeout) { try await store.reload(client: client, logger: logger) }
+        if loaded == nil {
+            throw DataAPIError(status: 503, code: "PGRST002", message: "the schema cache could not be loaded: the database is not reachable")
         }
         guard let cache = store.current else {
             throw DataAPIError(status: 500, code: "PGRST002", message: "the schema cache is not loaded")
@@ -92,9 +99,13 @@ public struct DataAPIService: Sendable {
             settings.append(("statement_timeout", "\(statementTimeoutMilliseconds)ms"))
         }
         do {
-            return try await client.withCaller(caller, readOnly: readOnly, settings: settings, logger: logger, body)
+            return try await client.withCaller(
+                caller, readOnly: readOnly, settings: settings, acquisitionTimeout: acquisitionTimeout, logger: logger, body)
         } catch let error as DataAPIError {
             throw error
+        } catch let error as ConnectionAcquisitionTimeout {
+            logger.warning("no database connection became free", metadata: ["timeout": "\(error.timeout)"])
+            throw DataAPIError.poolTimeout
         } catch let error as PSQLError {
             throw DataAPIError.from(error, anonymous: caller.role == .anon)
         } catch {

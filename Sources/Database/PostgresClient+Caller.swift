@@ -15,10 +15,34 @@ extension PostgresClient {
     ///
     /// The three statements around `body` are prepared once per connection (they run on every
     /// request; parsing and planning them each time cost the database more than a point query).
+    ///
+    /// When no connection is free within `acquisitionTimeout` (all busy, or the database away and
+    /// the pool retrying), it throws ``ConnectionAcquisitionTimeout`` instead of waiting on.
     public func withCaller<Result: Sendable>(
         _ caller: Caller,
         readOnly: Bool = false,
         settings: [(name: String, value: String)] = [],
+        acquisitionTimeout: Duration = .seconds(10),
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        // `body` runs in a child task of the deadline's task group, which ends before this returns,
+        // while this task only waits for it: the closure is never used after, or beside, its caller.
+        try await withoutActuallyEscaping(body) { body in
+            let body = UncheckedSendableBox(value: body)
+            return try await withAcquisitionDeadline(acquisitionTimeout) { acquired in
+                try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger) { connection in
+                    try acquired()
+                    return try await body.value(connection)
+                }
+            }
+        }
+    }
+
+    private func runAsCaller<Result: Sendable>(
+        _ caller: Caller,
+        readOnly: Bool,
+        settings: [(name: String, value: String)],
         logger: Logger,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {

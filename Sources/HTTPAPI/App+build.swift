@@ -69,10 +69,12 @@ public struct AppDependencies: Sendable {
             client: client, migrator: try Migrator.bundled(),
             callers: CallerResolver(verifier: await JWTVerifier(secret: secret)),
             auth: await AuthService(
-                client: client, settings: settings.auth, secret: secret, externalURL: settings.externalURL, logger: logger),
+                client: client, settings: settings.auth, secret: secret, externalURL: settings.externalURL,
+                acquisitionTimeout: .milliseconds(settings.poolAcquisitionTimeoutMilliseconds), logger: logger),
             data: DataAPIService(
                 client: client, store: SchemaCacheStore(schemas: settings.exposedSchemas), maxRows: settings.maxRows,
-                statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds, logger: logger),
+                statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds,
+                acquisitionTimeout: .milliseconds(settings.poolAcquisitionTimeoutMilliseconds), logger: logger),
             migrateBeforeServing: migrateBeforeServing, rateLimits: settings.rateLimits,
             cacheSettings: settings.cache, redis: settings.redis.map { RedisClient(RedisClient.Configuration(endpoint: $0)) },
             telemetry: AppTelemetry(

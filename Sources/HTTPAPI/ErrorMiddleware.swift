@@ -1,10 +1,12 @@
+import Database
 import Hummingbird
 import Logging
 import Observability
 
 /// Turns every error into a JSON answer: `APIError` as it says, the router's own errors
-/// (unknown route, body too large…) with their status, and anything unexpected as a 500 whose body
-/// reveals nothing but the request id — the error itself goes to the error tracker.
+/// (unknown route, body too large…) with their status, no free database connection in time as a
+/// 504 (the data API says PGRST003 itself), and anything unexpected as a 500 whose body reveals
+/// nothing but the request id — the error itself goes to the error tracker.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
@@ -27,6 +29,11 @@ struct ErrorMiddleware: RouterMiddleware {
                     error.status, code: error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"),
                     message: (error as? HTTPError)?.body ?? error.status.reasonPhrase, headers: (error as? HTTPError)?.headers ?? [:])
             }
+        } catch is ConnectionAcquisitionTimeout {
+            // GoTrue's code for a request that could not be processed in time; clients may retry.
+            apiError = APIError(
+                .gatewayTimeout, code: "request_timeout",
+                message: "no database connection became free in time; retry in a moment")
         } catch {
             let trace = context.trace.current
             errors?.capture(ErrorEvent(
