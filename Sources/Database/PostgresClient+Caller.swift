@@ -31,19 +31,20 @@ extension PostgresClient {
         try await withoutActuallyEscaping(body) { body in
             let body = UncheckedSendableBox(value: body)
             return try await withAcquisitionDeadline(acquisitionTimeout) { acquired in
-                try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger) { connection in
-                    try acquired()
-                    return try await body.value(connection)
+                try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger, onLease: acquired) {
+                    try await body.value($0)
                 }
             }
         }
     }
 
+    /// `onLease` runs first thing with the connection in hand, before any statement.
     private func runAsCaller<Result: Sendable>(
         _ caller: Caller,
         readOnly: Bool,
         settings: [(name: String, value: String)],
         logger: Logger,
+        onLease: () throws -> Void,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         var names = ["role", "request.jwt.claims", "request.jwt.claim.sub", "request.jwt.claim.role"]
@@ -60,6 +61,7 @@ extension PostgresClient {
             usage.acquired()
             acquired = true
             defer { usage.released() }
+            try onLease()
             if readOnly {
                 _ = try await connection.execute(BeginReadOnly(), logger: logger)
             } else {
