@@ -56,16 +56,21 @@ public struct DataAPIError: Error, Sendable, Equatable, CustomStringConvertible 
     static func httpStatus(sqlState: String, anonymous: Bool) -> Int {
         if sqlState.hasPrefix("PT"), let status = Int(sqlState.dropFirst(2)), (100...599).contains(status) { return status }
         switch sqlState {
-        case "23505", "23503", "23P01", "40001", "40P01": return 409
+        case "23505", "23503", "23P01": return 409
         case "42501": return anonymous ? 401 : 403
         case "42883", "42P01": return 404
         case "57014": return 500
         case "25006": return 405
         case "53400": return 500
+        case "P0001": return 400  // RAISE EXCEPTION: the function refusing its input
+        case "42P17": return 500  // infinite recursion in a policy
         default:
             let sqlClass = sqlState.prefix(2)
             if sqlClass == "08" || sqlClass == "53" { return 503 }  // connection lost; out of resources
-            if ["XX", "58", "54", "55", "57"].contains(sqlClass) { return 500 }
+            // The server's or a function's own failure, not the request's.
+            if ["09", "25", "2D", "38", "39", "3B", "40", "54", "55", "57", "58", "F0", "HV", "P0", "XX"].contains(sqlClass) {
+                return 500
+            }
             if sqlClass == "0L" || sqlClass == "0P" || sqlClass == "28" { return 403 }
             return 400
         }

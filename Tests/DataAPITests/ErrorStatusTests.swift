@@ -1,8 +1,7 @@
 @testable import DataAPI
 import Testing
 
-/// SQLSTATEs become HTTP statuses as PostgREST maps them (its "HTTP Status Codes" table), with
-/// FeedFusion's documented additions (40001/40P01 → 409, PTxyz → xyz).
+/// SQLSTATEs become HTTP statuses as PostgREST maps them (its "HTTP Status Codes" table; PTxyz → xyz).
 @Suite("SQLSTATE to HTTP status")
 struct ErrorStatusTests {
     @Test("the table", arguments: [
@@ -11,6 +10,9 @@ struct ErrorStatusTests {
         ("23505", 409), ("23503", 409), ("25006", 405), ("42883", 404), ("42P01", 404),
         ("28000", 403), ("0P000", 403), ("P0001", 400), ("22P02", 400), ("23502", 400),
         ("PT429", 429), ("PT402", 402),
+        ("09000", 500), ("25P02", 500), ("2D000", 500), ("38001", 500), ("39P01", 500), ("3B000", 500),
+        ("40003", 500), ("F0000", 500), ("HV000", 500), ("P0002", 500), ("P0004", 500), ("42P17", 500),
+        ("40001", 500), ("40P01", 500), ("23P01", 409), ("42703", 400),
     ])
     func status(sqlState: String, status: Int) {
         #expect(DataAPIError.httpStatus(sqlState: sqlState, anonymous: false) == status)
