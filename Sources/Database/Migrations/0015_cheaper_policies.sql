@@ -1,7 +1,8 @@
 -- What Row Level Security costs a feed, made smaller: the heaviest follower's home feed (4,224
 -- follows) cost 2.1-2.9x the same call without RLS. Every policy use in a statement evaluates the
 -- caller's identity and relationships once (InitPlans) and then checks each row it reads; three
--- things made that expensive, measured on the seeded set with scripts/bench-feed and pgbench:
+-- things made that expensive and a fourth did work it need not, measured on the seeded set with
+-- scripts/bench-feed and pgbench:
 --
 -- 1. auth.uid(), auth.role() and auth.jwt() were PL/pgSQL (0008), each call parsing the claims as
 --    jsonb, and uid() doing so through jwt(): about 8 us a call, and a home feed calls uid() some
