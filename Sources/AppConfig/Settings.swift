@@ -48,6 +48,7 @@ public struct Settings: Sendable {
     /// How long a request waits for a pooled connection before `504 PGRST003`, in milliseconds
     /// (PostgREST's db-pool-acquisition-timeout).
     public var poolAcquisitionTimeoutMilliseconds: Int = 10_000
+    public var poolAcquisitionTimeout: Duration { .milliseconds(poolAcquisitionTimeoutMilliseconds) }
 
     public init(
         host: String = "127.0.0.1",

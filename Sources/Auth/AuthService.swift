@@ -22,7 +22,7 @@ public struct AuthService: Sendable {
 
     public init(
         client: PostgresClient, settings: AuthSettings, secret: String, externalURL: String,
-        acquisitionTimeout: Duration = .seconds(10), logger: Logger
+        acquisitionTimeout: Duration = PostgresClient.defaultAcquisitionTimeout, logger: Logger
     ) async {
         self.client = client
         self.settings = settings

@@ -21,7 +21,7 @@ public struct DataAPIService: Sendable {
 
     public init(
         client: PostgresClient, store: SchemaCacheStore, maxRows: Int, statementTimeoutMilliseconds: Int = 8000,
-        acquisitionTimeout: Duration = .seconds(10), logger: Logger
+        acquisitionTimeout: Duration = PostgresClient.defaultAcquisitionTimeout, logger: Logger
     ) {
         self.client = client
         self.store = store

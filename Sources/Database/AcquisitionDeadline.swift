@@ -1,3 +1,4 @@
+import PostgresNIO
 import Synchronization
 
 /// No pooled connection became free within the deadline: every connection stayed busy, or the
@@ -5,6 +6,11 @@ import Synchronization
 public struct ConnectionAcquisitionTimeout: Error, CustomStringConvertible, Sendable {
     public let timeout: Duration
     public var description: String { "no database connection became free within \(timeout)" }
+}
+
+extension PostgresClient {
+    /// How long `withCaller` waits for a pooled connection unless told otherwise (PostgREST's default).
+    public static let defaultAcquisitionTimeout: Duration = .seconds(10)
 }
 
 /// Runs `operation`, which must call `acquired()` as soon as it holds a connection; throws

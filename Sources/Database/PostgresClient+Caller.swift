@@ -22,7 +22,7 @@ extension PostgresClient {
         _ caller: Caller,
         readOnly: Bool = false,
         settings: [(name: String, value: String)] = [],
-        acquisitionTimeout: Duration = .seconds(10),
+        acquisitionTimeout: Duration = PostgresClient.defaultAcquisitionTimeout,
         logger: Logger,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {

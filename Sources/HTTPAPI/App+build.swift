@@ -70,11 +70,11 @@ public struct AppDependencies: Sendable {
             callers: CallerResolver(verifier: await JWTVerifier(secret: secret)),
             auth: await AuthService(
                 client: client, settings: settings.auth, secret: secret, externalURL: settings.externalURL,
-                acquisitionTimeout: .milliseconds(settings.poolAcquisitionTimeoutMilliseconds), logger: logger),
+                acquisitionTimeout: settings.poolAcquisitionTimeout, logger: logger),
             data: DataAPIService(
                 client: client, store: SchemaCacheStore(schemas: settings.exposedSchemas), maxRows: settings.maxRows,
                 statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds,
-                acquisitionTimeout: .milliseconds(settings.poolAcquisitionTimeoutMilliseconds), logger: logger),
+                acquisitionTimeout: settings.poolAcquisitionTimeout, logger: logger),
             migrateBeforeServing: migrateBeforeServing, rateLimits: settings.rateLimits,
             cacheSettings: settings.cache, redis: settings.redis.map { RedisClient(RedisClient.Configuration(endpoint: $0)) },
             telemetry: AppTelemetry(

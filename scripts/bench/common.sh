@@ -39,12 +39,7 @@ pgbench_run() { # script [clients] → "tps - -"
         | awk '/^tps/ {printf "%.0f - -\n", $3}'
 }
 
-# Latency percentiles of one connection running a script: "p50 p95 p99 calls" in ms.
-pgbench_latency() { # script
-    pgbench_latencies "$1"
-}
-
-# Latency percentiles of scripts measured side by side in time, for comparing them on a machine
+# Latency percentiles of one connection per script, for scripts measured side by side in time, for comparing them on a machine
 # whose speed drifts: SECONDS_EACH per script, cut into slices of at most 2 s that take turns
 # (a b c a b c …), each slice on a fresh connection whose first 20 calls (cold plans) are dropped.
 # One "p50 p95 p99 calls" line (ms) per script, in argument order.
