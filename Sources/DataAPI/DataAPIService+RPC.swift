@@ -84,7 +84,7 @@ extension DataAPIService {
         }
         let query = planner.builder.query(sql)
         let logger = self.logger
-        let (json, count) = try await run(caller, request, readOnly: viaGET) { connection in
+        let (json, count) = try await run(caller, request, readOnly: viaGET, write: function.volatility == .volatile) { connection in
             try await Self.jsonAndCount(try await connection.query(query, logger: logger))
         }
         if function.returnsVoid { return DataResponse(status: 204, body: nil) }

@@ -136,7 +136,7 @@ extension DataAPIService {
         guard representation else {
             // No RETURNING: a write the caller may do but not read back (RLS SELECT policy) still succeeds.
             let query = planner.builder.query(statement)
-            let count = try await run(caller, request) { connection in
+            let count = try await run(caller, request, write: true) { connection in
                 try await connection.query(query, logger: logger).get().metadata.rows ?? 0
             }
             return DataResponse(status: 204, body: nil, contentRange: Self.contentRange(offset: 0, count: count, total: nil))
@@ -146,7 +146,7 @@ extension DataAPIService {
             SELECT coalesce(json_agg(r), '[]'::json)::text, count(*)::int FROM (SELECT \(list) FROM written AS t0) r
             """
         let query = planner.builder.query(sql)
-        let (json, count) = try await run(caller, request) { connection in
+        let (json, count) = try await run(caller, request, write: true) { connection in
             try await Self.jsonAndCount(try await connection.query(query, logger: logger))
         }
         return DataResponse(

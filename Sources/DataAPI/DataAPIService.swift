@@ -14,6 +14,9 @@ public struct DataAPIService: Sendable {
     public let statementTimeoutMilliseconds: Int
     /// How long a request waits for a pooled connection.
     public let acquisitionTimeout: Duration
+    /// When a listener applies the writes' notifications (the feed cache), a write answers only once
+    /// they are applied, so that the writer's next read sees it.
+    public var fences: WriteFences?
     let logger: Logger
 
     /// Query parameters that are not filters on a table.
@@ -88,9 +91,11 @@ public struct DataAPIService: Sendable {
         return (min(limit ?? maxRows, maxRows), offset)
     }
 
-    /// Runs SQL as the caller and maps database errors to PostgREST's.
+    /// Runs SQL as the caller and maps database errors to PostgREST's. A `write` ends with a fence
+    /// (see ``WriteFences``) and returns once the listener has applied what it announced.
     func run<Result: Sendable>(
-        _ caller: Caller, _ request: DataRequest, readOnly: Bool = false, _ body: (PostgresConnection) async throws -> Result
+        _ caller: Caller, _ request: DataRequest, readOnly: Bool = false, write: Bool = false,
+        _ body: (PostgresConnection) async throws -> Result
     ) async throws(DataAPIError) -> Result {
         var settings: [(name: String, value: String)] = [
             ("request.method", request.method), ("request.path", request.path), ("request.headers", request.headersJSON),
@@ -98,19 +103,38 @@ public struct DataAPIService: Sendable {
         if caller.role != .serviceRole {
             settings.append(("statement_timeout", "\(statementTimeoutMilliseconds)ms"))
         }
+        let fences = write && !readOnly ? self.fences : nil
+        let fence = fences?.open()
+        let logger = self.logger
         do {
-            return try await client.withCaller(
-                caller, readOnly: readOnly, settings: settings, acquisitionTimeout: acquisitionTimeout, logger: logger, body)
-        } catch let error as DataAPIError {
-            throw error
-        } catch let error as ConnectionAcquisitionTimeout {
-            logger.warning("no database connection became free", metadata: ["timeout": "\(error.timeout)"])
-            throw DataAPIError.poolTimeout
-        } catch let error as PSQLError {
-            throw DataAPIError.from(error, anonymous: caller.role == .anon)
+            let result = try await client.withCaller(
+                caller, readOnly: readOnly, settings: settings, acquisitionTimeout: acquisitionTimeout, logger: logger
+            ) { connection in
+                let result = try await body(connection)
+                if let fences, let fence { try await fences.send(fence, on: connection, logger: logger) }
+                return result
+            }
+            if let fences, let fence { await fences.wait(fence) }
+            return result
         } catch {
+            if let fences, let fence { fences.abandon(fence) }
+            throw mapped(error, caller: caller)
+        }
+    }
+
+    /// A failure of `run` as PostgREST reports it.
+    private func mapped(_ error: any Error, caller: Caller) -> DataAPIError {
+        switch error {
+        case let error as DataAPIError:
+            return error
+        case let error as ConnectionAcquisitionTimeout:
+            logger.warning("no database connection became free", metadata: ["timeout": "\(error.timeout)"])
+            return DataAPIError.poolTimeout
+        case let error as PSQLError:
+            return DataAPIError.from(error, anonymous: caller.role == .anon)
+        default:
             logger.error("data API query failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
-            throw DataAPIError(status: 500, code: "PGRST000", message: "the database request failed")
+            return DataAPIError(status: 500, code: "PGRST000", message: "the database request failed")
         }
     }
 

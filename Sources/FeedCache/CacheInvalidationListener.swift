@@ -12,16 +12,19 @@ import ServiceLifecycle
 /// located — nearby feeds. Followers are looked up only among users whose home feed is cached
 /// (here or, with Redis, in the shared level). With Redis, every instance also replaces the shared
 /// versions of what the write changed. When the listening connection drops, events may have been
-/// missed: everything is dropped.
+/// missed: everything is dropped. A write through the data API waits for its fence (`fences`), so
+/// that its writer reads it back.
 public struct CacheInvalidationListener: Service {
     public static let channel = "feedfusion_cache"
     let client: PostgresClient
     let cache: ResponseCache
+    let fences: WriteFences?
     let logger: Logger
 
-    public init(client: PostgresClient, cache: ResponseCache, logger: Logger) {
+    public init(client: PostgresClient, cache: ResponseCache, fences: WriteFences? = nil, logger: Logger) {
         self.client = client
         self.cache = cache
+        self.fences = fences
         self.logger = logger
     }
 
@@ -30,8 +33,12 @@ public struct CacheInvalidationListener: Service {
             await client.listenContinuously(
                 on: Self.channel, logger: logger,
                 // Writes committed while nobody listened were never announced to us.
-                connected: { await cache.invalidateAllEverywhere() },
+                connected: {
+                    await cache.invalidateAllEverywhere()
+                    fences?.setListening(true)
+                },
                 lost: {
+                    fences?.setListening(false)
                     logger.warning("cache invalidation listener lost its connection; cache dropped")
                     await cache.invalidateAllEverywhere()
                 }
@@ -39,6 +46,7 @@ public struct CacheInvalidationListener: Service {
                 await apply(payload)
             }
         }
+        fences?.setListening(false)  // stopped: nobody will see a fence any more
     }
 
     /// Applies one announced write to the cache.
@@ -65,6 +73,9 @@ public struct CacheInvalidationListener: Service {
             kinds = ["entity", "nearby"]
         case .all:
             await cache.invalidateAllEverywhere()
+            return
+        case .fence:
+            if let token = event.f { fences?.passed(token) }
             return
         }
         if event.t != .viewers {

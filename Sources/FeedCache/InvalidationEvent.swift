@@ -13,6 +13,8 @@ struct InvalidationEvent: Decodable, Sendable {
         case profile
         /// Anything else (an entity renamed, a table truncated): drop everything.
         case all
+        /// A write transaction's last notification (`f` its token): everything it announced is applied.
+        case fence
     }
 
     let t: Kind
@@ -21,6 +23,7 @@ struct InvalidationEvent: Decodable, Sendable {
     let p: [UUID]?
     let v: [UUID]?
     let loc: Bool?
+    let f: UUID?
 
     static func decode(_ payload: String) -> InvalidationEvent? {
         try? JSONDecoder().decode(InvalidationEvent.self, from: Data(payload.utf8))

@@ -55,6 +55,9 @@ public struct AppDependencies: Sendable {
         self.migrator = migrator
         self.callers = callers
         self.auth = auth
+        var data = data
+        // The cache is corrected by NOTIFY after the fact; writes wait for it (read-your-writes).
+        if cacheSettings.enabled { data.fences = WriteFences(channel: CacheInvalidationListener.channel) }
         self.data = data
         self.migrateBeforeServing = migrateBeforeServing
         self.readinessTimeout = readinessTimeout
@@ -132,7 +135,8 @@ public func buildApplication(
             dependencies.client,
             SchemaCacheListener(client: dependencies.client, store: dependencies.data.store, logger: logger),
         ] + (dependencies.cachedRPCs.enabled
-            ? [CacheInvalidationListener(client: dependencies.client, cache: dependencies.cachedRPCs.cache, logger: logger)] : [])
+            ? [CacheInvalidationListener(
+                client: dependencies.client, cache: dependencies.cachedRPCs.cache, fences: dependencies.data.fences, logger: logger)] : [])
             + (dependencies.cachedRPCs.cache.shared.map { [SharedCacheSubscriber(cache: dependencies.cachedRPCs.cache, shared: $0, logger: logger)] } ?? [])
             + dependencies.telemetry.services + metricsPortServices(settings: settings, dependencies: dependencies, logger: logger),
         logger: logger

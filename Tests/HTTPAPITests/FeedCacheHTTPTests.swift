@@ -116,6 +116,32 @@ struct FeedCacheHTTPTests {
         }
     }
 
+    @Test("read-your-writes: a write through the API is in every cached feed of this instance when it answers")
+    func readYourWrites() async throws {
+        try await RestWorld.run { (rest: RestTestClient, world: RestWorld, _: TestDatabase) async throws in
+            let a = rest.callAs(try await RestTestClient.token(for: world.a))
+            let b = rest.callAs(try await RestTestClient.token(for: world.b))
+            let post = world.publicPost.uuidString.lowercased()
+            func seen(by client: RestTestClient) async throws -> [String: Any]? {
+                let reply = try await client.send(.post, "/rpc/feed_fusion_profile", json: ["p_profile_id": world.a.uuidString])
+                #expect(reply.status == .ok)
+                return reply.rows.first { $0["id"] as? String == post }
+            }
+            // Each round caches both views, writes, and reads back at once: no waiting, no retry.
+            for round in 1...25 {
+                _ = try await seen(by: a)
+                _ = try await seen(by: b)
+                // A volatile RPC (the like), and a table write (A edits the post).
+                let like = round.isMultiple(of: 2) ? "/rpc/unlike_post" : "/rpc/like_post"
+                #expect(try await b.send(.post, like, json: ["p_post_id": post]).status == .noContent)
+                #expect(try await seen(by: a)?["like_count"] as? Int == (round.isMultiple(of: 2) ? 0 : 1), "round \(round)")
+                let body = "edited \(round)"
+                #expect(try await a.send(.patch, "/posts?id=eq.\(post)", json: ["body": body]).status == .noContent)
+                #expect(try await seen(by: b)?["body"] as? String == body, "round \(round)")
+            }
+        }
+    }
+
     @Test("two server instances: a write through one drops the other's cached feeds")
     func twoInstances() async throws {
         let database = try await TestDatabase.migrated()

@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// Read-your-writes for what a listening connection applies after the fact (the feed cache's
+/// invalidation by NOTIFY): without it, a client that writes and at once reads again could be
+/// answered from a cache the listener has not yet corrected.
+///
+/// A write transaction ends with one more NOTIFY on the listener's channel carrying a token, sent
+/// after everything its triggers announced; the request answers once the listener has handled that
+/// token. PostgreSQL delivers a transaction's notifications together and in the order they were
+/// sent, and the listener handles them one after the other, so by then every announcement of the
+/// write has been applied. Other instances' listeners see the token and ignore it.
+public final class WriteFences: Sendable {
+    public let channel: String
+    /// The longest a write waits for its fence (the listener slow, or reconnecting — after which it
+    /// drops everything anyway).
+    public let timeout: Duration
+
+    private enum Waiter {
+        case pending(CheckedContinuation<Void, Never>?)
+        case passed
+    }
+    private struct State {
+        var listening = false
+        var waiters: [UUID: Waiter] = [:]
+    }
+    private let state = Mutex(State())
+
+    public init(channel: String, timeout: Duration = .seconds(1)) {
+        self.channel = channel
+        self.timeout = timeout
+    }
+
+    // MARK: the listener's side
+
+    /// The listener is in place (true) or lost its connection (false: nobody will see a fence, and
+    /// whoever waits is let go).
+    public func setListening(_ listening: Bool) {
+        let released = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.listening = listening
+            guard !listening else { return [] }
+            defer { state.waiters = [:] }
+            return state.waiters.values.compactMap { if case .pending(let continuation) = $0 { continuation } else { nil } }
+        }
+        for continuation in released { continuation.resume() }
+    }
+
+    /// The listener has handled everything announced before `token`.
+    public func passed(_ token: UUID) {
+        let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard case .pending(let continuation) = state.waiters[token] else { return nil }  // another instance's
+            if continuation == nil {
+                state.waiters[token] = .passed  // came before its writer started waiting
+            } else {
+                state.waiters[token] = nil
+            }
+            return continuation
+        }
+        continuation?.resume()
+    }
+
+    /// The notification a listener decodes as the fence `token`.
+    public static func payload(_ token: UUID) -> String { #"{"t":"fence","f":"\#(token.uuidString.lowercased())"}"# }
+
+    // MARK: the writer's side
+
+    /// A new fence, or nil while nobody listens (nothing to wait for).
+    public func open() -> UUID? {
+        state.withLock { state in
+            guard state.listening else { return nil }
+            let token = UUID()
+            state.waiters[token] = .pending(nil)
+            return token
+        }
+    }
+
+    /// Sends the fence as the transaction's last statement, after the write's own notifications.
+    public func send(_ token: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        for try await _ in try await connection.execute(FenceNotification(channel: channel, payload: Self.payload(token)), logger: logger) {}
+    }
+
+    /// Waits until the listener has handled `token` (the write committed), or the timeout passed.
+    public func wait(_ token: UUID) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let now = self.state.withLock { state -> Bool in
+                        guard case .pending(nil) = state.waiters[token] else {
+                            state.waiters[token] = nil  // passed already, or given up
+                            return true
+                        }
+                        state.waiters[token] = .pending(continuation)
+                        return false
+                    }
+                    if now { continuation.resume() }
+                }
+            }
+            group.addTask { try? await Task.sleep(for: self.timeout) }
+            await group.next()
+            group.cancelAll()
+            abandon(token)  // lets the first task go when the timeout came first
+        }
+    }
+
+    /// Forgets `token` (the write failed and sent nothing, or its wait is over).
+    public func abandon(_ token: UUID) {
+        let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            defer { state.waiters[token] = nil }
+            if case .pending(let continuation) = state.waiters[token] { return continuation }
+            return nil
+        }
+        continuation?.resume()
+    }
+}
+
+/// `pg_notify` with bound channel and payload, prepared once per connection.
+struct FenceNotification: PostgresPreparedStatement {
+    static let name = "feedfusion_write_fence"
+    static let sql = "SELECT pg_notify($1, $2)"
+    typealias Row = ()
+
+    let channel: String
+    let payload: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(channel)
+        bindings.append(payload)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws {}
+}
