@@ -107,14 +107,16 @@ public struct DataAPIService: Sendable {
         let fence = fences?.open()
         let logger = self.logger
         do {
-            let result = try await client.withCaller(
+            let (result, fenced) = try await client.withCaller(
                 caller, readOnly: readOnly, settings: settings, acquisitionTimeout: acquisitionTimeout, logger: logger
             ) { connection in
                 let result = try await body(connection)
-                if let fences, let fence { try await fences.send(fence, on: connection, logger: logger) }
-                return result
+                guard let fences, let fence else { return (result, false) }
+                return (result, try await fences.send(fence, on: connection, logger: logger))
             }
-            if let fences, let fence { await fences.wait(fence) }
+            if let fences, let fence {
+                if fenced { await fences.wait(fence) } else { fences.abandon(fence) }
+            }
             return result
         } catch {
             if let fences, let fence { fences.abandon(fence) }

@@ -12,8 +12,13 @@ import Synchronization
 /// token. PostgreSQL delivers a transaction's notifications together and in the order they were
 /// sent, and the listener handles them one after the other, so by then every announcement of the
 /// write has been applied. Other instances' listeners see the token and ignore it.
+///
+/// Only a transaction whose triggers announced something sends the fence: they mark it by setting
+/// `marker` to `on` for the transaction (migration 0016 for the feed cache). Any other write answers
+/// at once.
 public final class WriteFences: Sendable {
     public let channel: String
+    public let marker: String
     /// The longest a write waits for its fence (the listener slow, or reconnecting — after which it
     /// drops everything anyway).
     public let timeout: Duration
@@ -28,8 +33,9 @@ public final class WriteFences: Sendable {
     }
     private let state = Mutex(State())
 
-    public init(channel: String, timeout: Duration = .seconds(1)) {
+    public init(channel: String, marker: String, timeout: Duration = .seconds(1)) {
         self.channel = channel
+        self.marker = marker
         self.timeout = timeout
     }
 
@@ -76,9 +82,16 @@ public final class WriteFences: Sendable {
         }
     }
 
-    /// Sends the fence as the transaction's last statement, after the write's own notifications.
-    public func send(_ token: UUID, on connection: PostgresConnection, logger: Logger) async throws {
-        for try await _ in try await connection.execute(FenceNotification(channel: channel, payload: Self.payload(token)), logger: logger) {}
+    /// Sends the fence as the transaction's last statement, after the write's own notifications, when
+    /// the transaction announced any; false when it did not (then there is nothing to wait for).
+    public func send(_ token: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        var sent = false
+        for try await _ in try await connection.execute(
+            FenceNotification(channel: channel, payload: Self.payload(token), marker: marker), logger: logger)
+        {
+            sent = true
+        }
+        return sent
     }
 
     /// Waits until the listener has handled `token` (the write committed), or the timeout passed.
@@ -115,19 +128,22 @@ public final class WriteFences: Sendable {
     }
 }
 
-/// `pg_notify` with bound channel and payload, prepared once per connection.
+/// `pg_notify` with bound channel and payload when the transaction set the marker (a row when sent,
+/// none when not), prepared once per connection.
 struct FenceNotification: PostgresPreparedStatement {
     static let name = "feedfusion_write_fence"
-    static let sql = "SELECT pg_notify($1, $2)"
+    static let sql = "SELECT pg_notify($1, $2) WHERE current_setting($3, true) = 'on'"
     typealias Row = ()
 
     let channel: String
     let payload: String
+    let marker: String
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
+        var bindings = PostgresBindings(capacity: 3)
         bindings.append(channel)
         bindings.append(payload)
+        bindings.append(marker)
         return bindings
     }
 

@@ -16,6 +16,8 @@ import ServiceLifecycle
 /// that its writer reads it back.
 public struct CacheInvalidationListener: Service {
     public static let channel = "feedfusion_cache"
+    /// Set for the transaction by a write the triggers announced (migration 0016): it needs a fence.
+    public static let marker = "feedfusion.cache_announced"
     let client: PostgresClient
     let cache: ResponseCache
     let fences: WriteFences?

@@ -57,7 +57,7 @@ public struct AppDependencies: Sendable {
         self.auth = auth
         var data = data
         // The cache is corrected by NOTIFY after the fact; writes wait for it (read-your-writes).
-        if cacheSettings.enabled { data.fences = WriteFences(channel: CacheInvalidationListener.channel) }
+        if cacheSettings.enabled { data.fences = WriteFences(channel: CacheInvalidationListener.channel, marker: CacheInvalidationListener.marker) }
         self.data = data
         self.migrateBeforeServing = migrateBeforeServing
         self.readinessTimeout = readinessTimeout
