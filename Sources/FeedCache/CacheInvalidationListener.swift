@@ -31,77 +31,98 @@ public struct CacheInvalidationListener: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await client.listenContinuously(
-                on: Self.channel, logger: logger,
-                // Writes committed while nobody listened were never announced to us.
-                connected: {
-                    await cache.invalidateAllEverywhere()
-                    fences?.setListening(true)
-                },
-                lost: {
-                    fences?.setListening(false)
-                    logger.warning("cache invalidation listener lost its connection; cache dropped")
-                    await cache.invalidateAllEverywhere()
+        let queue = PayloadQueue()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await queue.batches { await apply($0) } }
+            await cancelWhenGracefulShutdown {
+                await client.listenContinuously(
+                    on: Self.channel, logger: logger,
+                    // Writes committed while nobody listened were never announced to us.
+                    connected: {
+                        await cache.invalidateAllEverywhere()
+                        fences?.setListening(true)
+                    },
+                    lost: {
+                        logger.warning("cache invalidation listener lost its connection; cache dropped")
+                        await cache.invalidateAllEverywhere()
+                        // After the drop: a writer let go now reads nothing cached from before its write.
+                        fences?.setListening(false)
+                    }
+                ) { payload in
+                    queue.push(payload)
                 }
-            ) { payload in
-                await apply(payload)
             }
+            queue.finish()
         }
         fences?.setListening(false)  // stopped: nobody will see a fence any more
     }
 
-    /// Applies one announced write to the cache.
-    func apply(_ payload: String) async {
-        guard let event = InvalidationEvent.decode(payload) else {
-            logger.warning("unreadable cache invalidation event; cache dropped")
-            await cache.invalidateAllEverywhere()
-            return
-        }
+    /// Applies announced writes, in one pass, to the cache; then lets go the writers whose fences
+    /// came with them.
+    func apply(_ payloads: [String]) async {
         var tags: [CacheTag] = []
-        var kinds: [String] = []
-        let entities = event.e ?? []
-        switch event.t {
-        case .post, .target:
-            if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
-            tags += entities.map { .entity(CacheTag.id($0)) }
-            tags += (event.p ?? []).map { .home(CacheTag.id($0)) }
-            if event.loc == true { tags.append(.nearby) }
-        case .viewers:
-            tags += (event.v ?? []).map { .viewer(CacheTag.id($0)) }
-        case .profile:
-            if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
-            // Its posts may be in any entity or nearby feed: rare enough to drop those wholesale.
-            kinds = ["entity", "nearby"]
-        case .all:
-            await cache.invalidateAllEverywhere()
-            return
-        case .fence:
-            if let token = event.f { fences?.passed(token) }
-            return
-        }
-        if event.t != .viewers {
-            do {
-                tags += try await followers(of: event.a, entities: entities).map { .home(CacheTag.id($0)) }
-            } catch {
-                logger.warning("could not resolve followers for cache invalidation; cache dropped", metadata: ["error": "\(String(reflecting: error))"])
-                await cache.invalidateAllEverywhere()
-                return
+        var kinds: Set<String> = []
+        var authors: Set<UUID> = [], entities: Set<UUID> = []
+        var passed: [UUID] = []
+        var dropAll = false
+        for payload in payloads {
+            guard let event = InvalidationEvent.decode(payload) else {
+                logger.warning("unreadable cache invalidation event; cache dropped")
+                dropAll = true
+                continue
+            }
+            let eventEntities = event.e ?? []
+            switch event.t {
+            case .post, .target:
+                if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
+                tags += eventEntities.map { .entity(CacheTag.id($0)) }
+                tags += (event.p ?? []).map { .home(CacheTag.id($0)) }
+                if event.loc == true { tags.append(.nearby) }
+            case .viewers:
+                tags += (event.v ?? []).map { .viewer(CacheTag.id($0)) }
+            case .profile:
+                if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
+                // Its posts may be in any entity or nearby feed: rare enough to drop those wholesale.
+                kinds.formUnion(["entity", "nearby"])
+            case .all:
+                dropAll = true
+            case .fence:
+                if let token = event.f { passed.append(token) }
+            }
+            // Whoever follows the author or a target has the post in their home feed.
+            if event.t == .post || event.t == .target || event.t == .profile {
+                if let author = event.a { authors.insert(author) }
+                entities.formUnion(eventEntities)
             }
         }
-        await cache.invalidateEverywhere(tags, kinds: kinds)
+        if !dropAll {
+            do {
+                tags += try await followers(of: authors, entities: entities).map { .home(CacheTag.id($0)) }
+            } catch {
+                logger.warning("could not resolve followers for cache invalidation; cache dropped", metadata: ["error": "\(String(reflecting: error))"])
+                dropAll = true
+            }
+        }
+        if dropAll {
+            await cache.invalidateAllEverywhere()
+        } else if !tags.isEmpty || !kinds.isEmpty {
+            await cache.invalidateEverywhere(tags, kinds: kinds.sorted())
+        }
+        for token in passed { fences?.passed(token) }
     }
 
-    /// Users with a cached home feed (here or shared) who follow `author` or one of `entities`.
-    func followers(of author: UUID?, entities: [UUID]) async throws -> [UUID] {
+    /// Users with a cached home feed (here or shared) who follow one of `authors` or of `entities`.
+    func followers(of authors: Set<UUID>, entities: Set<UUID>) async throws -> [UUID] {
+        guard !authors.isEmpty || !entities.isEmpty else { return [] }
         var homes = cache.ids(ofKind: "home")
-        if let shared = cache.shared, author != nil || !entities.isEmpty { homes.formUnion(await shared.cachedHomes()) }
+        if let shared = cache.shared { homes.formUnion(await shared.cachedHomes()) }
         let cachedHomes = homes.compactMap(UUID.init(uuidString:))
-        guard !cachedHomes.isEmpty, author != nil || !entities.isEmpty else { return [] }
+        guard !cachedHomes.isEmpty else { return [] }
         let rows = try await client.query(
             """
             SELECT DISTINCT follower_id FROM public.follows
-            WHERE follower_id = ANY(\(cachedHomes)) AND (followed_profile_id = \(author) OR followed_entity_id = ANY(\(entities)))
+            WHERE follower_id = ANY(\(cachedHomes))
+              AND (followed_profile_id = ANY(\(Array(authors))) OR followed_entity_id = ANY(\(Array(entities))))
             """, logger: logger)
         var followers: [UUID] = []
         for try await follower in rows.decode(UUID.self) { followers.append(follower) }

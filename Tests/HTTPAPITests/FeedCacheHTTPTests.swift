@@ -142,6 +142,36 @@ struct FeedCacheHTTPTests {
         }
     }
 
+    @Test("read-your-writes under a burst: 20 writers at once (their notifications applied in batches) each read their post")
+    func readYourWritesConcurrently() async throws {
+        try await RestWorld.run { (rest: RestTestClient, world: RestWorld, database: TestDatabase) async throws in
+            let writers = try await database.withClient { client in
+                var tokens: [(UUID, String)] = []
+                for n in 0..<20 {
+                    let user = try await Fixtures.createUser(client, username: "writer_\(n)")
+                    try await Fixtures.follow(client, follower: user, followed: world.a)
+                    tokens.append((user, try await RestTestClient.token(for: user)))
+                }
+                return tokens
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (n, (user, token)) in writers.enumerated() {
+                    group.addTask { () async throws -> Void in
+                        let writer = rest.callAs(token)
+                        func home() async throws -> [String] {
+                            try await writer.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 50]).column("body")
+                        }
+                        #expect(try await home().contains("a-public"))  // cached now
+                        let body = "burst \(n) by \(user)"
+                        #expect(try await writer.send(.post, "/rpc/create_post", json: ["p_body": body]).status == .ok)
+                        #expect(try await home().contains(body), "writer \(n)")
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     @Test("two server instances: a write through one drops the other's cached feeds")
     func twoInstances() async throws {
         let database = try await TestDatabase.migrated()
