@@ -149,7 +149,7 @@ public func buildApplication(
         }
         // The data API serves what the migrated catalog holds. If the database is away right now,
         // the first data-API request loads it instead; /ready reports the database meanwhile.
-        let loaded = await withTimeout(.seconds(5)) {
+        let loaded: Void? = await withTimeout(.seconds(5)) {
             try await dependencies.data.store.reload(client: dependencies.client, logger: logger)
         }
         if loaded == nil { logger.warning("schema cache not loaded at start; will load on first use") }
