@@ -33,16 +33,18 @@ public struct CacheInvalidationListener: Service {
     public func run() async throws {
         let queue = PayloadQueue()
         await withDiscardingTaskGroup { group in
-            group.addTask { await queue.batches { await apply($0) } }
+            group.addTask { await queue.batches { await apply($0, on: $1) } }
             await cancelWhenGracefulShutdown {
                 await client.listenContinuously(
                     on: Self.channel, logger: logger,
                     // Writes committed while nobody listened were never announced to us.
-                    connected: {
+                    connected: { connection in
+                        queue.setConnection(connection)
                         await cache.invalidateAllEverywhere()
                         fences?.setListening(true)
                     },
                     lost: {
+                        queue.setConnection(nil)
                         logger.warning("cache invalidation listener lost its connection; cache dropped")
                         await cache.invalidateAllEverywhere()
                         // After the drop: a writer let go now reads nothing cached from before its write.
@@ -58,8 +60,8 @@ public struct CacheInvalidationListener: Service {
     }
 
     /// Applies announced writes, in one pass, to the cache; then lets go the writers whose fences
-    /// came with them.
-    func apply(_ payloads: [String]) async {
+    /// came with them. Queries run on `connection` when given, else on a pooled one.
+    func apply(_ payloads: [String], on connection: PostgresConnection? = nil) async {
         var tags: [CacheTag] = []
         var kinds: Set<String> = []
         var authors: Set<UUID> = [], entities: Set<UUID> = []
@@ -97,7 +99,7 @@ public struct CacheInvalidationListener: Service {
         }
         if !dropAll {
             do {
-                tags += try await followers(of: authors, entities: entities).map { .home(CacheTag.id($0)) }
+                tags += try await followers(of: authors, entities: entities, on: connection).map { .home(CacheTag.id($0)) }
             } catch {
                 logger.warning("could not resolve followers for cache invalidation; cache dropped", metadata: ["error": "\(String(reflecting: error))"])
                 dropAll = true
@@ -112,18 +114,23 @@ public struct CacheInvalidationListener: Service {
     }
 
     /// Users with a cached home feed (here or shared) who follow one of `authors` or of `entities`.
-    func followers(of authors: Set<UUID>, entities: Set<UUID>) async throws -> [UUID] {
+    func followers(of authors: Set<UUID>, entities: Set<UUID>, on connection: PostgresConnection?) async throws -> [UUID] {
         guard !authors.isEmpty || !entities.isEmpty else { return [] }
         var homes = cache.ids(ofKind: "home")
         if let shared = cache.shared { homes.formUnion(await shared.cachedHomes()) }
         let cachedHomes = homes.compactMap(UUID.init(uuidString:))
         guard !cachedHomes.isEmpty else { return [] }
-        let rows = try await client.query(
-            """
+        let query: PostgresQuery = """
             SELECT DISTINCT follower_id FROM public.follows
             WHERE follower_id = ANY(\(cachedHomes))
               AND (followed_profile_id = ANY(\(Array(authors))) OR followed_entity_id = ANY(\(Array(entities))))
-            """, logger: logger)
+            """
+        let rows: PostgresRowSequence
+        if let connection {
+            rows = try await connection.query(query, logger: logger)
+        } else {
+            rows = try await client.query(query, logger: logger)
+        }
         var followers: [UUID] = []
         for try await follower in rows.decode(UUID.self) { followers.append(follower) }
         return followers

@@ -129,7 +129,7 @@ struct WriteFencesTests {
         try await database.withClient { client in
             let logger = database.logger
             let listener = Task {
-                await client.listenContinuously(on: channel, logger: logger, connected: { fences.setListening(true) }) { payload in
+                await client.listenContinuously(on: channel, logger: logger, connected: { _ in fences.setListening(true) }) { payload in
                     if delay > .zero { try await Task.sleep(for: delay) }
                     seen.append(payload)
                     if let token = fenceToken(payload) { fences.passed(token) }

@@ -13,7 +13,7 @@ struct PayloadQueueTests {
         let batches = Mutex<[[String]]>([])
         let firstStarted = AsyncStream.makeStream(of: Void.self)
         let consumer = Task {
-            await queue.batches { batch in
+            await queue.batches { batch, _ in
                 batches.withLock { $0.append(batch) }
                 if batch == ["1"] {
                     firstStarted.continuation.yield()
