@@ -27,11 +27,31 @@ public final class WriteFences: Sendable {
         case pending(CheckedContinuation<Void, Never>?)
         case passed
     }
+    /// Running totals of how writers' waits ended (for `/metrics`): a rising `timedOut` means the
+    /// listener lags behind the writes.
+    public struct Statistics: Sendable, Equatable {
+        /// The listener handled the fence.
+        public var passed = 0
+        /// The bound came first.
+        public var timedOut = 0
+        /// The listener lost its connection or stopped.
+        public var released = 0
+
+        public init(passed: Int = 0, timedOut: Int = 0, released: Int = 0) {
+            self.passed = passed
+            self.timedOut = timedOut
+            self.released = released
+        }
+    }
+
     private struct State {
         var listening = false
         var waiters: [UUID: Waiter] = [:]
+        var statistics = Statistics()
     }
     private let state = Mutex(State())
+
+    public var statistics: Statistics { state.withLock { $0.statistics } }
 
     public init(channel: String, marker: String, timeout: Duration = .seconds(1)) {
         self.channel = channel
@@ -48,6 +68,7 @@ public final class WriteFences: Sendable {
             state.listening = listening
             guard !listening else { return [] }
             defer { state.waiters = [:] }
+            state.statistics.released += state.waiters.count
             return state.waiters.values.compactMap { if case .pending(let continuation) = $0 { continuation } else { nil } }
         }
         for continuation in released { continuation.resume() }
@@ -57,6 +78,7 @@ public final class WriteFences: Sendable {
     public func passed(_ token: UUID) {
         let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard case .pending(let continuation) = state.waiters[token] else { return nil }  // another instance's
+            state.statistics.passed += 1
             if continuation == nil {
                 state.waiters[token] = .passed  // came before its writer started waiting
             } else {
@@ -113,6 +135,9 @@ public final class WriteFences: Sendable {
             group.addTask { try? await Task.sleep(for: self.timeout) }
             await group.next()
             group.cancelAll()
+            state.withLock { state in
+                if case .pending = state.waiters[token] { state.statistics.timedOut += 1 }
+            }
             abandon(token)  // lets the first task go when the timeout came first
         }
     }

@@ -171,7 +171,7 @@ func metricsPortServices(settings: Settings, dependencies: AppDependencies, logg
 func metricsController(_ dependencies: AppDependencies, requireToken: Bool) -> MetricsController {
     MetricsController(
         telemetry: dependencies.telemetry, client: dependencies.client, cache: dependencies.cachedRPCs.cache, redis: dependencies.redis,
-        poolSize: dependencies.databasePoolSize, requireToken: requireToken)
+        fences: dependencies.data.fences, poolSize: dependencies.databasePoolSize, requireToken: requireToken)
 }
 
 func rateLimitMiddleware(

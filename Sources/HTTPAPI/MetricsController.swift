@@ -17,6 +17,7 @@ struct MetricsController: Sendable {
     let client: PostgresClient
     let cache: ResponseCache
     let redis: RedisClient?
+    let fences: WriteFences?
     let poolSize: Int
     /// Whether a request must carry the token (always on the API port; on the metrics port only when one is set).
     let requireToken: Bool
@@ -64,6 +65,9 @@ struct MetricsController: Sendable {
             snapshot.sharedCacheOperations = [
                 "hit": shared.hits, "miss": shared.misses, "store": shared.stores, "failure": shared.failures, "flush": shared.flushes,
             ]
+        }
+        if let fences = fences?.statistics {
+            snapshot.writeFenceOutcomes = ["passed": fences.passed, "timed_out": fences.timedOut, "released": fences.released]
         }
         if let redis {
             snapshot.redisUp = await withTimeout(.milliseconds(500)) { try await redis.send("PING") } != nil

@@ -119,6 +119,8 @@ public final class ServerMetrics: Sendable {
         public var redisUp: Bool?
         /// The Redis cache level's running totals (`hit`, `miss`, `store`, `failure`, `flush`), when configured.
         public var sharedCacheOperations: [String: Int] = [:]
+        /// How writers' waits for the cache listener ended (`passed`, `timed_out`, `released`), when the cache is on.
+        public var writeFenceOutcomes: [String: Int] = [:]
         public var process = ProcessMetrics.read()
         public init() {}
     }
@@ -150,6 +152,9 @@ public final class ServerMetrics: Sendable {
         if let up = snapshot.redisUp { gauge("redis_up", "", "Whether Redis answered a PING (1) or not (0)", up ? 1 : 0) }
         for (outcome, total) in snapshot.sharedCacheOperations.sorted(by: { $0.key < $1.key }) {
             counter("cache_shared_operations", "Second-level (Redis) cache operations by outcome", ("outcome", outcome), total: total)
+        }
+        for (outcome, total) in snapshot.writeFenceOutcomes.sorted(by: { $0.key < $1.key }) {
+            counter("write_fences", "Writes that waited for the cache listener (read-your-writes), by how the wait ended", ("outcome", outcome), total: total)
         }
         let process = snapshot.process
         func processGauge(_ name: String, _ help: String, _ value: Double) {

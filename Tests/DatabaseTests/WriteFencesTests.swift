@@ -31,6 +31,7 @@ struct WriteFencesTests {
             let waited = ContinuousClock.now - started
             #expect(seen.values == ["the write", WriteFences.payload(token)])
             #expect(waited >= .milliseconds(150) && waited < .seconds(4), "waited \(waited)")
+            #expect(fences.statistics == WriteFences.Statistics(passed: 1, timedOut: 0, released: 0))
         }
     }
 
@@ -69,6 +70,7 @@ struct WriteFencesTests {
             let again = ContinuousClock.now
             await fences.wait(next)
             #expect(ContinuousClock.now - again < .milliseconds(350))
+            #expect(fences.statistics == WriteFences.Statistics(passed: 1, timedOut: 1, released: 0))
         }
     }
 
@@ -117,6 +119,7 @@ struct WriteFencesTests {
         let quick = ContinuousClock.now
         await fences.wait(early)
         #expect(ContinuousClock.now - quick < .seconds(5))
+        #expect(fences.statistics == WriteFences.Statistics(passed: 1, timedOut: 0, released: 1))
     }
 
     /// Runs `body` while a listener on a fresh database records payloads (after `delay` each) in

@@ -118,7 +118,8 @@ struct FeedCacheHTTPTests {
 
     @Test("read-your-writes: a write through the API is in every cached feed of this instance when it answers")
     func readYourWrites() async throws {
-        try await RestWorld.run { (rest: RestTestClient, world: RestWorld, _: TestDatabase) async throws in
+        let token = "metrics-token-0123456789"
+        try await RestWorld.run(configure: { $0.observability.metricsToken = token }) { (rest: RestTestClient, world: RestWorld, _: TestDatabase) async throws in
             let a = rest.callAs(try await RestTestClient.token(for: world.a))
             let b = rest.callAs(try await RestTestClient.token(for: world.b))
             let post = world.publicPost.uuidString.lowercased()
@@ -139,6 +140,12 @@ struct FeedCacheHTTPTests {
                 #expect(try await a.send(.patch, "/posts?id=eq.\(post)", json: ["body": body]).status == .noContent)
                 #expect(try await seen(by: b)?["body"] as? String == body, "round \(round)")
             }
+            // Each of the 50 writes waited for its fence, and none waited out the bound.
+            let metrics = try await rest.client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(token)"]) {
+                String(buffer: $0.body)
+            }
+            #expect(metrics.contains(#"feedfusion_write_fences_total{outcome="passed"} 50"#))
+            #expect(metrics.contains(#"feedfusion_write_fences_total{outcome="timed_out"} 0"#))
         }
     }
 
