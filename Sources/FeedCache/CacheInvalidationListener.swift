@@ -61,7 +61,7 @@ public struct CacheInvalidationListener: Service {
 
     /// Applies announced writes, in one pass, to the cache; then lets go the writers whose fences
     /// came with them. Queries run on `connection` when given, else on a pooled one.
-    func apply(_ payloads: [String], on connection: PostgresConnection? = nil) async {
+    func apply(_ payloads: [String], on connection: PostgresConnection?) async {
         var tags: [CacheTag] = []
         var kinds: Set<String> = []
         var authors: Set<UUID> = [], entities: Set<UUID> = []
@@ -74,27 +74,26 @@ public struct CacheInvalidationListener: Service {
                 continue
             }
             let eventEntities = event.e ?? []
+            // Whoever follows the author or a targeted entity has the post in their home feed.
             switch event.t {
             case .post, .target:
                 if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
                 tags += eventEntities.map { .entity(CacheTag.id($0)) }
                 tags += (event.p ?? []).map { .home(CacheTag.id($0)) }
                 if event.loc == true { tags.append(.nearby) }
+                if let author = event.a { authors.insert(author) }
+                entities.formUnion(eventEntities)
             case .viewers:
                 tags += (event.v ?? []).map { .viewer(CacheTag.id($0)) }
             case .profile:
                 if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
                 // Its posts may be in any entity or nearby feed: rare enough to drop those wholesale.
                 kinds.formUnion(["entity", "nearby"])
+                if let author = event.a { authors.insert(author) }
             case .all:
                 dropAll = true
             case .fence:
                 if let token = event.f { passed.append(token) }
-            }
-            // Whoever follows the author or a target has the post in their home feed.
-            if event.t == .post || event.t == .target || event.t == .profile {
-                if let author = event.a { authors.insert(author) }
-                entities.formUnion(eventEntities)
             }
         }
         if !dropAll {
