@@ -36,6 +36,14 @@ public struct DataAPIError: Error, Sendable, Equatable, CustomStringConvertible 
         DataAPIError(status: 400, code: "PGRST102", message: message)
     }
 
+    /// The answer is bigger than `DB_MAX_RESPONSE_BYTES`.
+    static func tooLarge(_ size: Int, limit: Int) -> DataAPIError {
+        DataAPIError(
+            status: 413, code: "PGRST413", message: "The response is too large",
+            details: "The answer has \(size) bytes; this server sends at most \(limit) (DB_MAX_RESPONSE_BYTES).",
+            hint: "Select fewer columns or embeds, or page with limit and offset.")
+    }
+
     /// No pooled connection became free in time (PostgREST's PGRST003): all busy, or the database away.
     static let poolTimeout = DataAPIError(
         status: 504, code: "PGRST003", message: "Timed out acquiring connection from connection pool.")

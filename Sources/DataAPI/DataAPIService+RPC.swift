@@ -36,7 +36,7 @@ extension DataAPIService {
         }
         let argumentNames = Set(function.arguments.map(\.name))
         let given = function.arguments.filter { arguments[$0.name] != nil }
-        var planner = ReadPlanner(cache: cache)
+        var planner = planner(cache)
         // Arguments arrive as one JSON object; json_to_record gives each its declared type.
         let payload = given.reduce(into: [String: Any]()) { $0[$1.name] = arguments[$1.name] }
         let payloadJSON = String(decoding: (try? JSONSerialization.data(withJSONObject: payload, options: [.fragmentsAllowed])) ?? Data("{}".utf8), as: UTF8.self)
@@ -52,7 +52,7 @@ extension DataAPIService {
         let sql: String
         var offset = 0
         if function.returnsVoid {
-            sql = "SELECT '', 0 FROM \(source)\(functionCall) AS t0"
+            sql = answerSQL(body: "''", count: "0", from: "\(source)\(functionCall) AS t0", planner: &planner)
         } else if function.returnsSet || function.returnsRows, let rowTable = cache.table(function.returnType, schema: function.schema)
             ?? cache.table(String(function.returnType.split(separator: ".").last ?? ""), schema: function.schema)
         {
@@ -60,32 +60,32 @@ extension DataAPIService {
             let items = try Self.parse { () throws(GrammarError) in try SelectParser.parse(request.parameter("select") ?? "*") }
             let order = try Self.parse { () throws(GrammarError) in try OrderParser.parse(request.parameter("order") ?? "") }
             let filters = try Self.filters(filterRequest, excluding: viaGET ? argumentNames : [])
-            let (list, whereClause) = try planner.selectAndWhere(items, table: rowTable, filters: filters)
+            let (object, whereClause) = try planner.objectAndWhere(items, table: rowTable, filters: filters)
             let (limit, start) = try window(request)
             offset = start
             let orderClause = try planner.orderBy(order, table: rowTable, alias: "t0")
             let limitBind = planner.builder.bind(limit)
             let offsetBind = planner.builder.bind(start)
-            sql = """
-                SELECT coalesce(json_agg(r), '[]'::json)::text, count(*)::int
-                FROM (SELECT \(list) FROM \(source)\(functionCall) AS t0\(whereClause)\(orderClause) LIMIT \(limitBind) OFFSET \(offsetBind)) r
-                """
+            sql = answerSQL(
+                rows: "SELECT \(object) AS j FROM \(source)\(functionCall) AS t0\(whereClause)\(orderClause) LIMIT \(limitBind) OFFSET \(offsetBind)",
+                planner: &planner)
         } else if function.returnsSet {
             let (limit, start) = try window(request)
             offset = start
             let limitBind = planner.builder.bind(limit)
             let offsetBind = planner.builder.bind(start)
-            sql = """
-                SELECT coalesce(json_agg(r.v), '[]'::json)::text, count(*)::int
-                FROM (SELECT to_json(t0) AS v FROM \(source)\(functionCall) AS t0 LIMIT \(limitBind) OFFSET \(offsetBind)) r
-                """
+            sql = answerSQL(
+                rows: "SELECT to_json(t0) AS j FROM \(source)\(functionCall) AS t0 LIMIT \(limitBind) OFFSET \(offsetBind)",
+                planner: &planner)
         } else {
-            sql = "SELECT coalesce(to_json(\(functionCall))::text, 'null'), 1 FROM \(given.isEmpty ? "(SELECT 1) AS one" : "json_to_record(\(argumentsBind)::json) AS a(\(recordType))")"
+            sql = answerSQL(
+                body: "coalesce(to_json(\(functionCall))::text, 'null')", count: "1",
+                from: given.isEmpty ? "(SELECT 1) AS one" : "json_to_record(\(argumentsBind)::json) AS a(\(recordType))", planner: &planner)
         }
         let query = planner.builder.query(sql)
         let logger = self.logger
         let (json, count) = try await run(caller, request, readOnly: viaGET, write: function.volatility == .volatile) { connection in
-            try await Self.jsonAndCount(try await connection.query(query, logger: logger))
+            try await self.answer(try await connection.query(query, logger: logger))
         }
         if function.returnsVoid { return DataResponse(status: 204, body: nil) }
         if !function.returnsSet { return DataResponse(status: 200, body: json) }

@@ -14,29 +14,27 @@ extension DataAPIService {
         let (limit, offset) = try window(request)
 
         try Self.checkFilterPaths(filters, items: items)
-        var planner = ReadPlanner(cache: cache)
-        let (list, whereClause) = try planner.selectAndWhere(items, table: table, filters: filters)
+        var planner = planner(cache)
+        let (object, whereClause) = try planner.objectAndWhere(items, table: table, filters: filters)
         let orderClause = try planner.orderBy(order, table: table, alias: "t0")
         let limitBind = planner.builder.bind(limit)
         let offsetBind = planner.builder.bind(offset)
-        let inner = "SELECT \(list) FROM \(table.qualifiedName) AS t0\(whereClause)\(orderClause) LIMIT \(limitBind) OFFSET \(offsetBind)"
-        let rowsSQL = request.csv ? Self.csvSQL(inner) : """
-            SELECT coalesce(json_agg(r), '[]'::json)::text, count(*)::int FROM (\(inner)) r
-            """
+        let inner = "SELECT \(object) AS j FROM \(table.qualifiedName) AS t0\(whereClause)\(orderClause) LIMIT \(limitBind) OFFSET \(offsetBind)"
+        let rowsSQL = request.csv ? Self.csvSQL(inner, service: self, planner: &planner) : answerSQL(rows: inner, planner: &planner)
         let rowsQuery = planner.builder.query(rowsSQL)
         // The total count reuses the filter SQL with its own binds.
         var countQuery: PostgresQuery?
         var exactUpToMax: PostgresQuery?
         if request.prefer.count != nil {
-            var counter = ReadPlanner(cache: cache)
-            let countWhere = try counter.selectAndWhere(items, table: table, filters: filters).whereClause
+            var counter = self.planner(cache)
+            let countWhere = try counter.objectAndWhere(items, table: table, filters: filters).whereClause
             let rowsOnly = "SELECT 1 FROM \(table.qualifiedName) AS t0\(countWhere)"
             // planned: the planner's estimate; estimated: exact up to max rows, the estimate beyond (PostgREST's rule).
             countQuery = counter.builder.query(
                 request.prefer.count == .exact ? "SELECT count(*)::text FROM (\(rowsOnly)) c" : "EXPLAIN (FORMAT JSON) \(rowsOnly)")
             if request.prefer.count == .estimated {
-                var limited = ReadPlanner(cache: cache)
-                let limitedWhere = try limited.selectAndWhere(items, table: table, filters: filters).whereClause
+                var limited = self.planner(cache)
+                let limitedWhere = try limited.objectAndWhere(items, table: table, filters: filters).whereClause
                 let cap = limited.builder.bind(maxRows + 1)
                 exactUpToMax = limited.builder.query(
                     "SELECT count(*)::int FROM (SELECT 1 FROM \(table.qualifiedName) AS t0\(limitedWhere) LIMIT \(cap)) c")
@@ -44,7 +42,7 @@ extension DataAPIService {
         }
         let logger = self.logger
         let (json, count, total) = try await run(caller, request, readOnly: true) { connection in
-            let (json, count) = try await Self.jsonAndCount(try await connection.query(rowsQuery, logger: logger))
+            let (json, count) = try await self.answer(try await connection.query(rowsQuery, logger: logger))
             var total: Int?
             if let exactUpToMax {
                 for try await value in try await connection.query(exactUpToMax, logger: logger).decode(Int.self) where value <= maxRows {
@@ -65,19 +63,20 @@ extension DataAPIService {
         return response
     }
 
-    /// The rows of `inner` as CSV, built in PostgreSQL: a header from the first row's keys, then one
-    /// line per row; fields with commas, quotes or line breaks are quoted, nested values are JSON.
-    static func csvSQL(_ inner: String) -> String {
+    /// The rows of `inner` (a JSON object `j` each) as CSV, built in PostgreSQL: a header from the
+    /// first row's keys, then one line per row; fields with commas, quotes or line breaks are quoted,
+    /// nested values are JSON. Sized and capped as ``answerSQL(rows:planner:)`` is.
+    static func csvSQL(_ inner: String, service: DataAPIService, planner: inout ReadPlanner) -> String {
         let field = "CASE WHEN f.value IS NULL THEN '' WHEN f.value ~ '[\",\\r\\n]' THEN '\"' || replace(f.value, '\"', '\"\"') || '\"' ELSE f.value END"
-        return """
-            WITH r AS (SELECT row_to_json(x) AS j, row_number() OVER () AS n FROM (\(inner)) x)
-            SELECT coalesce(
-                       (SELECT string_agg(CASE WHEN f.key ~ '[",\\r\\n]' THEN '"' || replace(f.key, '"', '""') || '"' ELSE f.key END, ',')
-                        FROM json_each_text((SELECT j FROM r WHERE n = 1)) f) || E'\\n'
-                       || (SELECT string_agg((SELECT string_agg(\(field), ',') FROM json_each_text(r.j) f), E'\\n' ORDER BY r.n) FROM r),
-                       ''),
-                   (SELECT count(*)::int FROM r)
+        let body = """
+            coalesce(
+                (SELECT string_agg(CASE WHEN f.key ~ '[",\\r\\n]' THEN '"' || replace(f.key, '"', '""') || '"' ELSE f.key END, ',')
+                 FROM json_each_text((SELECT j FROM r WHERE n = 1)) f) || E'\\n'
+                || (SELECT string_agg((SELECT string_agg(\(field), ',') FROM json_each_text(r.j) f), E'\\n' ORDER BY r.n) FROM r),
+                '')
             """
+        let answer = service.answerSQL(body: body, count: "(SELECT count(*)::int FROM r)", from: "(SELECT 1) one", planner: &planner)
+        return "WITH r AS (SELECT x.j, row_number() OVER () AS n FROM (\(inner)) x) " + answer
     }
 
     /// "Plan Rows" of the top node of `EXPLAIN (FORMAT JSON)` output.

@@ -28,7 +28,7 @@ extension DataAPIService {
             columnNames = seen
         }
         let columns = try columnNames.map { (name) throws(DataAPIError) in try table.requireColumn(name) }
-        var planner = ReadPlanner(cache: cache)
+        var planner = planner(cache)
         let bodyBind = planner.builder.bind(String(decoding: request.body, as: UTF8.self))
         let columnList = columns.map { quoted($0.name) }.joined(separator: ", ")
         var sql: String
@@ -87,7 +87,7 @@ extension DataAPIService {
             throw DataAPIError.badBody("PATCH takes a JSON object with the columns to change")
         }
         let columns = try object.keys.sorted().map { (name) throws(DataAPIError) in try table.requireColumn(name) }
-        var planner = ReadPlanner(cache: cache)
+        var planner = planner(cache)
         let bodyBind = planner.builder.bind(String(decoding: request.body, as: UTF8.self))
         let assignments = columns.map { "\(quoted($0.name)) = b.\(quoted($0.name))" }.joined(separator: ", ")
         let whereClause = try guardedWhere(request, table: table, planner: &planner, caller: caller, verb: "UPDATE")
@@ -102,7 +102,7 @@ extension DataAPIService {
     public func delete(_ request: DataRequest, caller: Caller) async throws(DataAPIError) -> DataResponse {
         let cache = try await cache()
         let table = try table(request, in: cache)
-        var planner = ReadPlanner(cache: cache)
+        var planner = planner(cache)
         let whereClause = try guardedWhere(request, table: table, planner: &planner, caller: caller, verb: "DELETE")
         return try await write("DELETE FROM \(table.qualifiedName) AS t0\(whereClause)", planner: &planner, table: table, request: request, caller: caller)
     }
@@ -130,7 +130,7 @@ extension DataAPIService {
     ) async throws(DataAPIError) -> DataResponse {
         let items = try Self.parse { () throws(GrammarError) in try SelectParser.parse(request.parameter("select") ?? "*") }
         var inner: [String] = []
-        let list = try planner.selectList(items, table: table, alias: "t0", path: [], filters: [], innerConditions: &inner)
+        let object = try planner.rowObject(items, table: table, alias: "t0", path: [], filters: [], innerConditions: &inner)
         let representation = request.prefer.returning == .representation
         let logger = self.logger
         guard representation else {
@@ -141,13 +141,10 @@ extension DataAPIService {
             }
             return DataResponse(status: 204, body: nil, contentRange: Self.contentRange(offset: 0, count: count, total: nil))
         }
-        let sql = """
-            WITH written AS (\(statement) RETURNING t0.*)
-            SELECT coalesce(json_agg(r), '[]'::json)::text, count(*)::int FROM (SELECT \(list) FROM written AS t0) r
-            """
+        let sql = "WITH written AS (\(statement) RETURNING t0.*) " + answerSQL(rows: "SELECT \(object) AS j FROM written AS t0", planner: &planner)
         let query = planner.builder.query(sql)
         let (json, count) = try await run(caller, request, write: true) { connection in
-            try await Self.jsonAndCount(try await connection.query(query, logger: logger))
+            try await self.answer(try await connection.query(query, logger: logger))
         }
         return DataResponse(
             status: 200, body: try Self.shape(json, count: count, single: request.singleObject),

@@ -10,6 +10,8 @@ public struct DataAPIService: Sendable {
     public let store: SchemaCacheStore
     /// Most rows a read returns (PostgREST's db-max-rows).
     public let maxRows: Int
+    /// Largest answer body in bytes; PostgreSQL measures it and sends nothing bigger.
+    public let maxResponseBytes: Int
     /// `statement_timeout` for `anon` and `authenticated` (the service role has none).
     public let statementTimeoutMilliseconds: Int
     /// How long a request waits for a pooled connection.
@@ -23,12 +25,14 @@ public struct DataAPIService: Sendable {
     static let reservedParameters: Set<String> = ["select", "order", "limit", "offset", "columns", "on_conflict"]
 
     public init(
-        client: PostgresClient, store: SchemaCacheStore, maxRows: Int, statementTimeoutMilliseconds: Int = 8000,
+        client: PostgresClient, store: SchemaCacheStore, maxRows: Int, maxResponseBytes: Int = 16 << 20,
+        statementTimeoutMilliseconds: Int = 8000,
         acquisitionTimeout: Duration = PostgresClient.defaultAcquisitionTimeout, logger: Logger
     ) {
         self.client = client
         self.store = store
         self.maxRows = maxRows
+        self.maxResponseBytes = maxResponseBytes
         self.statementTimeoutMilliseconds = statementTimeoutMilliseconds
         self.acquisitionTimeout = acquisitionTimeout
         self.logger = logger
@@ -39,7 +43,7 @@ public struct DataAPIService: Sendable {
     func cache() async throws(DataAPIError) -> SchemaCache {
         if let cache = store.current { return cache }
         let (store, client, logger) = (store, client, logger)
-        let loaded = await withTimeout(acquisitionTimeout) { try await store.reload(client: client, logger: logger) }
+        let loaded: Void? = await withTimeout(acquisitionTimeout) { try await store.reload(client: client, logger: logger) }
         if loaded == nil {
             throw DataAPIError(status: 503, code: "PGRST002", message: "the schema cache could not be loaded: the database is not reachable")
         }
@@ -140,9 +144,30 @@ public struct DataAPIService: Sendable {
         }
     }
 
-    /// The first row's columns of a query that answers `(json text, row count)`.
-    static func jsonAndCount(_ rows: PostgresRowSequence) async throws -> (String, Int) {
-        for try await (json, count) in rows.decode((String, Int).self) { return (json, count) }
+    /// A planner for one request, its embeds capped like its rows.
+    func planner(_ cache: SchemaCache) -> ReadPlanner { ReadPlanner(cache: cache, maxEmbeddedRows: maxRows) }
+
+    /// The SQL of an answer: the JSON array of `rows`' column `j`, its row count, and its size, with
+    /// the body withheld (NULL) past `maxResponseBytes` so that an oversized answer never leaves
+    /// the database. Read it with ``answer(_:)``.
+    func answerSQL(rows: String, planner: inout ReadPlanner) -> String {
+        answerSQL(body: "coalesce(json_agg(r.j), '[]'::json)::text", count: "count(*)::int", from: "(\(rows)) r", planner: &planner)
+    }
+
+    func answerSQL(body: String, count: String, from: String, planner: inout ReadPlanner) -> String {
+        let cap = planner.builder.bind(maxResponseBytes)
+        return """
+            SELECT CASE WHEN octet_length(a.body) <= \(cap) THEN a.body END, a.n, octet_length(a.body)
+            FROM (SELECT \(body) AS body, \(count) AS n FROM \(from)) a
+            """
+    }
+
+    /// The body and row count of an ``answerSQL(rows:planner:)`` query; 413 when it was too big.
+    func answer(_ rows: PostgresRowSequence) async throws -> (String, Int) {
+        for try await (json, count, size) in rows.decode((String?, Int, Int).self) {
+            guard let json else { throw DataAPIError.tooLarge(size, limit: maxResponseBytes) }
+            return (json, count)
+        }
         return ("[]", 0)
     }
 

@@ -1,12 +1,16 @@
 /// Turns the parsed select, filters and order of a request into SQL over the schema cache.
-/// Every identifier is checked against the cache and quoted; every value is a bind.
+/// Every identifier and type is the cache's, quoted; everything else the request says (values,
+/// aliases, labels) is a bind. No text of the request is ever part of the SQL.
 struct ReadPlanner {
     let cache: SchemaCache
+    /// Most rows one to-many embed answers per parent row.
+    let maxEmbeddedRows: Int
     var builder = SQLBuilder()
     private var aliasCounter = 0
 
-    init(cache: SchemaCache) {
+    init(cache: SchemaCache, maxEmbeddedRows: Int) {
         self.cache = cache
+        self.maxEmbeddedRows = maxEmbeddedRows
     }
 
     mutating func nextAlias() -> String {
@@ -14,27 +18,39 @@ struct ReadPlanner {
         return "t\(aliasCounter)"
     }
 
-    /// The select list for `items` over `table` (aliased `alias`), with embedded filters applied
-    /// inside their embeds and `!inner` embeds added to `innerConditions`.
-    mutating func selectList(
+    /// The JSON object each row of `table` (aliased `alias`) answers for `items`: one key per item, in
+    /// the order asked, embedded filters applied inside their embeds, and `!inner` embeds added to
+    /// `innerConditions`. Keys are bound values (an alias is the client's text and never becomes
+    /// SQL); columns and types are the schema cache's, quoted.
+    mutating func rowObject(
         _ items: [SelectItem], table: SchemaCache.Table, alias: String, path: [String], filters: [ScopedFilter],
         innerConditions: inout [String]
     ) throws(DataAPIError) -> String {
-        var parts: [String] = []
+        var pairs: [(key: String, value: String)] = []
         for item in items {
             switch item {
             case .star:
-                parts.append("\(alias).*")
+                for column in table.columns {
+                    pairs.append((builder.bind(column.name), "\(alias).\(quoted(column.name))"))
+                }
             case .column(let name, let label, let cast):
                 let column = try table.requireColumn(name)
-                let expression = "\(alias).\(quoted(column.name))" + (cast.map { "::" + $0 } ?? "")
-                parts.append("\(expression) AS \(quoted(label ?? column.name))")
+                var expression = "\(alias).\(quoted(column.name))"
+                if let cast {
+                    guard let type = cache.castType(cast) else {
+                        throw DataAPIError(
+                            status: 400, code: "PGRST100", message: "unknown type '\(cast)' in a cast",
+                            hint: "Cast to a type the database has, such as text, int or numeric.")
+                    }
+                    expression += "::" + type
+                }
+                pairs.append((builder.bind(label ?? column.name), expression))
             case .embed(let embed):
                 let relationship = try Relationship.resolve(embed, from: table, in: cache)
                 let child = nextAlias()
                 let childPath = path + [embed.label]
                 var nestedInner: [String] = []
-                let childList = try selectList(
+                let childObject = try rowObject(
                     embed.items, table: relationship.target, alias: child, path: childPath, filters: filters,
                     innerConditions: &nestedInner)
                 var conditions = try relationship.joins.map { (pair) throws(DataAPIError) -> String in
@@ -46,33 +62,45 @@ struct ReadPlanner {
                     conditions.append(try condition(filter.tree, table: relationship.target, alias: child))
                 }
                 let from = "FROM \(relationship.target.qualifiedName) AS \(child) WHERE " + conditions.joined(separator: " AND ")
-                let row = nextAlias()
+                let value: String
                 switch relationship.cardinality {
                 case .toOne:
-                    parts.append("(SELECT row_to_json(\(row)) FROM (SELECT \(childList) \(from) LIMIT 1) \(row)) AS \(quoted(embed.label))")
+                    value = "(SELECT \(childObject) \(from) LIMIT 1)"
                 case .toMany:
-                    parts.append(
-                        "(SELECT coalesce(json_agg(\(row)), '[]'::json) FROM (SELECT \(childList) \(from)) \(row)) AS \(quoted(embed.label))")
+                    // Capped like a top-level read: an embed never builds more than max rows in memory.
+                    let row = nextAlias()
+                    value = "(SELECT coalesce(json_agg(\(row).j), '[]'::json) FROM (SELECT \(childObject) AS j \(from) LIMIT \(builder.bind(maxEmbeddedRows))) \(row))"
                 }
+                pairs.append((builder.bind(embed.label), value))
                 if embed.inner {
                     innerConditions.append("EXISTS (SELECT 1 \(from))")
                 }
             }
         }
-        return parts.joined(separator: ", ")
+        return Self.jsonObject(pairs)
     }
 
-    /// The select list of a top-level read over `table` (aliased `t0`) and its WHERE clause: the
+    /// `json_build_object` of the pairs, keeping their order. A function takes at most 100 arguments,
+    /// so a wider row is aggregated from a VALUES list instead (slower, and rare).
+    static func jsonObject(_ pairs: [(key: String, value: String)]) -> String {
+        if pairs.count <= 50 {
+            return "json_build_object(" + pairs.map { "\($0.key)::text, \($0.value)" }.joined(separator: ", ") + ")"
+        }
+        let rows = pairs.enumerated().map { "(\($0.offset), \($0.element.key)::text, to_json(\($0.element.value)))" }
+        return "(SELECT json_object_agg(kv.k, kv.v ORDER BY kv.n) FROM (VALUES \(rows.joined(separator: ", "))) AS kv(n, k, v))"
+    }
+
+    /// The row object of a top-level read over `table` (aliased `t0`) and its WHERE clause: the
     /// top-level filters and the `!inner` embeds. Empty when there is nothing to filter.
-    mutating func selectAndWhere(
+    mutating func objectAndWhere(
         _ items: [SelectItem], table: SchemaCache.Table, filters: [ScopedFilter]
-    ) throws(DataAPIError) -> (list: String, whereClause: String) {
+    ) throws(DataAPIError) -> (object: String, whereClause: String) {
         var conditions: [String] = []
-        let list = try selectList(items, table: table, alias: "t0", path: [], filters: filters, innerConditions: &conditions)
+        let object = try rowObject(items, table: table, alias: "t0", path: [], filters: filters, innerConditions: &conditions)
         for filter in filters where filter.path.isEmpty {
             conditions.append(try condition(filter.tree, table: table, alias: "t0"))
         }
-        return (list, conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
+        return (object, conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
     }
 
     /// SQL for a logic tree over `table` aliased `alias`.

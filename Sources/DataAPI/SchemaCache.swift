@@ -60,8 +60,49 @@ public struct SchemaCache: Sendable {
     public let tables: [String: Table]
     public let foreignKeys: [ForeignKey]
     public let functions: [String: [Function]]
+    /// Types a `select=col::type` cast may name, by every spelling a client may use (`int4`, `integer`,
+    /// `int`, `timestamp with time zone`…, lower-cased), each to its canonical quoted form
+    /// (`"pg_catalog"."int4"`): the SQL a cast emits is this, never the request's text.
+    public let castTypes: [String: CastType]
+
+    public struct CastType: Sendable, Equatable {
+        /// `"schema"."typname"`
+        public let sql: String
+        /// The array type's `"schema"."_typname"`, when the type has one.
+        public let arraySQL: String?
+    }
+
+    public init(
+        schemas: [String], tables: [String: Table], foreignKeys: [ForeignKey], functions: [String: [Function]],
+        castTypes: [String: CastType] = [:]
+    ) {
+        self.schemas = schemas
+        self.tables = tables
+        self.foreignKeys = foreignKeys
+        self.functions = functions
+        self.castTypes = castTypes
+    }
 
     public func table(_ name: String, schema: String) -> Table? { tables["\(schema).\(name)"] }
+
+    /// The SQL type a cast names, or nil when the catalog has no such castable type. `name` is what the
+    /// client wrote: case and runs of spaces do not matter, and a trailing `[]` asks for the array type.
+    public func castType(_ name: String) -> String? {
+        var words = name.lowercased().split(separator: " ").joined(separator: " ")
+        var array = false
+        if words.hasSuffix("[]") {
+            array = true
+            words = String(words.dropLast(2)).trimmingSpaces
+        }
+        guard let type = castTypes[words] ?? Self.castAliases[words].flatMap({ castTypes[$0] }) else { return nil }
+        return array ? type.arraySQL : type.sql
+    }
+
+    /// SQL's own spellings that name a type but are neither its `typname` nor what `format_type` prints.
+    static let castAliases: [String: String] = [
+        "int": "int4", "decimal": "numeric", "float": "float8", "char": "bpchar", "character": "bpchar",
+        "timestamp without time zone": "timestamp", "time without time zone": "time", "double": "float8",
+    ]
 
     /// Reads the catalog for `schemas`.
     public static func load(schemas: [String], on connection: PostgresConnection, logger: Logger) async throws -> SchemaCache {
@@ -133,6 +174,28 @@ public struct SchemaCache: Sendable {
                 returnsSet: returnsSet, returnType: returnType, returnsRows: returnsRows)
             functions["\(schema).\(name)", default: []].append(function)
         }
-        return SchemaCache(schemas: schemas, tables: tables, foreignKeys: foreignKeys, functions: functions)
+        // Castable types: base, domain, enum, range and multirange types of pg_catalog, the exposed
+        // schemas and `extensions` (PostGIS). Not pseudo-types, not composites (table rows), and not
+        // the reg* types, whose input looks names up in the catalog.
+        var castTypes: [String: CastType] = [:]
+        for try await (schema, name, printed, arrayName) in try await connection.query(
+            """
+            SELECT n.nspname::text, t.typname::text, format_type(t.oid, NULL), a.typname::text
+            FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+            LEFT JOIN pg_type a ON a.oid = t.typarray
+            WHERE (n.nspname = ANY(\(schemas)) OR n.nspname IN ('pg_catalog', 'extensions'))
+              AND t.typtype IN ('b', 'd', 'e', 'r', 'm') AND t.typisdefined AND t.typcategory NOT IN ('A', 'P', 'X')
+              AND t.typname !~ '^(reg|pg_)'
+            ORDER BY n.nspname = 'pg_catalog' DESC, n.nspname
+            """, logger: logger
+        ).decode((String, String, String, String?).self) {
+            let type = CastType(
+                sql: quoted(schema) + "." + quoted(name), arraySQL: arrayName.map { quoted(schema) + "." + quoted($0) })
+            // pg_catalog's types come first and keep their spellings when another schema reuses one.
+            for spelling in [name.lowercased(), printed.lowercased(), "\(schema).\(name)".lowercased()] where castTypes[spelling] == nil {
+                castTypes[spelling] = type
+            }
+        }
+        return SchemaCache(schemas: schemas, tables: tables, foreignKeys: foreignKeys, functions: functions, castTypes: castTypes)
     }
 }

@@ -91,7 +91,7 @@ struct RestReadTests {
             let csv = try await alice.get("/posts?select=body,visibility,author:profiles(username)&order=body&limit=2", headers: ["Accept": "text/csv"])
             #expect(csv["Content-Type"]?.hasPrefix("text/csv") == true)
             #expect(String(decoding: csv.body, as: UTF8.self)
-                == "body,visibility,author\na-followers,followers,\"{\"\"username\"\":\"\"alice\"\"}\"\na-private,private,\"{\"\"username\"\":\"\"alice\"\"}\"")
+                == "body,visibility,author\na-followers,followers,\"{\"\"username\"\" : \"\"alice\"\"}\"\na-private,private,\"{\"\"username\"\" : \"\"alice\"\"}\"")
             let estimated = try await alice.get("/posts?select=body&limit=1", headers: ["Prefer": "count=estimated"])
             #expect(estimated["Content-Range"] == "0-0/4")
             let planned = try await alice.get("/posts?select=body&limit=1", headers: ["Prefer": "count=planned"])

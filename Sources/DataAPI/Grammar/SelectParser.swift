@@ -51,7 +51,12 @@ public enum SelectParser {
         if let range = rest.range(of: "::") {
             name = rest[..<range.lowerBound]
             let type = rest[range.upperBound...]
-            guard !type.isEmpty, type.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == " " || $0 == "[" || $0 == "]" })
+            // Words of a type name (`double precision`), optionally `[]`. This only shapes the
+            // grammar: the planner looks the name up in the schema cache and emits the catalog's
+            // spelling, so these characters never reach SQL.
+            let words = type.hasSuffix("[]") ? type.dropLast(2) : type
+            guard !words.trimmingSpaces.isEmpty, type.count <= 64,
+                words.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" || $0 == " " })
             else { throw GrammarError("invalid cast '\(type)'") }
             cast = String(type)
         }
