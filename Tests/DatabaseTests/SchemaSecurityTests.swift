@@ -17,7 +17,7 @@ struct SchemaSecurityTests {
         let database = try await TestDatabase.migrated()
         try await database.withClient { client in
             let checks = try await client.withConnection { try await audit($0) }
-            #expect(checks.count == 5)
+            #expect(checks.count == 6)
             for check in checks.values { #expect(check.status == .pass, "\(check.name): \(check.evidence)") }
             // The seed's own query agrees.
             let unprotected = try await client.query(
@@ -46,6 +46,10 @@ struct SchemaSecurityTests {
                 ], "wipe_posts(uuid)"),
                 ("client_role_privileges", ["GRANT TRUNCATE ON public.posts TO anon"], "anon has TRUNCATE on public.posts"),
                 ("client_role_privileges", ["GRANT SELECT ON auth.users TO authenticated"], "authenticated has SELECT on auth.users"),
+                ("client_executable_functions", ["GRANT EXECUTE ON FUNCTION internal.telemetry_maintenance(timestamptz, int, int, int, int, int) TO anon"],
+                 "internal.telemetry_maintenance/6"),
+                ("client_executable_functions", ["GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA internal TO authenticated"], "internal.is_follower/2"),
+                ("client_executable_functions", ["CREATE FUNCTION public.extra() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$"], "public.extra/0"),
                 ("anon_policies_read_only", [
                     "CREATE POLICY anyone_posts ON public.posts FOR INSERT WITH CHECK (true)",
                 ], "public.posts: policy anyone_posts for INSERT"),

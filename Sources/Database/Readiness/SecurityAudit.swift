@@ -4,6 +4,24 @@ import PostgresNIO
 /// The database half of `feedfusion verify`: the security rules FeedFusion's schema promises, read
 /// from the catalog of the database as it is now (so a hand-made change that breaks one shows up).
 public enum SecurityAudit {
+    /// Every function (`schema.name/argument count`, extensions' own aside) that `anon` or
+    /// `authenticated` may execute: the API's functions in `public`, the claims readers, the helpers
+    /// the policies call, and the helpers of the API functions that run as the caller (migration 0017).
+    /// Anything else executable by them is a mistake `verify` reports.
+    public static let clientExecutableFunctions: Set<String> = [
+        "auth.jwt/0", "auth.role/0", "auth.uid/0",
+        "internal.can_see_profile/2", "internal.is_blocked_between/2", "internal.viewer_block_partners/0",
+        "internal.viewer_blocked_by/0", "internal.viewer_followed_profiles/0",
+        "internal.decode_cursor/1", "internal.encode_cursor/2", "internal.feed_limit/1", "internal.feed_rows/1",
+        "internal.posts_by_authors/4", "internal.located_post_candidates/5", "internal.require_user/1",
+        "public.admin_ban_user/2", "public.admin_dashboard_stats/0", "public.admin_delete_post/1", "public.admin_set_user_ban/2",
+        "public.admin_stats/0", "public.block_profile/1", "public.check_rate_limit/3", "public.create_post/6",
+        "public.feed_fusion_entity/3", "public.feed_fusion_home/2", "public.feed_fusion_nearby/5", "public.feed_fusion_profile/3",
+        "public.follow_entity/1", "public.follow_profile/1", "public.is_admin/0", "public.like_post/1",
+        "public.log_usage_event_v2/4", "public.log_usage_events/1", "public.search_profiles/2", "public.track_metrics/1",
+        "public.unblock_profile/1", "public.unfollow_entity/1", "public.unfollow_profile/1", "public.unlike_post/1",
+    ]
+
     /// Every check, in report order. `schemas` are the exposed schemas (`DB_SCHEMAS`); `auth` is always included.
     public static func run(on connection: PostgresConnection, schemas: [String], logger: Logger) async throws -> [ReadinessCheck] {
         let audited = Array(Set(schemas + ["auth"])).sorted()
@@ -53,6 +71,22 @@ public enum SecurityAudit {
                     """),
                 passing: "anon and authenticated cannot touch auth/internal tables, truncate, reference or add triggers",
                 failing: "privileges client roles should not have"),
+            .expectingNone(
+                "client_executable_functions",
+                try await strings(connection, logger, """
+                    SELECT f.name FROM (
+                        SELECT n.nspname || '.' || p.proname || '/' || p.pronargs AS name
+                        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+                          AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                          WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+                          AND (has_function_privilege('anon', p.oid, 'EXECUTE') OR has_function_privilege('authenticated', p.oid, 'EXECUTE'))
+                    ) f
+                    WHERE f.name <> ALL(\(Array(clientExecutableFunctions)))
+                    ORDER BY 1
+                    """),
+                passing: "anon and authenticated may execute only the API's functions and the helpers that run as them",
+                failing: "functions anon or authenticated may execute that are not on the allow-list"),
             .expectingNone(
                 "anon_policies_read_only",
                 try await strings(connection, logger, """
