@@ -94,6 +94,7 @@ extension AuthService {
             try await connection.query("DELETE FROM auth.users WHERE id = \(id)", logger: logger).get().metadata.rows ?? 0
         }
         guard deleted > 0 else { throw AuthError.userNotFound }
+        sessions?.forget(user: id)
     }
 
     /// "none" lifts a ban; a Go duration ("24h", "1h30m", "90s") bans for that long.

@@ -19,6 +19,10 @@ public struct AuthService: Sendable {
     /// How long an operation waits for a pooled connection (then ``ConnectionAcquisitionTimeout``).
     let acquisitionTimeout: Duration
     let logger: Logger
+    /// The data API's check of live sessions: told directly when this service ends sessions or bans
+    /// a user, so that this instance refuses the token on the very next request (other instances
+    /// hear it from the database's NOTIFY).
+    public var sessions: SessionGate?
 
     public init(
         client: PostgresClient, settings: AuthSettings, secret: String, externalURL: String,
@@ -221,6 +225,7 @@ public struct AuthService: Sendable {
                     "DELETE FROM auth.sessions WHERE user_id = \(userID) AND id <> \(sessionID)", logger: logger)
             }
         }
+        sessions?.forget(user: userID)
     }
 
     // MARK: - Helpers shared by the flows
@@ -308,6 +313,7 @@ public struct AuthService: Sendable {
             throw AuthError.emailExists
         }
         guard let updated else { throw AuthError.userNotFound }
+        if bannedUntil != nil { sessions?.forget(user: userID) }
         return updated.userJSON
     }
 

@@ -2,22 +2,32 @@ import Database
 
 /// Finds who a request runs as from its headers, as Supabase's gateway does: the bearer token
 /// when there is one, otherwise the `apikey`, otherwise the anonymous role.
+/// A signed-in caller is also checked against the ``SessionGate`` when there is one: a token whose
+/// session ended (sign-out, ban, deleted user) is refused like a bad one.
 public struct CallerResolver: Sendable {
     let verifier: JWTVerifier
+    public let sessions: SessionGate?
 
-    public init(verifier: JWTVerifier) {
+    public init(verifier: JWTVerifier, sessions: SessionGate? = nil) {
         self.verifier = verifier
+        self.sessions = sessions
     }
 
     public func caller(authorization: String?, apikey: String?) async throws(AuthenticationError) -> Caller {
+        let caller: Caller
         if let authorization {
             guard let token = bearerCredentials(authorization) else { throw .malformedAuthorizationHeader }
-            return try await verifier.caller(forToken: token.trimmingSpaces)
+            caller = try await verifier.caller(forToken: token.trimmingSpaces)
+        } else if let apikey, !apikey.isEmpty {
+            caller = try await verifier.caller(forToken: apikey)
+        } else {
+            return .anonymous
         }
-        if let apikey, !apikey.isEmpty {
-            return try await verifier.caller(forToken: apikey)
+        switch await sessions?.check(caller) ?? .live {
+        case .live: return caller
+        case .ended: throw .sessionEnded
+        case .unverifiable: throw .sessionUnverifiable
         }
-        return .anonymous
     }
 }
 

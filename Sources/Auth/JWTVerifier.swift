@@ -28,7 +28,9 @@ public struct JWTVerifier: Sendable {
         guard let role = DatabaseRole(rawValue: roleName) else { throw .roleNotAllowed(roleName) }
         // The claims go to PostgreSQL exactly as signed: the payload segment, not a re-encoding.
         guard let claimsJSON = Self.payloadJSON(of: token) else { throw .invalidToken }
-        let caller = Caller(role: role, claimsJSON: claimsJSON, userID: claims.sub.flatMap { UUID(uuidString: $0.value) })
+        let caller = Caller(
+            role: role, claimsJSON: claimsJSON, userID: claims.sub.flatMap { UUID(uuidString: $0.value) },
+            sessionID: claims.session_id.flatMap { UUID(uuidString: $0) })
         verified.insert(.init(caller: caller, notBefore: claims.nbf?.value, expires: claims.exp?.value), forToken: token)
         return caller
     }
@@ -50,6 +52,7 @@ struct RoleClaims: JWTPayload {
     var exp: ExpirationClaim?
     var nbf: NotBeforeClaim?
     var aud: AudienceClaim?
+    var session_id: String?
 
     func verify(using algorithm: some JWTAlgorithm) throws {
         try exp?.verifyNotExpired()
@@ -65,6 +68,10 @@ public enum AuthenticationError: Error, Equatable, Sendable, CustomStringConvert
     case invalidToken
     case expired
     case roleNotAllowed(String)
+    /// The token's session ended (signed out, banned, deleted): access ends with it.
+    case sessionEnded
+    /// Whether the session lives could not be checked (the database did not answer).
+    case sessionUnverifiable
 
     public var description: String {
         switch self {
@@ -72,6 +79,8 @@ public enum AuthenticationError: Error, Equatable, Sendable, CustomStringConvert
         case .invalidToken: "invalid JWT: bad signature or malformed token"
         case .expired: "JWT expired"
         case .roleNotAllowed(let role): "JWT role '\(role)' is not allowed"
+        case .sessionEnded: "JWT session has ended: the user signed out, was banned or was deleted"
+        case .sessionUnverifiable: "the session could not be checked: the database is not reachable"
         }
     }
 }

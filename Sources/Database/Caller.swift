@@ -15,11 +15,14 @@ public struct Caller: Sendable, Equatable {
     public let claimsJSON: String
     /// The `sub` claim when it is a user id.
     public let userID: UUID?
+    /// The `session_id` claim of a token the auth service issued: the session it dies with.
+    public let sessionID: UUID?
 
-    public init(role: DatabaseRole, claimsJSON: String, userID: UUID?) {
+    public init(role: DatabaseRole, claimsJSON: String, userID: UUID?, sessionID: UUID? = nil) {
         self.role = role
         self.claimsJSON = claimsJSON
         self.userID = userID
+        self.sessionID = sessionID
     }
 
     /// A request without a token.

@@ -17,6 +17,9 @@ struct CallerMiddleware: RouterMiddleware {
             context.caller = try await callers.caller(
                 authorization: request.headers[.authorization], apikey: request.headers[.apikey])
         } catch {
+            if error == .sessionUnverifiable {
+                throw APIError(.serviceUnavailable, code: "PGRST000", message: error.description)
+            }
             throw APIError(
                 .unauthorized, code: "PGRST301", message: error.description,
                 headers: [.wwwAuthenticate: #"Bearer error="invalid_token""#])

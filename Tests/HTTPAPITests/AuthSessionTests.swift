@@ -225,6 +225,7 @@ struct TestClaims: JWTPayload {
     var exp: Int
     var aud: String? = "authenticated"
     var role = "authenticated"
-    var session_id = UUID().uuidString
+    // No session: a token an operator signs with the secret. The server checks the user instead (exists, not banned).
+    var session_id: String? = nil
     func verify(using algorithm: some JWTAlgorithm) throws {}
 }
