@@ -15,6 +15,9 @@ public struct Settings: Sendable {
     public var port: Int
     /// External PostgreSQL; `nil` means FeedFusion manages a private local cluster.
     public var databaseURL: DatabaseURL?
+    /// The login role requests run on, when the operator names their own; otherwise the server sets
+    /// up `authenticator` itself from the owner's connection.
+    public var databaseAuthenticatorURL: DatabaseURL?
     /// Folder for the managed cluster, generated secrets and other local state.
     public var dataDirectory: URL
     /// Maximum connections in the PostgreSQL pool.
@@ -41,8 +44,10 @@ public struct Settings: Sendable {
     public var observability: ObservabilitySettings = ObservabilitySettings()
     /// Schemas the data API exposes (the first is the default profile).
     public var exposedSchemas: [String] = ["public"]
-    /// Most rows one data-API read returns.
+    /// Most rows one data-API read returns, and one to-many embed per parent row.
     public var maxRows: Int = 1000
+    /// Largest data-API answer body, in bytes; a bigger one is refused with 413 (PGRST413).
+    public var maxResponseBytes: Int = 16 << 20
     /// `statement_timeout` of data-API requests as `anon` or `authenticated`, in milliseconds.
     public var statementTimeoutMilliseconds: Int = 8000
     /// How long a request waits for a pooled connection before `504 PGRST003`, in milliseconds
@@ -80,8 +85,11 @@ public struct Settings: Sendable {
         auth.externalURL ?? "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"
     }
 
+    /// Schemas the data API never exposes: the server's own, the extensions', and the catalogs.
+    static let privateSchemas: Set<String> = ["auth", "internal", "feedfusion", "extensions", "pg_catalog", "information_schema"]
+
     /// Secret values that must never reach a log line.
-    static let secretKeys: Set<String> = ["DATABASE_URL", "JWT_SECRET", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN"]
+    static let secretKeys: Set<String> = ["DATABASE_URL", "DATABASE_AUTHENTICATOR_URL", "JWT_SECRET", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN"]
 }
 
 extension Settings {
@@ -114,11 +122,15 @@ extension Settings {
         self.init()
         host = try reader.string("HOST") ?? defaults.host
         port = try reader.integer("PORT", in: 0...65_535) ?? defaults.port
-        databaseURL = try reader.string("DATABASE_URL", isSecret: true).map { raw in
-            do { return try DatabaseURL(parsing: raw) } catch let error as DatabaseURL.ParseError {
-                throw SettingsError(setting: "DATABASE_URL", problem: error.description)
+        func postgresURL(_ name: String) throws -> DatabaseURL? {
+            try reader.string(name, isSecret: true).map { raw in
+                do { return try DatabaseURL(parsing: raw) } catch let error as DatabaseURL.ParseError {
+                    throw SettingsError(setting: name, problem: error.description)
+                }
             }
         }
+        databaseURL = try postgresURL("DATABASE_URL")
+        databaseAuthenticatorURL = try postgresURL("DATABASE_AUTHENTICATOR_URL")
         dataDirectory = try reader.string("DATA_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.dataDirectory
         databasePoolSize = try reader.integer("DB_POOL_SIZE", in: 1...500) ?? defaults.databasePoolSize
         // `info`, or per module: `info,http=warning,telemetry=debug`.
@@ -148,11 +160,14 @@ extension Settings {
         }
         if let schemas = try reader.string("DB_SCHEMAS") {
             exposedSchemas = schemas.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            if exposedSchemas.isEmpty || exposedSchemas.contains(where: { ["auth", "internal", "feedfusion", "extensions"].contains($0) }) {
-                throw SettingsError(setting: "DB_SCHEMAS", problem: "list schemas to expose, such as public; auth, internal, feedfusion and extensions stay private")
+            if exposedSchemas.isEmpty || exposedSchemas.contains(where: { Self.privateSchemas.contains($0.lowercased()) || $0.lowercased().hasPrefix("pg_") }) {
+                throw SettingsError(
+                    setting: "DB_SCHEMAS",
+                    problem: "list schemas to expose, such as public; \(Self.privateSchemas.sorted().joined(separator: ", ")) and pg_* stay private")
             }
         }
         maxRows = try reader.integer("DB_MAX_ROWS", in: 1...100_000) ?? defaults.maxRows
+        maxResponseBytes = try reader.integer("DB_MAX_RESPONSE_BYTES", in: 1024...1 << 30) ?? defaults.maxResponseBytes
         statementTimeoutMilliseconds = try reader.integer("DB_STATEMENT_TIMEOUT_MS", in: 100...600_000) ?? defaults.statementTimeoutMilliseconds
         poolAcquisitionTimeoutMilliseconds = try reader.integer("DB_POOL_ACQUISITION_TIMEOUT_MS", in: 100...600_000)
             ?? defaults.poolAcquisitionTimeoutMilliseconds

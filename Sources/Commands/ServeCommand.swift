@@ -22,16 +22,23 @@ struct ServeCommand: AsyncParsableCommand {
         let secret = try settings.resolvedJWTSecret()
         let database = try await DatabaseTarget.open(settings, logger: logger)
         do {
+            // Requests run on the authenticator role; the owner's pool keeps migrations, listeners and maintenance.
+            let requestURL = await RequestRole.requestURL(
+                owner: database.url, configured: settings.databaseAuthenticatorURL, jwtSecret: secret, logger: logger)
             let client = PostgresClient(
-                configuration: .init(url: database.url, poolSize: settings.databasePoolSize), backgroundLogger: logger)
+                configuration: .init(url: requestURL, poolSize: settings.databasePoolSize), backgroundLogger: logger)
+            let owner = PostgresClient(configuration: .init(url: database.url, poolSize: 4), backgroundLogger: logger)
             let dependencies = try await AppDependencies.make(
-                settings: settings, client: client, secret: secret,
+                settings: settings, client: client, owner: owner, secret: secret,
                 migrateBeforeServing: settings.migrateOnStart && !noMigrate, logger: logger)
             let managed: [any Service] = database.managedServer.map { [ManagedPostgresService(server: $0, logger: logger)] } ?? []
             let app = buildApplication(settings: settings, dependencies: dependencies, services: managed, logger: logger)
             logger.info(
                 "FeedFusion starting",
-                metadata: ["address": "http://\(settings.host):\(settings.port)", "database": "\(database.url.redacted)"])
+                metadata: [
+                    "address": "http://\(settings.host):\(settings.port)", "database": "\(database.url.redacted)",
+                    "requests_as": "\(requestURL.username)",
+                ])
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {
             // The service group stops the managed server itself; this covers failures before or around it.

@@ -38,7 +38,8 @@ struct VerifyCommand: AsyncParsableCommand {
                             on: connection, poolSize: settings.databasePoolSize,
                             statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds, logger: logger)
                         + TelemetryAudit.run(on: connection, logger: logger)
-                } + Self.settingsChecks(settings) + [await Self.redisCheck(settings)] + (await liveChecks(settings))
+                } + [await Self.requestRoleCheck(settings, owner: database.url, logger: logger)]
+                    + Self.settingsChecks(settings) + [await Self.redisCheck(settings)] + (await liveChecks(settings))
             }
         } catch {
             await database.stopManagedServer()
@@ -62,6 +63,52 @@ struct VerifyCommand: AsyncParsableCommand {
             print(failed ? "not ready: \(checks.filter { $0.status == .fail }.count) check(s) failed" : "ready")
         }
         if failed { throw ExitCode(1) }
+    }
+
+    /// The role requests would run on, set up as `serve` sets it up, then asked who it is: a superuser
+    /// or a BYPASSRLS role would make Row Level Security optional, and a role that can become more
+    /// than anon, authenticated and service_role could do more than any caller.
+    static func requestRoleCheck(_ settings: Settings, owner: DatabaseURL, logger: Logger) async -> ReadinessCheck {
+        let name = "request_role"
+        do {
+            let url = await RequestRole.requestURL(
+                owner: owner, configured: settings.databaseAuthenticatorURL, jwtSecret: try settings.resolvedJWTSecret(),
+                logger: logger)
+            let client = PostgresClient(configuration: .init(url: url, poolSize: 1), backgroundLogger: logger)
+            let found = try await withRunningClient(client) { client -> (String, Bool, Bool, [String])? in
+                try await client.withConnection { connection -> (String, Bool, Bool, [String])? in
+                    let rows = try await connection.query(
+                        """
+                        SELECT r.rolname::text, r.rolsuper, r.rolbypassrls,
+                               coalesce((SELECT array_agg(g.rolname::text ORDER BY g.rolname) FROM pg_auth_members m
+                                         JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '{}')
+                        FROM pg_roles r WHERE r.rolname = current_user
+                        """, logger: logger)
+                    for try await row in rows.decode((String, Bool, Bool, [String]).self) { return row }
+                    return nil
+                }
+            }
+            guard let (role, superuser, bypassRLS, memberOf) = found else {
+                return ReadinessCheck(name: name, status: .fail, summary: "the request role \(url.username) is not in pg_roles")
+            }
+            var problems: [String] = []
+            if superuser { problems.append("\(role) is a superuser") }
+            if bypassRLS { problems.append("\(role) has BYPASSRLS") }
+            let extra = Set(memberOf).subtracting(DatabaseRole.allCases.map(\.rawValue))
+            if !extra.isEmpty { problems.append("\(role) can also become \(extra.sorted().joined(separator: ", "))") }
+            guard problems.isEmpty else {
+                return ReadinessCheck(
+                    name: name, status: .fail,
+                    summary: "requests would run as \(role), which Row Level Security does not bind: "
+                        + "give the owner CREATEROLE (the server then sets up authenticator) or set DATABASE_AUTHENTICATOR_URL",
+                    evidence: problems)
+            }
+            return ReadinessCheck(
+                name: name, status: .pass,
+                summary: "requests run as \(role): no superuser, no BYPASSRLS, and it can only become \(memberOf.joined(separator: ", "))")
+        } catch {
+            return ReadinessCheck(name: name, status: .fail, summary: "cannot connect as the request role: \(failureMessage(for: error))")
+        }
     }
 
     /// What the configuration decides: sign-up and password rules, the cache's stampede protection,

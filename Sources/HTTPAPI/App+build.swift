@@ -13,7 +13,11 @@ import ServiceLifecycle
 
 /// What the HTTP layer needs from the rest of the process.
 public struct AppDependencies: Sendable {
+    /// The request pool: connects as the authenticator role, which can only become the caller's role.
     public let client: PostgresClient
+    /// The owner's pool: migrations, the listeners, telemetry maintenance, readiness (the same pool
+    /// as `client` where no separate request role is set up, as in some tests).
+    public let owner: PostgresClient
     public let migrator: Migrator
     public let callers: CallerResolver
     public let auth: AuthService
@@ -38,20 +42,21 @@ public struct AppDependencies: Sendable {
     public var clock: @Sendable () -> ContinuousClock.Instant = { .now }
 
     public init(
-        client: PostgresClient, migrator: Migrator, callers: CallerResolver, auth: AuthService, data: DataAPIService,
-        migrateBeforeServing: Bool, readinessTimeout: Duration = .seconds(2), rateLimits: RateLimitSettings = RateLimitSettings(),
+        client: PostgresClient, owner: PostgresClient? = nil, migrator: Migrator, callers: CallerResolver, auth: AuthService,
+        data: DataAPIService, migrateBeforeServing: Bool, readinessTimeout: Duration = .seconds(2), rateLimits: RateLimitSettings = RateLimitSettings(),
         cacheSettings: CacheSettings = CacheSettings(), redis: RedisClient? = nil, telemetry: AppTelemetry? = nil
     ) {
         self.redis = redis
         // Without one given: the defaults, and no maintenance job (tests build many apps per database).
         self.telemetry = telemetry ?? AppTelemetry(
-            settings: ObservabilitySettings(), client: client, logger: Logger(label: "feedfusion.telemetry"), runMaintenance: false)
+            settings: ObservabilitySettings(), client: client, owner: owner, logger: Logger(label: "feedfusion.telemetry"), runMaintenance: false)
         self.cacheSettings = cacheSettings
         let shared = redis.flatMap { redis in
             cacheSettings.enabled ? makeSharedCache(cacheSettings, redis: redis, logger: Logger(label: "feedfusion.cache")) : nil
         }
         cachedRPCs = CachedRPCs(cache: makeCache(cacheSettings, shared: shared), functions: cacheSettings.functions, enabled: cacheSettings.enabled)
         self.client = client
+        self.owner = owner ?? client
         self.migrator = migrator
         self.callers = callers
         self.auth = auth
@@ -66,22 +71,26 @@ public struct AppDependencies: Sendable {
 
     /// Everything built from settings: the pool's client, the JWT secret, the auth service.
     public static func make(
-        settings: Settings, client: PostgresClient, secret: String, migrateBeforeServing: Bool, logger: Logger
+        settings: Settings, client: PostgresClient, owner: PostgresClient? = nil, secret: String, migrateBeforeServing: Bool,
+        logger: Logger
     ) async throws -> AppDependencies {
+        let sessions = SessionGate(client: client, acquisitionTimeout: settings.poolAcquisitionTimeout, logger: logger)
+        var auth = await AuthService(
+            client: client, settings: settings.auth, secret: secret, externalURL: settings.externalURL,
+            acquisitionTimeout: settings.poolAcquisitionTimeout, logger: logger)
+        auth.sessions = sessions
         var dependencies = AppDependencies(
-            client: client, migrator: try Migrator.bundled(),
-            callers: CallerResolver(verifier: await JWTVerifier(secret: secret)),
-            auth: await AuthService(
-                client: client, settings: settings.auth, secret: secret, externalURL: settings.externalURL,
-                acquisitionTimeout: settings.poolAcquisitionTimeout, logger: logger),
+            client: client, owner: owner, migrator: try Migrator.bundled(),
+            callers: CallerResolver(verifier: await JWTVerifier(secret: secret), sessions: sessions),
+            auth: auth,
             data: DataAPIService(
                 client: client, store: SchemaCacheStore(schemas: settings.exposedSchemas), maxRows: settings.maxRows,
-                statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds,
+                maxResponseBytes: settings.maxResponseBytes, statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds,
                 acquisitionTimeout: settings.poolAcquisitionTimeout, logger: logger),
             migrateBeforeServing: migrateBeforeServing, rateLimits: settings.rateLimits,
             cacheSettings: settings.cache, redis: settings.redis.map { RedisClient(RedisClient.Configuration(endpoint: $0)) },
             telemetry: AppTelemetry(
-                settings: settings.observability, client: client, logger: settings.logger(logger, module: "telemetry"),
+                settings: settings.observability, client: client, owner: owner, logger: settings.logger(logger, module: "telemetry"),
                 requestLogger: settings.logger(logger, module: "http")))
         dependencies.logger = logger
         dependencies.databasePoolSize = settings.databasePoolSize
@@ -131,12 +140,14 @@ public func buildApplication(
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "FeedFusion"),
-        services: services + [
-            dependencies.client,
-            SchemaCacheListener(client: dependencies.client, store: dependencies.data.store, logger: logger),
+        services: services + [dependencies.client] + (dependencies.owner === dependencies.client ? [] : [dependencies.owner]) + [
+            SchemaCacheListener(
+                client: dependencies.owner, store: dependencies.data.store,
+                others: { [sessions = dependencies.callers.sessions] in sessions?.apply($0) },
+                reconnected: { [sessions = dependencies.callers.sessions] in sessions?.forgetAll() }, logger: logger),
         ] + (dependencies.cachedRPCs.enabled
             ? [CacheInvalidationListener(
-                client: dependencies.client, cache: dependencies.cachedRPCs.cache, fences: dependencies.data.fences, logger: logger)] : [])
+                client: dependencies.owner, cache: dependencies.cachedRPCs.cache, fences: dependencies.data.fences, logger: logger)] : [])
             + (dependencies.cachedRPCs.cache.shared.map { [SharedCacheSubscriber(cache: dependencies.cachedRPCs.cache, shared: $0, logger: logger)] } ?? [])
             + dependencies.telemetry.services + metricsPortServices(settings: settings, dependencies: dependencies, logger: logger),
         logger: logger
@@ -144,13 +155,13 @@ public func buildApplication(
     let migrate = dependencies.migrateBeforeServing
     app.beforeServerStarts {
         if migrate {
-            let applied = try await dependencies.migrator.migrate(client: dependencies.client, logger: logger)
+            let applied = try await dependencies.migrator.migrate(client: dependencies.owner, logger: logger)
             logger.info("database is up to date", metadata: ["applied": "\(applied.count)"])
         }
         // The data API serves what the migrated catalog holds. If the database is away right now,
         // the first data-API request loads it instead; /ready reports the database meanwhile.
         let loaded: Void? = await withTimeout(.seconds(5)) {
-            try await dependencies.data.store.reload(client: dependencies.client, logger: logger)
+            try await dependencies.data.store.reload(client: dependencies.owner, logger: logger)
         }
         if loaded == nil { logger.warning("schema cache not loaded at start; will load on first use") }
     }
@@ -193,7 +204,7 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
     router.add(middleware: ErrorMiddleware(errors: dependencies.telemetry.errors))
     metricsController(dependencies, requireToken: true).addRoutes(to: router)
     HealthController(
-        client: dependencies.client, migrator: dependencies.migrator, readinessTimeout: dependencies.readinessTimeout
+        client: dependencies.owner, migrator: dependencies.migrator, readinessTimeout: dependencies.readinessTimeout
     ).addRoutes(to: router)
 
     let limits = dependencies.rateLimits

@@ -17,7 +17,12 @@ public struct AppTelemetry: Sendable {
     /// The `feedfusion.http` logger: one line per request.
     let requestLogger: Logger
 
-    public init(settings: ObservabilitySettings, client: PostgresClient, logger: Logger, requestLogger: Logger? = nil, runMaintenance: Bool = true) {
+    /// Observations and errors are written through `client` (as service_role); the maintenance job,
+    /// which creates and drops partitions, runs on `owner`'s connection.
+    public init(
+        settings: ObservabilitySettings, client: PostgresClient, owner: PostgresClient? = nil, logger: Logger,
+        requestLogger: Logger? = nil, runMaintenance: Bool = true
+    ) {
         self.settings = settings
         var queue = TelemetryQueue<RPCObservation>.Configuration()
         queue.capacity = settings.queueCapacity
@@ -34,7 +39,7 @@ public struct AppTelemetry: Sendable {
             sampleRate: settings.errorSampleRate, queue: errorQueue, logger: logger)
         maintenance = runMaintenance
             ? TelemetryMaintenance(
-                client: client, retention: .init(settings), interval: .seconds(settings.maintenanceIntervalSeconds), errors: errors, logger: logger)
+                client: owner ?? client, retention: .init(settings), interval: .seconds(settings.maintenanceIntervalSeconds), errors: errors, logger: logger)
             : nil
         self.requestLogger = requestLogger ?? logger
     }

@@ -45,7 +45,8 @@ struct VerifyCommandTests {
         })
         for name in ["rls_enabled_and_forced", "definer_search_path", "definer_guard", "client_role_privileges",
                      "anon_policies_read_only", "telemetry_partitions", "telemetry_retention", "database_connections",
-                     "statement_timeout", "feed_indexes", "auth_policy", "feed_cache", "redis"] {
+                     "statement_timeout", "feed_indexes", "auth_policy", "feed_cache", "redis", "request_role",
+                     "client_executable_functions"] {
             #expect(statuses[name] == "PASS", "\(name)")
         }
         // Nothing observed yet and no Sentry DSN: warnings, not failures.
@@ -85,5 +86,27 @@ struct VerifyCommandTests {
         #expect(bad.standardOutput.contains("FAIL  rls_enabled_and_forced"))
         #expect(bad.standardOutput.contains("public.post_likes (RLS off)"))
         #expect(bad.standardOutput.contains("not ready"))
+    }
+
+    @Test("requests as a superuser, or a function clients should not execute, fail verify (issue 17)")
+    func requestRoleAndExecutableFunctions() async throws {
+        let database = try await TestDatabase.migrated()
+        let good = try await verify(database, [])
+        #expect(good.standardOutput.contains("PASS  request_role: requests run as authenticator"), "\(good.standardOutput)")
+        // The operator names the owner (a superuser) as the request role.
+        let url = database.url
+        let owner = "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)?sslmode=disable"
+        let superuser = try await verify(database, [], environment: ["DATABASE_AUTHENTICATOR_URL": owner])
+        #expect(superuser.status == 1)
+        #expect(superuser.standardOutput.contains("FAIL  request_role"))
+        #expect(superuser.standardOutput.contains("\(url.username) is a superuser"))
+        // A helper granted to anon by hand.
+        try await database.withClient {
+            try await $0.query("GRANT EXECUTE ON FUNCTION internal.is_follower(uuid, uuid) TO anon")
+        }
+        let granted = try await verify(database, [])
+        #expect(granted.status == 1)
+        #expect(granted.standardOutput.contains("FAIL  client_executable_functions"))
+        #expect(granted.standardOutput.contains("internal.is_follower/2"))
     }
 }

@@ -26,9 +26,12 @@ struct TestApp {
         settings.rateLimits.authPerMinute = 100_000
         settings.rateLimits.restPerMinute = 100_000
         configure(&settings)
-        let client = PostgresClient(configuration: .init(url: url, poolSize: 4), backgroundLogger: testLogger)
+        // As `serve` does: requests on the authenticator role, the listeners and maintenance on the owner.
+        let requestURL = await RequestRole.requestURL(owner: url, configured: nil, jwtSecret: secret, logger: testLogger)
+        let client = PostgresClient(configuration: .init(url: requestURL, poolSize: 4), backgroundLogger: testLogger)
+        let owner = PostgresClient(configuration: .init(url: url, poolSize: 3), backgroundLogger: testLogger)
         var dependencies = try await AppDependencies.make(
-            settings: settings, client: client, secret: secret, migrateBeforeServing: false, logger: testLogger)
+            settings: settings, client: client, owner: owner, secret: secret, migrateBeforeServing: false, logger: testLogger)
         adjust(&dependencies)
         let application = buildApplication(settings: settings, dependencies: dependencies, logger: testLogger)
         return TestApp(application: application, dependencies: dependencies, settings: settings)
