@@ -14,8 +14,9 @@ public struct AuthService: Sendable {
     let hasher: PasswordHasher
     public let tokens: TokenIssuer
     let refreshTokens: RefreshTokens
-    /// Failed password sign-ins per account (lower-cased email).
-    let failedSignIns: RateLimiter
+    /// Password sign-in attempts per account (lower-cased email), counted before the hash and cleared
+    /// by a success; shared by every instance through Redis when it is configured.
+    public var failedSignIns: any RequestLimiter
     /// How long an operation waits for a pooled connection (then ``ConnectionAcquisitionTimeout``).
     let acquisitionTimeout: Duration
     let logger: Logger
@@ -94,9 +95,11 @@ public struct AuthService: Sendable {
             throw AuthError.validationFailed("Sign-in requires an email and a password")
         }
         guard password.utf8.count <= PasswordPolicy.maximumBytes else { throw AuthError.invalidCredentials }
-        // Counted per account whether or not it exists, so the answer reveals nothing.
+        // Counted per account whether or not it exists, so the answer reveals nothing; counted before
+        // the hash, in one atomic step, so that concurrent guesses cannot all pass a check made
+        // before any of them was recorded.
         let throttleKey = email.lowercased()
-        if failedSignIns.isExhausted(throttleKey) { throw AuthError.overRequestRateLimit }
+        guard await failedSignIns.record(throttleKey, now: .now).allowed else { throw AuthError.overRequestRateLimit }
 
         let account = try await asServiceRole { connection in
             try await Self.firstAccount(
@@ -105,12 +108,11 @@ public struct AuthService: Sendable {
         }
         // Always one bcrypt verification: an unknown email costs what a wrong password costs.
         guard try await hasher.verify(password, hash: account?.passwordHash), let account else {
-            failedSignIns.record(throttleKey)
             throw AuthError.invalidCredentials
         }
         if account.banned { throw AuthError.userBanned }
         if settings.emailConfirmationRequired && !account.emailConfirmed { throw AuthError.emailNotConfirmed }
-        failedSignIns.reset(throttleKey)
+        await failedSignIns.reset(throttleKey)
         return try await asServiceRole { connection in
             try await createSession(for: account, on: connection).1
         }
@@ -202,12 +204,45 @@ public struct AuthService: Sendable {
             if try await hasher.verify(password, hash: current.passwordHash) { throw AuthError.samePassword }
             newHash = try await hasher.hash(password)
         }
-        let email = request.email?.trimmingCharacters(in: .whitespaces)
+        var email = request.email?.trimmingCharacters(in: .whitespaces)
         if let email { try Self.validateEmail(email) }
+        if email?.lowercased() == current.email.lowercased() { email = nil }
+        // With confirmation on, a new address waits for it (GoTrue's email_change); the old one stays.
+        let pendingEmail = settings.emailConfirmationRequired ? email : nil
+        if pendingEmail != nil { email = nil }
         let patch = try request.data.map { try Self.metadataObject($0, field: "data") }
-        return try await update(
+        var userJSON = try await update(
             userID: current.id, email: email, passwordHash: newHash, userMetadata: patch, appMetadata: nil,
             bannedUntil: nil, confirmEmail: nil)
+        if let pendingEmail { userJSON = try await requestEmailChange(userID: current.id, to: pendingEmail) }
+        if newHash != nil, let sessionID = claims.sessionID {
+            // A new password ends every other session (GoTrue's behaviour): whoever knew the old one is out.
+            try await asServiceRole { connection in
+                try await connection.query(
+                    "DELETE FROM auth.sessions WHERE user_id = \(current.id) AND id <> \(sessionID)", logger: logger)
+            }
+            sessions?.forget(user: current.id)
+        }
+        return userJSON
+    }
+
+    /// Records `email` as the user's pending new address; refused when another account uses it.
+    private func requestEmailChange(userID: UUID, to email: String) async throws -> String {
+        let account = try await asServiceRole { connection in
+            for try await taken in try await connection.query(
+                "SELECT EXISTS (SELECT 1 FROM auth.users WHERE lower(email) = lower(\(email)) AND id <> \(userID))", logger: logger
+            ).decode(Bool.self) where taken {
+                throw AuthError.emailExists
+            }
+            return try await Self.firstAccount(
+                try await connection.query(
+                    """
+                    UPDATE auth.users u SET email_change = \(email), email_change_sent_at = now(), updated_at = now()
+                    WHERE id = \(userID) RETURNING \(unescaped: Account.columns)
+                    """, logger: logger))
+        }
+        guard let account else { throw AuthError.userNotFound }
+        return account.userJSON
     }
 
     /// Ends sessions of the token's user: this one (`local`), all (`global`), or all but this one (`others`).

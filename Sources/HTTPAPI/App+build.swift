@@ -79,6 +79,12 @@ public struct AppDependencies: Sendable {
             client: client, settings: settings.auth, secret: secret, externalURL: settings.externalURL,
             acquisitionTimeout: settings.poolAcquisitionTimeout, logger: logger)
         auth.sessions = sessions
+        let redis = settings.redis.map { RedisClient(RedisClient.Configuration(endpoint: $0)) }
+        if let redis {
+            // Guesses spread over instances count against one budget.
+            auth.failedSignIns = SharedRateLimiter(
+                auth.failedSignIns.rate, redis: redis, prefix: "feedfusion:ratelimit:signin", logger: logger)
+        }
         var dependencies = AppDependencies(
             client: client, owner: owner, migrator: try Migrator.bundled(),
             callers: CallerResolver(verifier: await JWTVerifier(secret: secret), sessions: sessions),
@@ -88,7 +94,7 @@ public struct AppDependencies: Sendable {
                 maxResponseBytes: settings.maxResponseBytes, statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds,
                 acquisitionTimeout: settings.poolAcquisitionTimeout, logger: logger),
             migrateBeforeServing: migrateBeforeServing, rateLimits: settings.rateLimits,
-            cacheSettings: settings.cache, redis: settings.redis.map { RedisClient(RedisClient.Configuration(endpoint: $0)) },
+            cacheSettings: settings.cache, redis: redis,
             telemetry: AppTelemetry(
                 settings: settings.observability, client: client, owner: owner, logger: settings.logger(logger, module: "telemetry"),
                 requestLogger: settings.logger(logger, module: "http")))

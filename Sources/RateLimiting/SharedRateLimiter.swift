@@ -6,6 +6,8 @@ import Synchronization
 public protocol RequestLimiter: Sendable {
     var rate: RateLimit { get }
     func record(_ key: String, now: ContinuousClock.Instant) async -> RateLimitDecision
+    /// Forgets `key`'s events (a successful sign-in clears its failures).
+    func reset(_ key: String) async
 }
 
 extension RateLimiter: RequestLimiter {}
@@ -95,6 +97,12 @@ public final class SharedRateLimiter: RequestLimiter {
             }
             return decideLocally(key, now: now)
         }
+    }
+
+    public func reset(_ key: String) async {
+        local.reset(key)
+        let redisKey = "\(prefix):\(key)"
+        _ = try? await redis.send(["DEL", redisKey, redisKey + ":seq"])
     }
 
     private func decideLocally(_ key: String, now: ContinuousClock.Instant) -> RateLimitDecision {

@@ -234,4 +234,61 @@ struct HardeningTests {
             #expect(attributes == "false")
         }
     }
+
+    /// Finding 8: the failure count was checked before bcrypt and recorded after: 20 concurrent wrong
+    /// passwords all passed the check.
+    @Test("concurrent wrong passwords are counted before the hash: no more than the limit get through")
+    func signInThrottleRace() async throws {
+        try await TestApp.withAuth(configure: { $0.auth.failedSignInLimit = 5 }) { (auth: AuthTestClient, _, _) async throws in
+            #expect(try await auth.signUp("target@example.com", "a long pass phrase").status == .ok)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<20 {
+                    group.addTask { try await auth.signIn("target@example.com", "wrong guess \(index)").status }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .badRequest }.count == 5, "\(statuses)")
+            #expect(statuses.filter { $0 == .tooManyRequests }.count == 15)
+            // The right password is refused too until the window passes: the budget is spent.
+            #expect(try await auth.signIn("target@example.com", "a long pass phrase").status == .tooManyRequests)
+        }
+    }
+
+    /// Finding 7: an email change was applied at once and kept confirmed, and a new password left
+    /// every other session signed in.
+    @Test("with confirmation on, a new email waits; a new password ends the other sessions")
+    func accountChanges() async throws {
+        try await TestApp.withAuth(configure: { $0.auth.emailConfirmationRequired = true }) { (auth: AuthTestClient, app: TestApp, _) async throws in
+            let service = try await app.apiKey(.serviceRole)
+            for email in ["owner@example.com", "victim@example.com"] {
+                let created = try await auth.send(
+                    .post, "/admin/users", json: ["email": email, "password": "a long pass phrase", "email_confirm": true], bearer: service)
+                #expect(created.status == .ok)
+            }
+            let phone = try await auth.signIn("owner@example.com", "a long pass phrase")
+            let laptop = try await auth.signIn("owner@example.com", "a long pass phrase")
+            let phoneToken = phone["access_token"] as? String ?? ""
+            let laptopToken = laptop["access_token"] as? String ?? ""
+
+            let claim = try await auth.send(.put, "/user", json: ["email": "victim@example.com"], bearer: phoneToken)
+            #expect(claim.code == "email_exists")
+            let changed = try await auth.send(.put, "/user", json: ["email": "new-owner@example.com"], bearer: phoneToken)
+            #expect(changed.status == .ok)
+            #expect(changed["email"] as? String == "owner@example.com")
+            #expect(changed["new_email"] as? String == "new-owner@example.com")
+            // Not usable before it is confirmed.
+            #expect(try await auth.signIn("new-owner@example.com", "a long pass phrase").status == .badRequest)
+
+            // A new password: the laptop's session ends, the phone's goes on.
+            let rest = RestTestClient(client: auth.client, apiKey: auth.apiKey)
+            #expect(try await rest.callAs(laptopToken).get("/posts?select=id").status == .ok)
+            let newPassword = try await auth.send(.put, "/user", json: ["password": "another long phrase"], bearer: phoneToken)
+            #expect(newPassword.status == .ok)
+            #expect(try await auth.send(.get, "/user", bearer: laptopToken).code == "session_not_found")
+            #expect(try await rest.callAs(laptopToken).get("/posts?select=id").status == .unauthorized)
+            #expect(try await auth.refresh(laptop["refresh_token"] as? String ?? "").status == .badRequest)
+            #expect(try await auth.send(.get, "/user", bearer: phoneToken).status == .ok)
+            #expect(try await rest.callAs(phoneToken).get("/posts?select=id").status == .ok)
+        }
+    }
 }
