@@ -56,10 +56,20 @@ public struct DataAPIError: Error, Sendable, Equatable, CustomStringConvertible 
             return DataAPIError(status: 503, code: "PGRST000", message: "Could not connect with the database.")
         }
         let message = error.serverInfo?[.message] ?? "database error"
+        // PostGIS reports a geometry it cannot parse ("parse error - invalid geometry", "geometry
+        // requires more points") as XX000 from its error hook: the client's input, not a server fault.
+        if sqlState == "XX000", let file = error.serverInfo?[.file], postGISInputSources.contains(file) {
+            return DataAPIError(
+                status: 400, code: "22P02", message: message, details: error.serverInfo?[.detail],
+                hint: error.serverInfo?[.hint] ?? "Give a point as WKT (POINT(lng lat)), EWKT or hex WKB.")
+        }
         return DataAPIError(
             status: httpStatus(sqlState: sqlState, anonymous: anonymous), code: sqlState, message: message,
             details: error.serverInfo?[.detail], hint: error.serverInfo?[.hint])
     }
+
+    /// PostGIS's sources that report unparsable geometry input (its error hook and the input functions).
+    static let postGISInputSources: Set<String> = ["lwgeom_pg.c", "lwgeom_inout.c", "geography_inout.c", "gserialized_typmod.c"]
 
     static func httpStatus(sqlState: String, anonymous: Bool) -> Int {
         if sqlState.hasPrefix("PT"), let status = Int(sqlState.dropFirst(2)), (100...599).contains(status) { return status }

@@ -291,4 +291,22 @@ struct HardeningTests {
             #expect(try await rest.callAs(phoneToken).get("/posts?select=id").status == .ok)
         }
     }
+
+    /// Finding 10: schemathesis's two 500s, invalid geometry through table writes.
+    @Test("an invalid geometry is the client's 400, never a 500")
+    func invalidGeometry() async throws {
+        try await RestWorld.run { (rest: RestTestClient, w: RestWorld, _) async throws in
+            let alice = rest.callAs(try await RestTestClient.token(for: w.a))
+            for location in ["", "abc", "0101", "LINESTRING(0 0)", "POINT(1)"] {
+                let post = try await alice.send(.post, "/posts", json: ["author_id": w.a.uuidString, "body": "here", "location": location])
+                #expect(post.status == .badRequest, "\(location) → \(post.status)")
+                #expect(post.code == "22P02")
+                let entity = try await alice.send(
+                    .post, "/entities", json: ["kind": "place", "name": "x", "location": location, "created_by": w.a.uuidString])
+                #expect(entity.status == .badRequest)
+            }
+            let good = try await alice.send(.post, "/posts", json: ["author_id": w.a.uuidString, "body": "here", "location": "POINT(2.35 48.85)"])
+            #expect(good.status == .created)
+        }
+    }
 }
