@@ -97,3 +97,8 @@ def service(server):
 @pytest.fixture
 def email():
     return f"user-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def pytest_collection_modifyitems(items):
+    """The fuzzer last: as the service role it may delete what other tests' fixtures rely on."""
+    items.sort(key=lambda item: item.module.__name__.endswith("test_fuzz"))
