@@ -44,6 +44,17 @@ public struct NetworkRange: Sendable, Equatable, CustomStringConvertible {
 
     private static let mappedPrefix: [UInt8] = Array(repeating: 0, count: 10) + [0xFF, 0xFF]
 
+    /// Who a rate limit counts a client address as: an IPv4 address itself (also when an IPv6 socket
+    /// shows it as `::ffff:a.b.c.d`), an IPv6 address by its /64 — one subscriber's network, since
+    /// a host picks any of 2^64 addresses in it at will. Anything else is counted as written.
+    public static func rateLimitBucket(of address: String) -> String {
+        guard let bytes = addressBytes(address) else { return address }
+        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        if bytes.prefix(12) == mappedPrefix[...] { return bytes.suffix(4).map(String.init).joined(separator: ".") }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
+    }
+
     /// The address's bytes (4 or 16), or nil when it is not an IP address.
     static func addressBytes(_ text: String) -> [UInt8]? {
         var v4 = in_addr()

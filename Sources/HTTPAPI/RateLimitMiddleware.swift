@@ -1,3 +1,4 @@
+import AppConfig
 import Auth
 import Database
 import HTTPTypes
@@ -53,7 +54,7 @@ struct RateLimitMiddleware: RouterMiddleware {
         }
         // The service role is exempt, except in a verification bucket of its own choosing
         // (`feedfusion verify` proves the limits live without spending any client's budget).
-        var key = "ip:" + clientAddress.of(request, peer: context.remoteAddress?.ipAddress)
+        var key = "ip:" + NetworkRange.rateLimitBucket(of: clientAddress.of(request, peer: context.remoteAddress?.ipAddress))
         if caller?.role == .serviceRole {
             guard let bucket = request.headers[.verificationBucket], !bucket.isEmpty, bucket.utf8.count <= 64 else {
                 return try await next(request, context)

@@ -165,6 +165,59 @@ struct RateLimiterUnitTests {
         #expect(NetworkRange("example.com") == nil)
     }
 
+    @Test("IPv6 clients are limited by their /64, IPv4 (also mapped) by their address")
+    func buckets() {
+        #expect(NetworkRange.rateLimitBucket(of: "2001:db8:1:2::a") == "2001:db8:1:2::/64")
+        #expect(NetworkRange.rateLimitBucket(of: "2001:0db8:0001:0002:ffff:1:2:3") == "2001:db8:1:2::/64")
+        #expect(NetworkRange.rateLimitBucket(of: "2001:db8:1:3::a") == "2001:db8:1:3::/64")
+        #expect(NetworkRange.rateLimitBucket(of: "::ffff:192.0.2.7") == "192.0.2.7")
+        #expect(NetworkRange.rateLimitBucket(of: "192.0.2.7") == "192.0.2.7")
+        #expect(NetworkRange.rateLimitBucket(of: "unknown") == "unknown")
+    }
+
+    @Test("hosts of one IPv6 /64 share an allowance behind a trusted proxy (issue 17)")
+    func ipv6Prefix() async throws {
+        try await RestWorld.run(mode: .live, configure: {
+            $0.rateLimits.restPerMinute = 3
+            $0.rateLimits.trustedProxies = [NetworkRange("127.0.0.0/8")!, NetworkRange("::1")!]
+        }) { (rest: RestTestClient, _: RestWorld, _: TestDatabase) async throws in
+            for host in ["a", "b", "c"] {
+                #expect(try await rest.get("/profiles?select=id", headers: ["X-Forwarded-For": "2001:db8:1:2::\(host)"]).status == .ok)
+            }
+            #expect(try await rest.get("/profiles?select=id", headers: ["X-Forwarded-For": "2001:db8:1:2::d"]).status == .tooManyRequests)
+            #expect(try await rest.get("/profiles?select=id", headers: ["X-Forwarded-For": "2001:db8:1:3::a"]).status == .ok)
+        }
+    }
+
+    @Test("/ready works the database out at most once a second, however many ask")
+    func readinessMemo() async throws {
+        final class Counter: Sendable {
+            let count = Mutex(0)
+        }
+        let memo = ReadinessMemo()
+        let counter = Counter()
+        let states = await withTaskGroup(of: ReadinessState.self) { group in
+            for _ in 0..<200 {
+                group.addTask {
+                    await memo.value {
+                        counter.count.withLock { $0 += 1 }
+                        try? await Task.sleep(for: .milliseconds(100))
+                        return .ready
+                    }
+                }
+            }
+            return await group.reduce(into: [ReadinessState]()) { $0.append($1) }
+        }
+        #expect(states.count == 200)
+        #expect(counter.count.withLock { $0 } == 1)
+        try await Task.sleep(for: .milliseconds(1100))
+        _ = await memo.value {
+            counter.count.withLock { $0 += 1 }
+            return .ready
+        }
+        #expect(counter.count.withLock { $0 } == 2)
+    }
+
     @Test("the client is the nearest untrusted hop of the forwarded chain")
     func chain() {
         let address = ClientAddress(trustedProxies: [NetworkRange("10.0.0.0/8")!])
