@@ -147,7 +147,7 @@ struct HardeningTests {
                 try await client.query("SELECT id FROM public.posts WHERE body = 'b-public'").collect().first!.decode(UUID.self)
             }
             // Alice blocks carol and likes bob's public post: carol must not follow alice's likes.
-            try await database.withClient { client in
+            _ = try await database.withClient { client in
                 try await client.query("INSERT INTO public.post_likes (post_id, profile_id) VALUES (\(bobsPost), \(w.a))")
             }
             let carol = rest.callAs(try await RestTestClient.token(for: w.c))
