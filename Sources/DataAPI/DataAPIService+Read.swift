@@ -20,7 +20,7 @@ extension DataAPIService {
         let limitBind = planner.builder.bind(limit)
         let offsetBind = planner.builder.bind(offset)
         let inner = "SELECT \(object) AS j FROM \(table.qualifiedName) AS t0\(whereClause)\(orderClause) LIMIT \(limitBind) OFFSET \(offsetBind)"
-        let rowsSQL = request.csv ? Self.csvSQL(inner, service: self, planner: &planner) : answerSQL(rows: inner, planner: &planner)
+        let rowsSQL = request.csv ? csvSQL(inner, planner: &planner) : answerSQL(rows: inner, planner: &planner)
         let rowsQuery = planner.builder.query(rowsSQL)
         // The total count reuses the filter SQL with its own binds.
         var countQuery: PostgresQuery?
@@ -66,7 +66,7 @@ extension DataAPIService {
     /// The rows of `inner` (a JSON object `j` each) as CSV, built in PostgreSQL: a header from the
     /// first row's keys, then one line per row; fields with commas, quotes or line breaks are quoted,
     /// nested values are JSON. Sized and capped as ``answerSQL(rows:planner:)`` is.
-    static func csvSQL(_ inner: String, service: DataAPIService, planner: inout ReadPlanner) -> String {
+    func csvSQL(_ inner: String, planner: inout ReadPlanner) -> String {
         let field = "CASE WHEN f.value IS NULL THEN '' WHEN f.value ~ '[\",\\r\\n]' THEN '\"' || replace(f.value, '\"', '\"\"') || '\"' ELSE f.value END"
         let body = """
             coalesce(
@@ -75,7 +75,7 @@ extension DataAPIService {
                 || (SELECT string_agg((SELECT string_agg(\(field), ',') FROM json_each_text(r.j) f), E'\\n' ORDER BY r.n) FROM r),
                 '')
             """
-        let answer = service.answerSQL(body: body, count: "(SELECT count(*)::int FROM r)", from: "(SELECT 1) one", planner: &planner)
+        let answer = answerSQL(body: body, count: "(SELECT count(*)::int FROM r)", from: "(SELECT 1) one", planner: &planner)
         return "WITH r AS (SELECT x.j, row_number() OVER () AS n FROM (\(inner)) x) " + answer
     }
 
