@@ -11,8 +11,9 @@ extension AuthService {
     }
 
     public func listUsers(page: Int, perPage: Int) async throws -> UserPage {
-        guard page >= 1, (1...1000).contains(perPage) else {
-            throw AuthError.validationFailed("page must be at least 1 and per_page between 1 and 1000")
+        // The page is bounded too: its offset is computed here and must not overflow.
+        guard (1...1_000_000).contains(page), (1...1000).contains(perPage) else {
+            throw AuthError.validationFailed("page must be between 1 and 1000000 and per_page between 1 and 1000")
         }
         let offset = (page - 1) * perPage
         return try await asServiceRole { connection in

@@ -363,7 +363,8 @@ public struct AuthService: Sendable {
     static func validateEmail(_ email: String) throws(AuthError) {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard email.utf8.count <= 320, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
-            !parts[1].hasPrefix("."), !parts[1].hasSuffix("."), !email.contains(where: \.isWhitespace)
+            !parts[1].hasPrefix("."), !parts[1].hasSuffix("."), !email.contains(where: \.isWhitespace),
+            !email.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw AuthError(status: 400, code: "email_address_invalid", message: "Unable to validate email address: invalid format")
         }
@@ -374,6 +375,7 @@ public struct AuthService: Sendable {
         guard let value, value != .null else { return .object([:]) }
         guard value.objectValue != nil else { throw AuthError.validationFailed("\(field) must be a JSON object") }
         guard value.jsonText.utf8.count <= 16_384 else { throw AuthError.validationFailed("\(field) must be at most 16 KB") }
+        guard !value.containsNUL else { throw AuthError.validationFailed("\(field) must not contain the character U+0000") }
         return value
     }
 }

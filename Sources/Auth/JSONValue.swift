@@ -26,6 +26,17 @@ public enum JSONValue: Codable, Sendable, Equatable {
         }
     }
 
+    /// Whether a string or key anywhere in the value holds U+0000, which PostgreSQL's `jsonb`
+    /// cannot store (and a client should hear about as a 400, not meet as a 500).
+    public var containsNUL: Bool {
+        switch self {
+        case .null, .bool, .number: false
+        case .string(let value): value.utf8.contains(0)
+        case .array(let values): values.contains { $0.containsNUL }
+        case .object(let members): members.contains { $0.key.utf8.contains(0) || $0.value.containsNUL }
+        }
+    }
+
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {

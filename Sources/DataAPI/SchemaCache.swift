@@ -13,6 +13,9 @@ public struct SchemaCache: Sendable {
         public let hasDefault: Bool
         /// The column default as SQL, from the catalog (`pg_get_expr`), for `Prefer: missing=default`.
         public let defaultExpression: String?
+        /// The CHECK constraints on this column alone, as `pg_get_constraintdef` prints them: the
+        /// OpenAPI document states those it can express, so a client (or a fuzzer) knows the rule.
+        public var checks: [String]? = nil
     }
 
     public struct Table: Sendable {
@@ -114,7 +117,9 @@ public struct SchemaCache: Sendable {
                                  'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
                                  'nullable', NOT a.attnotnull, 'hasDefault', a.atthasdef OR a.attidentity <> '',
                                  'defaultExpression', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
-                                                       WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum))
+                                                       WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum),
+                                 'checks', (SELECT json_agg(pg_get_constraintdef(con.oid) ORDER BY con.conname) FROM pg_constraint con
+                                            WHERE con.conrelid = a.attrelid AND con.contype = 'c' AND con.conkey = ARRAY[a.attnum]))
                              ORDER BY a.attnum)
                              FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]')::text,
                    coalesce((SELECT json_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum))

@@ -3,6 +3,7 @@ import Database
 import Foundation
 import HTTPTypes
 import Hummingbird
+import PostgresNIO
 
 /// `/auth/v1`: the GoTrue-compatible API over `AuthService`.
 struct AuthController: Sendable {
@@ -12,6 +13,9 @@ struct AuthController: Sendable {
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
         group.endpoint("/health", [.get: { _, _ in health() }])
         group.endpoint("/settings", [.get: { _, _ in try settings() }])
+        group.endpoint("/openapi.json", [.get: { _, _ in
+            jsonResponse(bytes: try AuthOpenAPIDocument.make(settings: service.settings))
+        }])
         group.endpoint("/signup", [.post: { request, _ in try await signUp(request) }])
         group.endpoint("/token", [.post: { request, _ in try await token(request) }])
         group.endpoint("/user", [
@@ -169,6 +173,10 @@ struct AuthController: Sendable {
             return try await body()
         } catch let error as AuthError {
             throw Self.apiError(error)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState]?.hasPrefix("22") == true {
+            // A data exception (class 22) is about the input: a value PostgreSQL cannot hold
+            // (NUL, an impossible date). Whatever the service did not check first is still a 400.
+            throw Self.apiError(.validationFailed("invalid input: \(error.serverInfo?[.message] ?? "a value the database refused")"))
         }
     }
 

@@ -21,7 +21,11 @@ enum OpenAPIDocument {
             schemas[table.name] = [
                 "type": "object",
                 "required": table.columns.filter { !$0.nullable && !$0.hasDefault }.map(\.name),
-                "properties": Dictionary(uniqueKeysWithValues: table.columns.map { ($0.name, ["type": jsonType($0.type), "format": $0.type]) }),
+                "properties": Dictionary(uniqueKeysWithValues: table.columns.map { column in
+                    var property = OpenAPIColumnSchema.make(type: column.type, checks: column.checks ?? [])
+                    if column.nullable { property["nullable"] = true }
+                    return (column.name, property)
+                }),
             ]
         }
         for (key, overloads) in cache.functions.sorted(by: { $0.key < $1.key }) where key.hasPrefix(schema + ".") {
@@ -31,7 +35,7 @@ enum OpenAPIDocument {
                 "requestBody": ["content": ["application/json": ["schema": [
                     "type": "object",
                     "required": function.requiredArguments.map(\.name),
-                    "properties": Dictionary(function.arguments.map { ($0.name, ["type": jsonType($0.type), "format": $0.type]) }, uniquingKeysWith: { first, _ in first }),
+                    "properties": Dictionary(function.arguments.map { ($0.name, OpenAPIColumnSchema.make(type: $0.type)) }, uniquingKeysWith: { first, _ in first }),
                 ]]]],
                 "responses": ["200": ["description": "OK"], "204": ["description": "No Content"]],
             ]
@@ -49,15 +53,5 @@ enum OpenAPIDocument {
             "components": ["schemas": schemas],
         ]
         return try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])
-    }
-
-    static func jsonType(_ type: String) -> String {
-        switch type {
-        case "integer", "bigint", "smallint": "integer"
-        case "numeric", "real", "double precision": "number"
-        case "boolean": "boolean"
-        case "json", "jsonb": "object"
-        default: type.hasSuffix("[]") ? "array" : "string"
-        }
     }
 }

@@ -187,6 +187,10 @@ struct AuthSessionTests {
             #expect((page["users"] as? [[String: Any]])?.count == 2)
             #expect(page["aud"] as? String == "authenticated")
             #expect(page.headers[HTTPField.Name("Link")!]?.contains("rel=\"next\"") == true)
+            // A page whose offset would overflow is refused, not a crash of the server.
+            let far = try await auth.send(.get, "/admin/users?page=\(Int.max)&per_page=1000", bearer: service)
+            #expect(far.status == .badRequest)
+            #expect(far.code == "validation_failed")
 
             // An admin role in app_metadata makes is_admin() true for that user's requests.
             let staff = try await auth.signIn("staff@example.com", "staff pass phrase")

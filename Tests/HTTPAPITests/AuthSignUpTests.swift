@@ -92,6 +92,15 @@ struct AuthSignUpTests {
             let huge = try await auth.signUp("c@example.com", String(repeating: "p", count: 10_240))
             #expect(huge.status == .badRequest)
             #expect(huge.code == "validation_failed")
+
+            // Found by the fuzzer: jsonb cannot hold U+0000, and text no control characters in an
+            // address; both were a 500 from PostgreSQL. Now they are the client's 400s.
+            let nul = try await auth.signUp("d@example.com", Self.password, data: ["nested": ["k\u{0}": "v\u{0}"]])
+            #expect(nul.status == .badRequest)
+            #expect(nul.code == "validation_failed")
+            let control = try await auth.signUp("e\u{0}f@example.com", Self.password)
+            #expect(control.status == .badRequest)
+            #expect(control.code == "email_address_invalid")
         }
     }
 

@@ -59,6 +59,10 @@ def server():
     keys["metrics_token"] = METRICS_TOKEN
     keys["port"] = port
     keys["log"] = log.name
+    # The managed cluster's owner connection, for tests that compare what is stored (the fuzzer).
+    cluster = os.path.join(data, "postgres")
+    with open(os.path.join(cluster, "port")) as port_file, open(os.path.join(cluster, "superuser-password")) as secret:
+        keys["database_url"] = f"postgresql://postgres:{secret.read().strip()}@127.0.0.1:{port_file.read().strip()}/feedfusion"
     yield keys
     process.terminate()
     try:
