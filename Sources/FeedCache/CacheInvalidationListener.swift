@@ -92,6 +92,10 @@ public struct CacheInvalidationListener: Service {
                 if let author = event.a { authors.insert(author) }
             case .all:
                 dropAll = true
+            case .like:
+                if let post = event.id, let count = event.n, let user = event.u, let liked = event.l {
+                    cache.counters.recordLike(post: CacheTag.id(post), count: count, viewer: CacheTag.id(user), liked: liked)
+                }
             case .fence:
                 if let token = event.f { passed.append(token) }
             }

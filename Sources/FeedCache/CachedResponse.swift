@@ -12,6 +12,8 @@ public struct CachedResponse: Sendable {
     public let gzipped: ByteBuffer?
     /// Strong validator of the body, computed once when stored.
     public let etag: String
+    /// Where the live counters are in a JSON feed page (nil for anything else), found once here.
+    public let slots: FeedPageSlots?
 
     public init(status: Int, contentType: String, contentRange: String?, body: ByteBuffer, gzipped: ByteBuffer? = nil) {
         self.status = status
@@ -20,6 +22,7 @@ public struct CachedResponse: Sendable {
         self.body = body
         self.gzipped = gzipped
         etag = Self.etag(of: body)
+        slots = contentType.contains("json") ? FeedPageSlots.scan(body) : nil
     }
 
     /// `"<first 16 bytes of SHA-256, hex>"`: strong, and the same on every server instance.

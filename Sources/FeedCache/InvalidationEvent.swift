@@ -13,6 +13,9 @@ struct InvalidationEvent: Decodable, Sendable {
         case profile
         /// Anything else (an entity renamed, a table truncated): drop everything.
         case all
+        /// A like or unlike (`id` the post, `n` its like_count now, `u` who, `l` liked): counters
+        /// change in place (`LiveCounters`), no page is dropped.
+        case like
         /// A write transaction's last notification (`f` its token): everything it announced is applied.
         case fence
     }
@@ -24,6 +27,10 @@ struct InvalidationEvent: Decodable, Sendable {
     let v: [UUID]?
     let loc: Bool?
     let f: UUID?
+    let id: UUID?
+    let n: Int?
+    let u: UUID?
+    let l: Bool?
 
     static func decode(_ payload: String) -> InvalidationEvent? {
         try? JSONDecoder().decode(InvalidationEvent.self, from: Data(payload.utf8))

@@ -48,6 +48,8 @@ public final class ResponseCache: Sendable {
     public let configuration: Configuration
     /// The second level shared by every instance, when Redis is configured.
     public let shared: SharedCache?
+    /// Like counts and viewers' likes newer than the pages that show them (patched in when served).
+    public let counters: LiveCounters
     private let clock: @Sendable () -> ContinuousClock.Instant
     private let random: @Sendable () -> Double
     /// Which failures may be answered with a stale entry (the database being away or slow, not a bad request).
@@ -63,6 +65,8 @@ public final class ResponseCache: Sendable {
     ) {
         self.configuration = configuration
         self.shared = shared
+        // A page may be served until its TTL and stale window have passed: keep what is newer as long.
+        counters = LiveCounters(retention: configuration.ttl + configuration.staleLimit, clock: clock)
         self.clock = clock
         self.random = random
         self.mayServeStale = mayServeStale

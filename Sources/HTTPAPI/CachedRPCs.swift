@@ -43,7 +43,9 @@ public struct CachedRPCs: Sendable {
                 body: result.body.map { ByteBuffer(string: $0) })
         }
         // Feed arguments are a few bytes; a large body would only make a large key.
-        guard enabled, body.count <= Self.maximumKeyedBody else {
+        // CSV is not stored: its counters could not be kept live (`withLiveCounters` patches JSON rows).
+        let csv = request.headers[.accept]?.contains("text/csv") == true
+        guard enabled, body.count <= Self.maximumKeyedBody, !csv else {
             context.trace.update { $0.cacheResult = "bypass" }
             return uncached(try await compute(), status: "\(Self.cacheName); fwd=bypass")
         }
@@ -72,9 +74,24 @@ public struct CachedRPCs: Sendable {
             .cacheStatus: Self.cacheStatus(answer),
         ]
         if let range = answer.response.contentRange { headers[.contentRange] = range }
+        let (body, etag, gzipped) = Self.withLiveCounters(answer, counters: cache.counters, viewer: context.caller.userID.map(CacheTag.id))
         return caching.respond(
-            request, role: context.caller.role, isRead: true, status: .ok, headers: headers, body: answer.response.body,
-            etag: answer.response.etag, gzipped: answer.response.gzipped)
+            request, role: context.caller.role, isRead: true, status: .ok, headers: headers, body: body, etag: etag, gzipped: gzipped)
+    }
+
+    /// The answer's body with the like counts and the viewer's likes announced since it was
+    /// computed: a like changes these numbers in place instead of dropping the page. Unchanged
+    /// (and its stored ETag and gzip kept) when nothing newer concerns its rows.
+    static func withLiveCounters(_ answer: ResponseCache.Answer, counters: LiveCounters, viewer: String?)
+        -> (body: ByteBuffer, etag: String, gzipped: ByteBuffer?)
+    {
+        let response = answer.response
+        guard !counters.isEmpty, let slots = response.slots else { return (response.body, response.etag, response.gzipped) }
+        let newer = counters.newer(than: .now - answer.age, viewer: viewer)
+        guard let patched = slots.patched(response.body, likeCount: newer.likeCount, liked: newer.liked) else {
+            return (response.body, response.etag, response.gzipped)
+        }
+        return (patched, CachedResponse.etag(of: patched), nil)
     }
 
     static let sharedCacheName = "FeedFusion-Redis"

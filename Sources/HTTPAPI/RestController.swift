@@ -74,7 +74,9 @@ struct RestController: Sendable {
         // The writer's own cached feeds go at once; everyone else's when the NOTIFY arrives.
         // Telemetry calls change no feed: a client tracker flushing every few seconds would
         // otherwise empty its user's cache each time.
-        if action != .read, action != .rpcGET, !Self.telemetryFunctions.contains(function), let user = context.caller.userID {
+        // Likes neither: they change counters, which every page shows live (`LiveCounters`).
+        let counterOnly = isRPC ? Self.counterFunctions.contains(function) : context.parameters.get("resource") == "post_likes"
+        if action != .read, action != .rpcGET, !Self.telemetryFunctions.contains(function), !counterOnly, let user = context.caller.userID {
             await cachedRPCs.cache.invalidateEverywhere([.viewer(CacheTag.id(user))])
         }
         var headers = Self.headers(
@@ -101,6 +103,9 @@ struct RestController: Sendable {
 
     /// RPCs that write only telemetry (no feed can change through them).
     static let telemetryFunctions: Set<String> = ["log_usage_event_v2", "log_usage_events", "track_metrics"]
+
+    /// RPCs that change only counters (migration 0020 announces them as such).
+    static let counterFunctions: Set<String> = ["like_post", "unlike_post"]
 
     static let singleObjectMediaType = "application/vnd.pgrst.object+json"
     static let singleObjectContentType = singleObjectMediaType + "; charset=utf-8"

@@ -116,6 +116,46 @@ struct FeedCacheHTTPTests {
         }
     }
 
+    @Test("a like changes counters in place: every cached page stays a hit and shows the new count and the liker's heart")
+    func likesInPlace() async throws {
+        try await RestWorld.run { (rest: RestTestClient, world: RestWorld, _: TestDatabase) async throws in
+            let a = rest.callAs(try await RestTestClient.token(for: world.a))
+            let b = rest.callAs(try await RestTestClient.token(for: world.b))
+            let post = world.publicPost.uuidString.lowercased()
+            // The pages that show A's public post: anon's and A's view of A's profile, B's home and B's view of A's profile.
+            let pages: [(String, RestTestClient, String, [String: Any])] = [
+                ("anon profile", rest, "/rpc/feed_fusion_profile", ["p_profile_id": world.a.uuidString]),
+                ("A's profile", a, "/rpc/feed_fusion_profile", ["p_profile_id": world.a.uuidString]),
+                ("B's home", b, "/rpc/feed_fusion_home", ["p_limit": 50]),
+                ("B's profile of A", b, "/rpc/feed_fusion_profile", ["p_profile_id": world.a.uuidString]),
+            ]
+            let anonETag = try await rest.get("/rpc/feed_fusion_profile?p_profile_id=\(world.a.uuidString)")["ETag"]
+            for (name, client, path, arguments) in pages {
+                _ = try await client.send(.post, path, json: arguments)
+                let warm = try await client.send(.post, path, json: arguments)
+                #expect(warm["Cache-Status"]?.contains("hit") == true, "\(name)")
+                let row = warm.rows.first { $0["id"] as? String == post }
+                #expect(row?["like_count"] as? Int == 0 && row?["liked_by_viewer"] as? Bool == false, "\(name)")
+            }
+            for (liked, count) in [(true, 1), (false, 0)] {
+                let write = liked ? "/rpc/like_post" : "/rpc/unlike_post"
+                #expect(try await b.send(.post, write, json: ["p_post_id": post]).status == .noContent)
+                // At once (the write waited for its announcement) and from the cache: nothing was dropped.
+                for (name, client, path, arguments) in pages {
+                    let reply = try await client.send(.post, path, json: arguments)
+                    #expect(reply["Cache-Status"]?.contains("hit") == true, "\(name) after \(write)")
+                    let row = reply.rows.first { $0["id"] as? String == post }
+                    #expect(row?["like_count"] as? Int == count, "\(name) after \(write)")
+                    #expect(row?["liked_by_viewer"] as? Bool == (liked && name.hasPrefix("B")), "\(name) after \(write)")
+                }
+                // The validator follows the body: a client holding the old page gets the new one, not a 304.
+                let etag = try await rest.get("/rpc/feed_fusion_profile?p_profile_id=\(world.a.uuidString)")["ETag"]
+                #expect(etag != nil)
+                if liked { #expect(etag != anonETag) } else { #expect(etag == anonETag) }
+            }
+        }
+    }
+
     @Test("read-your-writes: a write through the API is in every cached feed of this instance when it answers")
     func readYourWrites() async throws {
         let token = "metrics-token-0123456789"

@@ -16,6 +16,7 @@ struct FeedRPCTests {
             let first = try #require(page.rows.first)
             #expect(Set(first.keys) == [
                 "id", "author", "body", "visibility", "created_at", "location", "targets", "reasons", "like_count", "cursor",
+                "liked_by_viewer",
             ])
             // B follows A and is mentioned in A's public post, which also targets the place.
             let everything = try await b.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 10]).rows

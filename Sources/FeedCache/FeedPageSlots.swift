@@ -1,0 +1,135 @@
+import NIOCore
+
+/// Where the live numbers are in a stored feed page: for each row (a top-level object of a JSON
+/// array, or the one object of a single-object answer) the byte ranges of its `like_count` and
+/// `liked_by_viewer` values, with its `id`. Found once, when the page is stored, by one pass over
+/// the bytes (no JSON objects built); a hit then splices new values in only where they changed.
+public struct FeedPageSlots: Sendable, Equatable {
+    public struct Row: Sendable, Equatable {
+        public let id: String
+        public let likeCount: Range<Int>?
+        public let likedByViewer: Range<Int>?
+    }
+
+    public let rows: [Row]
+
+    /// The slots of `body`, or nil when it is not JSON rows with an `id` and a counter.
+    public static func scan(_ body: ByteBuffer) -> FeedPageSlots? {
+        body.withUnsafeReadableBytes { bytes -> FeedPageSlots? in
+            var index = 0
+            while index < bytes.count, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\n") { index += 1 }
+            guard index < bytes.count else { return nil }
+            // Rows are the objects at depth 2 in an array, or the object at depth 1.
+            let rowDepth = bytes[index] == UInt8(ascii: "[") ? 2 : 1
+            var rows: [Row] = []
+            var depth = 0
+            var inString = false, escaped = false
+            var stringStart = 0
+            var expectingKey = false
+            var key: Substring?  // the row-level key whose value is being read
+            var valueStart = -1
+            var id: String?, likeCount: Range<Int>?, liked: Range<Int>?
+
+            func finishValue(at end: Int) {
+                guard let current = key, valueStart >= 0 else { return }
+                var start = valueStart, stop = end
+                while start < stop, bytes[start] == UInt8(ascii: " ") { start += 1 }
+                while stop > start, bytes[stop - 1] == UInt8(ascii: " ") { stop -= 1 }
+                switch current {
+                case "id" where stop - start >= 2 && bytes[start] == UInt8(ascii: "\""):
+                    id = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<(stop - 1)]), as: UTF8.self)
+                case "like_count": likeCount = start..<stop
+                case "liked_by_viewer": liked = start..<stop
+                default: break
+                }
+                key = nil
+                valueStart = -1
+            }
+
+            while index < bytes.count {
+                let byte = bytes[index]
+                if inString {
+                    if escaped {
+                        escaped = false
+                    } else if byte == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                        if expectingKey, depth == rowDepth {
+                            let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[stringStart..<index]), as: UTF8.self)
+                            key = Substring(name)
+                            expectingKey = false
+                        }
+                    }
+                    index += 1
+                    continue
+                }
+                switch byte {
+                case UInt8(ascii: "\""):
+                    inString = true
+                    stringStart = index + 1
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                    if depth == rowDepth, byte == UInt8(ascii: "{") {
+                        expectingKey = true
+                        id = nil
+                        likeCount = nil
+                        liked = nil
+                    }
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    if depth == rowDepth {
+                        finishValue(at: index)
+                        if byte == UInt8(ascii: "}") {
+                            guard let rowID = id, likeCount != nil || liked != nil else { return nil }
+                            rows.append(Row(id: rowID, likeCount: likeCount, likedByViewer: liked))
+                        }
+                    }
+                    depth -= 1
+                case UInt8(ascii: ":") where depth == rowDepth && key != nil && valueStart < 0:
+                    valueStart = index + 1
+                case UInt8(ascii: ","):
+                    if depth == rowDepth {
+                        finishValue(at: index)
+                        expectingKey = true
+                    }
+                default: break
+                }
+                index += 1
+            }
+            return rows.isEmpty || depth != 0 ? nil : FeedPageSlots(rows: rows)
+        }
+    }
+
+    /// `body` with each counter that `likeCount`/`liked` report differently, or nil when none does.
+    public func patched(
+        _ body: ByteBuffer, likeCount: (String) -> Int?, liked: (String) -> Bool?
+    ) -> ByteBuffer? {
+        var edits: [(Range<Int>, String)] = []
+        body.withUnsafeReadableBytes { bytes in
+            func current(_ range: Range<Int>) -> Substring {
+                Substring(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self))
+            }
+            for row in rows {
+                if let range = row.likeCount, let value = likeCount(row.id), current(range) != "\(value)" {
+                    edits.append((range, "\(value)"))
+                }
+                if let range = row.likedByViewer, let value = liked(row.id), current(range) != "\(value)" {
+                    edits.append((range, "\(value)"))
+                }
+            }
+        }
+        guard !edits.isEmpty else { return nil }
+        edits.sort { $0.0.lowerBound < $1.0.lowerBound }
+        let bytes = body.readableBytesView
+        var output = ByteBuffer()
+        output.reserveCapacity(body.readableBytes + edits.count * 8)
+        var position = bytes.startIndex
+        for (range, text) in edits {
+            output.writeBytes(bytes[position..<(bytes.startIndex + range.lowerBound)])
+            output.writeString(text)
+            position = bytes.startIndex + range.upperBound
+        }
+        output.writeBytes(bytes[position...])
+        return output
+    }
+}
