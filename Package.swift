@@ -158,6 +158,7 @@ let package = Package(
             name: "LoadTest",
             dependencies: [
                 "Database",
+                "Seeding",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

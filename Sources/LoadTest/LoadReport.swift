@@ -21,6 +21,9 @@ public struct LoadReport: Sendable {
     public let droppedIterations: Int
     public let statuses: [Int: Int]
     public let cacheHitRate: Double?
+    /// Feed requests the server answered without a database round trip (its `Cache-Status`: a hit,
+    /// in memory or Redis, or a stale answer), of all feed requests: what the cache spares PostgreSQL.
+    public let noDatabaseRate: Double?
     public let peakConnections: Int?
     public let wallSeconds: Double
     /// The generator's own CPU use, as a share of all cores: near 1 means the numbers measure the generator.
@@ -39,6 +42,7 @@ public struct LoadReport: Sendable {
         droppedIterations = totals.dropped
         statuses = totals.statuses
         cacheHitRate = totals.cacheLookups > 0 ? Double(totals.cacheHits) / Double(totals.cacheLookups) : nil
+        noDatabaseRate = totals.cacheLookups > 0 ? Double(totals.cacheHits + totals.cacheStale) / Double(totals.cacheLookups) : nil
         self.peakConnections = peakConnections
         wallSeconds = wall.seconds
         self.generatorCPU = generatorCPU
@@ -80,6 +84,7 @@ public struct LoadReport: Sendable {
         case "http_req_failed": return requests > 0 ? Double(failed) / Double(requests) : nil
         case "http_reqs": return threshold.aggregate == .rate ? Double(requests) / max(wallSeconds, 0.001) : Double(requests)
         case "cache_hit_rate": return cacheHitRate
+        case "feed_no_database_rate": return noDatabaseRate
         case "db_connections": return peakConnections.map(Double.init)
         case "iterations_dropped": return Double(droppedIterations)
         default: return nil
@@ -111,6 +116,7 @@ public struct LoadReport: Sendable {
         }
         lines.append("")
         row("cache_hit_rate", cacheHitRate.map { String(format: "%.2f%%", $0 * 100) } ?? "no cached responses")
+        row("feed_no_database_rate", noDatabaseRate.map { String(format: "%.2f%% of feed requests answered without a database round trip", $0 * 100) } ?? "-")
         row("db_connections", peakConnections.map { "max=\($0)" } ?? "not read (give --metrics-token)")
         if let latency { row("http_req_duration", describe(latency)) }
         for (scenario, latency) in latencyByScenario.sorted(by: { $0.key < $1.key }) {
@@ -142,6 +148,7 @@ public struct LoadReport: Sendable {
             let statuses: [String: Int]
             let iterations_dropped: Int
             let cache_hit_rate: Double?
+            let feed_no_database_rate: Double?
             let db_connections_max: Int?
             let duration_seconds: Double
             let generator_cpu: Double
@@ -154,7 +161,7 @@ public struct LoadReport: Sendable {
             http_reqs_per_second: Double(requests) / max(wallSeconds, 0.001), http_req_failed: failed,
             http_req_failed_rate: requests > 0 ? Double(failed) / Double(requests) : 0, http_req_refused: refused,
             statuses: Dictionary(uniqueKeysWithValues: statuses.map { (String($0.key), $0.value) }), iterations_dropped: droppedIterations,
-            cache_hit_rate: cacheHitRate, db_connections_max: peakConnections, duration_seconds: wallSeconds, generator_cpu: generatorCPU,
+            cache_hit_rate: cacheHitRate, feed_no_database_rate: noDatabaseRate, db_connections_max: peakConnections, duration_seconds: wallSeconds, generator_cpu: generatorCPU,
             http_req_duration: latency, http_req_duration_by_scenario: latencyByScenario, http_req_duration_by_cache: latencyByCache)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -49,7 +49,8 @@ public final class LoadRunner: Sendable {
 
     public func run() async throws -> LoadReport {
         let tokens = try await signIn()
-        let world = LoadWorld(profiles: users.map(\.id), entities: await entities())
+        let followers = users.allSatisfy { $0.followers != nil } ? users.map { $0.followers ?? 0 } : nil
+        let world = LoadWorld(profiles: users.map(\.id), entities: await entities(), followers: followers)
         let cpuBefore = Self.cpuSeconds()
         let started = ContinuousClock.now
         let deadline = started + plan.duration

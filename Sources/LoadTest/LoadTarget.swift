@@ -28,6 +28,14 @@ public struct LoadTarget: Sendable {
 public struct LoadUser: Sendable, Decodable {
     public let id: String
     public let email: String
+    /// How many follow this user (files written by older seeds do not say: then reads are uniform).
+    public var followers: Int?
+
+    public init(id: String, email: String, followers: Int? = nil) {
+        self.id = id
+        self.email = email
+        self.followers = followers
+    }
 
     /// `{ "password": …, "users": [{ "id", "email", … }] }`.
     public static func load(from file: URL) throws -> (password: String, users: [LoadUser]) {

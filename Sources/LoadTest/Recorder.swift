@@ -15,7 +15,7 @@ public final class Recorder: Sendable {
         var histograms: [Key: Histogram<UInt64>] = [:]
         var requests = 0, failed = 0, refused = 0
         var statuses: [Int: Int] = [:]
-        var cacheHits = 0, cacheLookups = 0
+        var cacheHits = 0, cacheStale = 0, cacheLookups = 0
         var dropped = 0
         /// Since the last progress line.
         var window = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
@@ -59,6 +59,7 @@ public final class Recorder: Sendable {
             if let cache {
                 state.cacheLookups += 1
                 if cache == "hit" { state.cacheHits += 1 }
+                if cache == "stale" { state.cacheStale += 1 }
             }
         }
     }
@@ -94,7 +95,7 @@ public final class Recorder: Sendable {
     var scenarios: [String] { state.withLock { Array(Set($0.histograms.keys.map(\.scenario))).sorted() } }
 
     struct Totals {
-        var requests = 0, failed = 0, refused = 0, dropped = 0, cacheHits = 0, cacheLookups = 0
+        var requests = 0, failed = 0, refused = 0, dropped = 0, cacheHits = 0, cacheStale = 0, cacheLookups = 0
         var statuses: [Int: Int] = [:]
     }
 
@@ -102,7 +103,7 @@ public final class Recorder: Sendable {
         state.withLock { state in
             Totals(
                 requests: state.requests, failed: state.failed, refused: state.refused, dropped: state.dropped,
-                cacheHits: state.cacheHits, cacheLookups: state.cacheLookups, statuses: state.statuses)
+                cacheHits: state.cacheHits, cacheStale: state.cacheStale, cacheLookups: state.cacheLookups, statuses: state.statuses)
         }
     }
 }

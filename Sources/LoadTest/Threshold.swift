@@ -15,7 +15,7 @@ public struct Threshold: Sendable, Equatable, CustomStringConvertible {
     public let bound: Double
     public let description: String
 
-    public static let metrics = ["http_req_duration", "http_req_failed", "http_reqs", "cache_hit_rate", "db_connections", "iterations_dropped"]
+    public static let metrics = ["http_req_duration", "http_req_failed", "http_reqs", "cache_hit_rate", "feed_no_database_rate", "db_connections", "iterations_dropped"]
 
     public init(parsing text: String) throws {
         func invalid(_ why: String) -> LoadPlanText.Invalid {

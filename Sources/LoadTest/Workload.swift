@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Seeding
 
 /// What one virtual user knows between its requests, and how it turns an operation into a
 /// request the way the Supabase clients send it (`POST /rest/v1/rpc/<fn>` with JSON arguments).
@@ -30,10 +31,10 @@ struct VirtualUser: Sendable {
             } else {
                 (function, arguments) = ("feed_fusion_home", ["p_limit": 20])
             }
-        case .profile: (function, arguments) = ("feed_fusion_profile", ["p_profile_id": world.profiles.randomElement()!])
+        case .profile: (function, arguments) = ("feed_fusion_profile", ["p_profile_id": world.profile()])
         case .entity:
             (function, arguments) = world.entities.isEmpty
-                ? ("feed_fusion_profile", ["p_profile_id": world.profiles.randomElement()!])
+                ? ("feed_fusion_profile", ["p_profile_id": world.profile()])
                 : ("feed_fusion_entity", ["p_entity_id": world.entities.randomElement()!])
         case .nearby:
             let city = LoadWorld.cities.randomElement()!
@@ -45,7 +46,7 @@ struct VirtualUser: Sendable {
         case .follow:
             following.toggle()
             // Anyone but themselves (following yourself is refused).
-            var other = world.profiles.randomElement()!
+            var other = world.profile()
             if other == userID, world.profiles.count > 1 { other = world.profiles.first { $0 != userID }! }
             (function, arguments) = (following ? "follow_profile" : "unfollow_profile", ["p_profile_id": other])
         case .events:
@@ -54,7 +55,7 @@ struct VirtualUser: Sendable {
         case .anon:
             let pick = Int.random(in: 0..<3)
             if pick == 0 || world.entities.isEmpty {
-                (function, arguments) = ("feed_fusion_profile", ["p_profile_id": world.profiles.randomElement()!])
+                (function, arguments) = ("feed_fusion_profile", ["p_profile_id": world.profile()])
             } else if pick == 1 {
                 (function, arguments) = ("feed_fusion_entity", ["p_entity_id": world.entities.randomElement()!])
             } else {
@@ -87,8 +88,27 @@ struct VirtualUser: Sendable {
 }
 
 /// The ids the operations pick from: seeded profiles and entities.
+///
+/// Profiles are read (and followed) in proportion to their followers, as people browse: the seed's
+/// power law makes a few profiles far more read than most, so their feeds are the ones a cache keeps
+/// warm — reading all 10,000 uniformly would measure a workload no social app has. Entities are
+/// followed and targeted uniformly by the seed, so they are read uniformly.
 struct LoadWorld: Sendable {
     let profiles: [String]
     let entities: [String]
+    let popularity: WeightedIndex?
+
+    init(profiles: [String], entities: [String], followers: [Int]? = nil) {
+        self.profiles = profiles
+        self.entities = entities
+        // +1: a profile nobody follows is still visited now and then.
+        popularity = followers.flatMap { WeightedIndex(weights: $0.map { Double($0) + 1 }) }
+    }
+
+    /// A profile to read or follow, by popularity when the users file gives follower counts.
+    func profile() -> String {
+        guard let popularity, popularity.count == profiles.count else { return profiles.randomElement()! }
+        return profiles[popularity.draw(unit: Double.random(in: 0..<1))]
+    }
     static let cities: [(Double, Double)] = [(48.8566, 2.3522), (40.7128, -74.0060), (51.5074, -0.1278), (35.6762, 139.6503)]
 }

@@ -13,6 +13,7 @@ public final class ServerMetrics: Sendable {
     private struct RouteKey: Hashable { let route: String, method: String, status: Int }
     private let routes = Mutex<[RouteKey: (Counter, DurationHistogram)]>([:])
     private let cacheResults = Mutex<[String: Counter]>([:])
+    private let cachedRouteAnswers = Mutex<[String: Counter]>([:])
     private let rateLimited = Mutex<[String: Counter]>([:])
     private let clientMetrics = Mutex<[String: ValueHistogram]>([:])
     /// Client metric names accepted as series; beyond this, new names are folded into `other`.
@@ -55,11 +56,20 @@ public final class ServerMetrics: Sendable {
         if let databaseTime { self.databaseTime.record(databaseTime) }
     }
 
-    /// What the answer cache did for one request: hit, miss, stale, coalesced or bypass.
+    /// What the answer cache did for one request: hit, miss, stale, coalesced or bypass; and
+    /// whether the answer needed a database round trip of its own or a shared one it waited for
+    /// (`database="queried"`: miss, coalesced, bypass) or none (`database="none"`: a hit in memory or
+    /// Redis, or a stale answer) — the share the feed read path is judged by.
     public func cacheResult(_ result: String) {
         labelled(cacheResults, result) {
             registry.makeCounter(
                 descriptor: Self.name("cache_requests", "total", "Cached-route requests by cache result"), labels: [("result", $0)])
+        }.increment()
+        let database = result == "hit" || result == "stale" ? "none" : "queried"
+        labelled(cachedRouteAnswers, database) {
+            registry.makeCounter(
+                descriptor: Self.name("cached_route_answers", "total", "Cached-route answers by whether they needed a database round trip"),
+                labels: [("database", $0)])
         }.increment()
     }
 

@@ -18,6 +18,8 @@ public struct SeedLoader: Sendable {
         public let email: String
         public let username: String
         public let follows: Int
+        /// How many follow this user: the load test reads popular profiles more, as people do.
+        public let followers: Int
     }
 
     public let plan: SeedPlan
@@ -157,10 +159,15 @@ public struct SeedLoader: Sendable {
         progress("analyze", 1, 1)
 
         var followCounts = [Int](repeating: 0, count: world.users.count)
-        for follow in world.follows where follow.accepted { followCounts[follow.follower] += 1 }
+        var followerCounts = [Int](repeating: 0, count: world.users.count)
+        for follow in world.follows where follow.accepted {
+            followCounts[follow.follower] += 1
+            followerCounts[follow.followed] += 1
+        }
         func info(_ index: Int) -> SeedUserInfo {
             let user = world.users[index]
-            return SeedUserInfo(id: user.id.text, email: Self.email(user.username), username: user.username, follows: followCounts[index])
+            return SeedUserInfo(id: user.id.text, email: Self.email(user.username), username: user.username, follows: followCounts[index],
+                followers: followerCounts[index])
         }
         let byFollows = followCounts.indices.sorted { followCounts[$0] < followCounts[$1] }
         summary.medianUser = info(byFollows[byFollows.count / 2])

@@ -47,6 +47,7 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
 /// who posts, who is followed.
 public struct WeightedIndex: Sendable {
     private let cumulative: [Double]
+    public var count: Int { cumulative.count }
 
     /// Zipf weights 1/rank^exponent over `count` items, ranks in the given order.
     public init(zipfOver count: Int, exponent: Double) {
@@ -57,8 +58,21 @@ public struct WeightedIndex: Sendable {
         }
     }
 
-    public func draw(using random: inout SeededRandom) -> Int {
-        let target = random.unit() * cumulative[cumulative.count - 1]
+    /// Weights given one by one (e.g. each profile's follower count); nil when none is positive.
+    public init?(weights: [Double]) {
+        var total = 0.0
+        cumulative = weights.map { weight in
+            total += max(0, weight)
+            return total
+        }
+        guard total > 0 else { return nil }
+    }
+
+    public func draw(using random: inout SeededRandom) -> Int { draw(unit: random.unit()) }
+
+    /// The index whose share of the weights holds `unit` (uniform in 0..<1).
+    public func draw(unit: Double) -> Int {
+        let target = unit * cumulative[cumulative.count - 1]
         var low = 0
         var high = cumulative.count - 1
         while low < high {

@@ -107,6 +107,8 @@ struct ObservabilityHTTPTests {
         try await RestWorld.run(configure: { $0.observability.metricsToken = token }) { (rest: RestTestClient, _: RestWorld, _: TestDatabase) async throws in
             _ = try await rest.send(.post, "/rpc/feed_fusion_profile", json: ["p_profile_id": UUID().uuidString])
             _ = try await rest.send(.post, "/rpc/feed_fusion_profile", json: ["p_profile_id": UUID().uuidString])
+            let repeated = ["p_profile_id": UUID().uuidString]
+            for _ in 0..<4 { _ = try await rest.send(.get, "/rpc/feed_fusion_profile?p_profile_id=\(repeated["p_profile_id"]!)") }
             func scrape(_ authorization: String?) async throws -> (HTTPResponse.Status, String) {
                 var headers: HTTPFields = [:]
                 if let authorization { headers[.authorization] = authorization }
@@ -119,7 +121,11 @@ struct ObservabilityHTTPTests {
             let (status, text) = try await scrape("Bearer \(token)")
             #expect(status == .ok)
             #expect(text.contains(#"feedfusion_http_requests_total{route="/rest/v1/rpc/{function}",method="POST",status="200"} 2"#))
-            #expect(text.contains(#"feedfusion_cache_requests_total{result="miss"} 2"#))
+            #expect(text.contains(#"feedfusion_http_requests_total{route="/rest/v1/rpc/{function}",method="GET",status="200"} 4"#))
+            #expect(text.contains(#"feedfusion_cache_requests_total{result="miss"} 3"#))
+            // The share the feed read path is judged by: three hits of the repeated read needed no database.
+            #expect(text.contains(#"feedfusion_cached_route_answers_total{database="none"} 3"#))
+            #expect(text.contains(#"feedfusion_cached_route_answers_total{database="queried"} 3"#))
             for family in ["feedfusion_db_pool_connections", "feedfusion_telemetry_queue_depth", "process_open_fds", "feedfusion_cache_entries"] {
                 #expect(text.contains("# TYPE \(family) gauge"), "missing \(family)")
             }
