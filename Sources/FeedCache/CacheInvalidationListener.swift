@@ -67,20 +67,36 @@ public struct CacheInvalidationListener: Service {
         var authors: Set<UUID> = [], entities: Set<UUID> = []
         var passed: [UUID] = []
         var dropAll = false
-        for payload in payloads {
-            guard let event = InvalidationEvent.decode(payload) else {
-                logger.warning("unreadable cache invalidation event; cache dropped")
+        let events = payloads.map { (payload: $0, event: InvalidationEvent.decode($0)) }
+        // New posts go on top of the cached homes they belong to (fan-out on write) instead of
+        // dropping them. Without a connection to ask, or with a shared level in Redis (whose copies
+        // the other instances read), they drop the homes as other changes do.
+        let fanOut = connection != nil && cache.shared == nil
+        var inserted: [(id: UUID, at: Int64)] = []
+        if fanOut {
+            for case let event? in events.map(\.event) where event.t == .post && event.op == "INSERT" {
+                if let id = event.id, let at = event.at { inserted.append((id, at)) }
+            }
+        }
+        let insertedIDs = Set(inserted.map(\.id))
+        for (payload, event) in events {
+            guard let event else {
+                logger.warning("unreadable cache invalidation event; cache dropped", metadata: ["payload": "\(payload.prefix(200))"])
                 dropAll = true
                 continue
             }
             let eventEntities = event.e ?? []
-            // Whoever follows the author or a targeted entity has the post in their home feed.
+            // A post of this batch's fan-out (or a target of one): its followers' and mentioned
+            // users' homes get it pushed below; everything else it shows in is dropped as before.
+            let pushed = event.id.map(insertedIDs.contains) ?? false
             switch event.t {
             case .post, .target:
                 if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
                 tags += eventEntities.map { .entity(CacheTag.id($0)) }
-                tags += (event.p ?? []).map { .home(CacheTag.id($0)) }
                 if event.loc == true { tags.append(.nearby) }
+                guard !pushed else { continue }
+                // Whoever follows the author or a targeted entity has the post in their home feed.
+                tags += (event.p ?? []).map { .home(CacheTag.id($0)) }
                 if let author = event.a { authors.insert(author) }
                 entities.formUnion(eventEntities)
             case .viewers:
@@ -90,12 +106,12 @@ public struct CacheInvalidationListener: Service {
                 // Its posts may be in any entity or nearby feed: rare enough to drop those wholesale.
                 kinds.formUnion(["entity", "nearby"])
                 if let author = event.a { authors.insert(author) }
-            case .all:
-                dropAll = true
             case .like:
                 if let post = event.id, let count = event.n, let user = event.u, let liked = event.l {
                     cache.counters.recordLike(post: CacheTag.id(post), count: count, viewer: CacheTag.id(user), liked: liked)
                 }
+            case .all:
+                dropAll = true
             case .fence:
                 if let token = event.f { passed.append(token) }
             }
@@ -110,13 +126,38 @@ public struct CacheInvalidationListener: Service {
         }
         if dropAll {
             await cache.invalidateAllEverywhere()
-        } else if !tags.isEmpty || !kinds.isEmpty {
-            await cache.invalidateEverywhere(tags, kinds: kinds.sorted())
+        } else {
+            if !tags.isEmpty || !kinds.isEmpty {
+                await cache.invalidateEverywhere(tags, kinds: kinds.sorted())
+            }
+            if let connection, !inserted.isEmpty {
+                await push(inserted, on: connection)
+            }
         }
         for token in passed { fences?.passed(token) }
     }
 
-    /// Users with a cached home feed (here or shared) who follow one of `authors` or of `entities`.
+    /// Fan-out on write: each new post onto the cached first pages of the homes it belongs to, as
+    /// the database says each viewer sees it (`internal.home_fanout`, migration 0021). When that
+    /// cannot be asked, those homes are dropped instead: never left without the post.
+    func push(_ posts: [(id: UUID, at: Int64)], on connection: PostgresConnection) async {
+        let viewers = Set(cache.ids(ofKind: ResponseCache.homeTopKind).compactMap { $0.split(separator: "/").first.map(String.init) })
+        let viewerIDs = viewers.compactMap(UUID.init(uuidString:))
+        guard !viewerIDs.isEmpty else { return }
+        for post in posts {
+            do {
+                let rows = try await connection.query(
+                    "SELECT viewer, item FROM internal.home_fanout(\(post.id), \(viewerIDs))", logger: logger)
+                for try await (viewer, item) in rows.decode((UUID, String).self) {
+                    cache.push(item, createdAtMicroseconds: post.at, toHomeOf: CacheTag.id(viewer))
+                }
+            } catch {
+                logger.warning("home fan-out failed; the homes it would change are dropped", metadata: ["error": "\(String(reflecting: error))"])
+                await cache.invalidateEverywhere(viewers.map { .home($0) })
+            }
+        }
+    }
+
     func followers(of authors: Set<UUID>, entities: Set<UUID>, on connection: PostgresConnection?) async throws -> [UUID] {
         guard !authors.isEmpty || !entities.isEmpty else { return [] }
         var homes = cache.ids(ofKind: "home")

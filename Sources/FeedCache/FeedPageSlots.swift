@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// Where the live numbers are in a stored feed page: for each row (a top-level object of a JSON
@@ -9,6 +10,9 @@ public struct FeedPageSlots: Sendable, Equatable {
         public let id: String
         public let likeCount: Range<Int>?
         public let likedByViewer: Range<Int>?
+        /// The whole row, `{` to `}`, and its keyset cursor (to place a new row above it).
+        public var bytes: Range<Int> = 0..<0
+        public var cursor: String? = nil
     }
 
     public let rows: [Row]
@@ -28,7 +32,8 @@ public struct FeedPageSlots: Sendable, Equatable {
             var expectingKey = false
             var key: Substring?  // the row-level key whose value is being read
             var valueStart = -1
-            var id: String?, likeCount: Range<Int>?, liked: Range<Int>?
+            var id: String?, likeCount: Range<Int>?, liked: Range<Int>?, cursor: String?
+            var rowStart = 0
 
             func finishValue(at end: Int) {
                 guard let current = key, valueStart >= 0 else { return }
@@ -38,6 +43,8 @@ public struct FeedPageSlots: Sendable, Equatable {
                 switch current {
                 case "id" where stop - start >= 2 && bytes[start] == UInt8(ascii: "\""):
                     id = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<(stop - 1)]), as: UTF8.self)
+                case "cursor" where stop - start >= 2 && bytes[start] == UInt8(ascii: "\""):
+                    cursor = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<(stop - 1)]), as: UTF8.self)
                 case "like_count": likeCount = start..<stop
                 case "liked_by_viewer": liked = start..<stop
                 default: break
@@ -75,13 +82,15 @@ public struct FeedPageSlots: Sendable, Equatable {
                         id = nil
                         likeCount = nil
                         liked = nil
+                        cursor = nil
+                        rowStart = index
                     }
                 case UInt8(ascii: "}"), UInt8(ascii: "]"):
                     if depth == rowDepth {
                         finishValue(at: index)
                         if byte == UInt8(ascii: "}") {
                             guard let rowID = id, likeCount != nil || liked != nil else { return nil }
-                            rows.append(Row(id: rowID, likeCount: likeCount, likedByViewer: liked))
+                            rows.append(Row(id: rowID, likeCount: likeCount, likedByViewer: liked, bytes: rowStart..<(index + 1), cursor: cursor))
                         }
                     }
                     depth -= 1
@@ -98,6 +107,37 @@ public struct FeedPageSlots: Sendable, Equatable {
             }
             return rows.isEmpty || depth != 0 ? nil : FeedPageSlots(rows: rows)
         }
+    }
+
+    /// A home page with `row` (one feed row's JSON) placed first and the page cut back to `limit`
+    /// rows; nil when `row` does not belong at the top (the page holds a newer row than it: the
+    /// caller drops the page instead) or the page is not a plain JSON array.
+    public func pushing(_ row: String, createdAtMicroseconds: Int64, limit: Int, onto body: ByteBuffer) -> ByteBuffer? {
+        let bytes = body.readableBytesView
+        guard bytes.first == UInt8(ascii: "["), limit >= 1 else { return nil }
+        if let newest = rows.first {
+            guard let cursor = newest.cursor, let micros = Self.cursorMicroseconds(cursor), micros < createdAtMicroseconds else { return nil }
+        }
+        var output = ByteBuffer()
+        output.reserveCapacity(body.readableBytes + row.utf8.count + 2)
+        output.writeString("[")
+        output.writeString(row)
+        let kept = rows.prefix(limit - 1)
+        if let first = kept.first, let last = kept.last {
+            output.writeString(",")
+            output.writeBytes(bytes[(bytes.startIndex + first.bytes.lowerBound)..<(bytes.startIndex + last.bytes.upperBound)])
+        }
+        output.writeString("]")
+        return output
+    }
+
+    /// The creation time in a cursor (base64url of "<microseconds>~<id>", migration 0009).
+    static func cursorMicroseconds(_ cursor: String) -> Int64? {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
+            let micros = text.split(separator: "~").first else { return nil }
+        return Int64(micros)
     }
 
     /// `body` with each counter that `likeCount`/`liked` report differently, or nil when none does.

@@ -28,6 +28,9 @@ struct InvalidationEvent: Decodable, Sendable {
     let loc: Bool?
     let f: UUID?
     let id: UUID?
+    /// The post's operation (`INSERT`, `UPDATE`, `DELETE`) and, for a post, its creation time (µs).
+    let op: String?
+    let at: Int64?
     let n: Int?
     let u: UUID?
     let l: Bool?

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Synchronization
 
 /// An in-process cache of answers with stampede protection:
@@ -54,6 +55,8 @@ public final class ResponseCache: Sendable {
     private let random: @Sendable () -> Double
     /// Which failures may be answered with a stale entry (the database being away or slow, not a bad request).
     private let mayServeStale: @Sendable (any Error) -> Bool
+    /// How a changed page is compressed again (gzip over a threshold, from the HTTP layer).
+    let compress: @Sendable (ByteBuffer) -> ByteBuffer?
     private let state = Mutex(State())
 
     public init(
@@ -61,8 +64,10 @@ public final class ResponseCache: Sendable {
         clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
         random: @escaping @Sendable () -> Double = { Double.random(in: Double.ulpOfOne...1) },
         mayServeStale: @escaping @Sendable (any Error) -> Bool = { _ in true },
-        shared: SharedCache? = nil
+        shared: SharedCache? = nil,
+        compress: @escaping @Sendable (ByteBuffer) -> ByteBuffer? = { _ in nil }
     ) {
+        self.compress = compress
         self.configuration = configuration
         self.shared = shared
         // A page may be served until its TTL and stale window have passed: keep what is newer as long.
@@ -177,6 +182,51 @@ public final class ResponseCache: Sendable {
             state.statistics.invalidations += keys.count
         }
     }
+
+    /// Fan-out on write into cached pages: puts `row` (a new post, as this viewer's home shows it)
+    /// first on every cached first page of `viewer`'s home (tag `hometop:<viewer>/<limit>`), cut
+    /// back to its limit. A page it cannot go on top of (it holds a newer row) is dropped instead.
+    /// Computations in flight for the viewer's home are abandoned: they may have read from before
+    /// the post. Answers the number of pages changed and dropped.
+    @discardableResult
+    public func push(_ row: String, createdAtMicroseconds: Int64, toHomeOf viewer: String) -> (pushed: Int, dropped: Int) {
+        let prefix = viewer + "/"
+        return state.withLock { state in
+            var pushed = 0, dropped = 0
+            for (key, flight) in state.flights where flight.tags.contains(.home(viewer)) { state.flights[key] = nil }
+            for (id, keys) in state.tagIndex[Self.homeTopKind] ?? [:] where id.hasPrefix(prefix) {
+                guard let limit = Int(id.dropFirst(prefix.count)) else { continue }
+                for key in keys {
+                    guard let entry = state.entries[key] else { continue }
+                    let old = entry.response
+                    let body: ByteBuffer?
+                    if let slots = old.slots {
+                        body = slots.pushing(row, createdAtMicroseconds: createdAtMicroseconds, limit: limit, onto: old.body)
+                    } else {
+                        // An empty home ("[]") has no slots: the post is its first row.
+                        body = String(buffer: old.body).trimmingCharacters(in: .whitespaces) == "[]" ? ByteBuffer(string: "[\(row)]") : nil
+                    }
+                    guard let body else {
+                        remove(key, in: &state)
+                        dropped += 1
+                        continue
+                    }
+                    let rows = (old.slots?.rows.count ?? 0) + 1
+                    let response = CachedResponse(
+                        status: old.status, contentType: old.contentType, contentRange: "0-\(min(rows, limit) - 1)/*", body: body,
+                        gzipped: compress(body))
+                    let replaced = Entry(response: response, tags: entry.tags, storedAt: entry.storedAt, expiresAt: entry.expiresAt, cost: entry.cost)
+                    state.bytes += replaced.size - entry.size
+                    state.entries[key] = replaced
+                    pushed += 1
+                }
+            }
+            return (pushed, dropped)
+        }
+    }
+
+    /// The tag kind of plain first pages of a home feed, with their limit: `hometop:<viewer>/<limit>`.
+    public static let homeTopKind = "hometop"
 
     /// Drops every answer with a tag of `kind` (e.g. all entity feeds after an entity was renamed).
     public func invalidate(kind: String) {

@@ -134,13 +134,33 @@ public struct CachedRPCs: Sendable {
         }
         var tags: [CacheTag] = [.viewer(viewer)]
         switch function {
-        case "feed_fusion_home": tags.append(.home(viewer))
+        case "feed_fusion_home":
+            tags.append(.home(viewer))
+            if let limit = plainFirstPageLimit(request: request, body: body, viaGET: viaGET) {
+                tags.append(CacheTag(ResponseCache.homeTopKind, "\(viewer)/\(limit)"))
+            }
         case "feed_fusion_profile": if let profile = argument("p_profile_id") { tags.append(.profile(profile)) }
         case "feed_fusion_entity": if let entity = argument("p_entity_id") { tags.append(.entity(entity)) }
         case "feed_fusion_nearby": tags.append(.nearby)
         default: tags.append(CacheTag("rpc", function))
         }
         return tags
+    }
+}
+
+extension CachedRPCs {
+    /// The limit of a home feed's first page asked plainly (POST with `p_limit` at most, default
+    /// headers): the pages a new post can be put on top of (`ResponseCache.push`). A page with a
+    /// cursor, a `select`, filters, a range or a count is left to be dropped and recomputed.
+    static func plainFirstPageLimit(request: Request, body: [UInt8], viaGET: Bool) -> Int? {
+        guard !viaGET, (request.uri.query ?? "").isEmpty, request.headers[.range] == nil, request.headers[values: .prefer].isEmpty,
+            request.headers[.accept].map({ $0.contains("application/json") || $0.contains("*/*") }) ?? true
+        else { return nil }
+        let arguments = body.isEmpty ? [:] : (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
+        guard let arguments, Set(arguments.keys).isSubset(of: ["p_limit", "p_cursor"]) else { return nil }
+        if let cursor = arguments["p_cursor"], !(cursor is NSNull) { return nil }
+        guard let limit = arguments["p_limit"].map({ $0 as? Int }) ?? 20, (1...100).contains(limit) else { return nil }
+        return limit
     }
 }
 

@@ -116,6 +116,49 @@ struct FeedCacheHTTPTests {
         }
     }
 
+    @Test("a new post goes on top of the cached homes it belongs to (fan-out on write), nowhere else, at once")
+    func fanOutOnWrite() async throws {
+        try await RestWorld.run { (rest: RestTestClient, world: RestWorld, _: TestDatabase) async throws in
+            let a = rest.callAs(try await RestTestClient.token(for: world.a))
+            let b = rest.callAs(try await RestTestClient.token(for: world.b))  // follows A
+            let c = rest.callAs(try await RestTestClient.token(for: world.c))  // blocked by A
+            func home(_ client: RestTestClient, limit: Int = 3) async throws -> RestTestClient.Reply {
+                try await client.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": limit])
+            }
+            for client in [b, c] { _ = try await home(client) }
+            let before = try await home(b)
+            #expect(before["Cache-Status"]?.contains("hit") == true)
+            #expect(before.rows.count == 3)
+            let cBefore = bodies(try await home(c))
+
+            for (index, visibility) in ["public", "followers", "private"].enumerated() {
+                let text = "fanned out \(index)"
+                #expect(try await a.send(.post, "/rpc/create_post", json: ["p_body": text, "p_visibility": visibility]).status == .ok)
+                // At once (the write waited for its announcement), from the cache, the post on top.
+                let after = try await home(b)
+                #expect(after["Cache-Status"]?.contains("hit") == true, "\(visibility)")
+                let rows = after.rows
+                #expect(rows.count == 3, "cut back to the page's limit")
+                if visibility == "private" {
+                    #expect(!bodies(after).contains(text), "a private post is in no follower's home")
+                } else {
+                    #expect(rows.first?["body"] as? String == text, "\(visibility)")
+                    #expect(rows.first?["reasons"] as? [String] == ["following"])
+                    #expect(rows.first?["liked_by_viewer"] as? Bool == false)
+                    #expect(after["Content-Range"] == "0-2/*")
+                }
+                // The blocked user's home is neither changed nor dropped.
+                let cAfter = try await home(c)
+                #expect(cAfter["Cache-Status"]?.contains("hit") == true)
+                #expect(bodies(cAfter) == cBefore)
+            }
+            // What the cache shows is what the database answers.
+            let cached = try await home(b).rows.map { $0["id"] as? String }
+            let fresh = try await b.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 3, "p_cursor": NSNull()]).rows.map { $0["id"] as? String }
+            #expect(cached == fresh)
+        }
+    }
+
     @Test("a like changes counters in place: every cached page stays a hit and shows the new count and the liker's heart")
     func likesInPlace() async throws {
         try await RestWorld.run { (rest: RestTestClient, world: RestWorld, _: TestDatabase) async throws in
