@@ -103,12 +103,14 @@ public struct CacheInvalidationListener: Service {
                 tags += (event.v ?? []).map { .viewer(CacheTag.id($0)) }
             case .profile:
                 if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
-                // Its posts may be in any entity or nearby feed: rare enough to drop those wholesale.
-                kinds.formUnion(["entity", "nearby"])
+                // Its posts may be in any entity or nearby feed, and it may be mentioned on any profile's
+                // page (a mention shows only while the profile is visible): rare enough to drop those wholesale.
+                kinds.formUnion(["entity", "nearby", "profile"])
                 if let author = event.a { authors.insert(author) }
             case .like:
                 if let post = event.id, let count = event.n, let user = event.u, let liked = event.l {
                     cache.counters.recordLike(post: CacheTag.id(post), count: count, viewer: CacheTag.id(user), liked: liked)
+                    cache.relations.recordLike(viewer: CacheTag.id(user), post: post, liked: liked)
                 }
             case .all:
                 dropAll = true

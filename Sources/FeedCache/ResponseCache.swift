@@ -51,6 +51,8 @@ public final class ResponseCache: Sendable {
     public let shared: SharedCache?
     /// Like counts and viewers' likes newer than the pages that show them (patched in when served).
     public let counters: LiveCounters
+    /// Viewers' relations (blocks, follows, likes), dropped with the viewer's `viewer:` tag.
+    public let relations: ViewerRelationsStore
     private let clock: @Sendable () -> ContinuousClock.Instant
     private let random: @Sendable () -> Double
     /// Which failures may be answered with a stale entry (the database being away or slow, not a bad request).
@@ -72,6 +74,7 @@ public final class ResponseCache: Sendable {
         self.shared = shared
         // A page may be served until its TTL and stale window have passed: keep what is newer as long.
         counters = LiveCounters(retention: configuration.ttl + configuration.staleLimit, clock: clock)
+        relations = ViewerRelationsStore(ttl: configuration.ttl, maxEntries: configuration.maxEntries, clock: clock)
         self.clock = clock
         self.random = random
         self.mayServeStale = mayServeStale
@@ -169,6 +172,8 @@ public final class ResponseCache: Sendable {
 
     /// Drops every answer carrying one of `tags`, and keeps computations in flight for them from being stored.
     public func invalidate(_ tags: some Sequence<CacheTag>) {
+        // A viewer's follows or blocks changed: so may their relations.
+        for tag in tags where tag.kind == "viewer" { relations.forget(tag.id) }
         state.withLock { state in
             var keys = Set<String>()
             var touched = Set<CacheTag>()
@@ -236,6 +241,7 @@ public final class ResponseCache: Sendable {
 
     /// Drops everything (e.g. after the invalidation listener lost its connection and may have missed events).
     public func invalidateAll() {
+        relations.forgetAll()
         state.withLock { state in
             state.statistics.invalidations += state.entries.count
             state.entries.removeAll()

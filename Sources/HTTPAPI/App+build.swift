@@ -54,7 +54,9 @@ public struct AppDependencies: Sendable {
         let shared = redis.flatMap { redis in
             cacheSettings.enabled ? makeSharedCache(cacheSettings, redis: redis, logger: Logger(label: "feedfusion.cache")) : nil
         }
-        cachedRPCs = CachedRPCs(cache: makeCache(cacheSettings, shared: shared), functions: cacheSettings.functions, enabled: cacheSettings.enabled)
+        cachedRPCs = CachedRPCs(
+            cache: makeCache(cacheSettings, shared: shared), functions: cacheSettings.functions, enabled: cacheSettings.enabled,
+            sharedPages: SharedPages(client: client, owner: owner ?? client, logger: logger))
         self.client = client
         self.owner = owner ?? client
         self.migrator = migrator

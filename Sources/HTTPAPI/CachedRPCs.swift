@@ -14,11 +14,14 @@ public struct CachedRPCs: Sendable {
     public let cache: ResponseCache
     public let functions: Set<String>
     public let enabled: Bool
+    /// Profile pages shared between viewers whose view is the anonymous one (nil: every page per viewer).
+    public var sharedPages: SharedPages?
 
-    public init(cache: ResponseCache, functions: Set<String>, enabled: Bool) {
+    public init(cache: ResponseCache, functions: Set<String>, enabled: Bool, sharedPages: SharedPages? = nil) {
         self.cache = cache
         self.functions = functions
         self.enabled = enabled
+        self.sharedPages = sharedPages
     }
 
     /// A non-200 answer (an error, an empty result shape): handed to every waiting caller, never stored.
@@ -31,7 +34,8 @@ public struct CachedRPCs: Sendable {
 
     func call(
         _ request: Request, _ context: AppRequestContext, schema: String, function: String, body: [UInt8], viaGET: Bool,
-        caching: HTTPCaching, compute: @escaping @Sendable () async throws -> DataResponse
+        caching: HTTPCaching, compute: @escaping @Sendable () async throws -> DataResponse,
+        computeAnonymous: (@Sendable () async throws -> DataResponse)? = nil
     ) async throws -> Response {
         let singleObject = request.headers[.accept]?.contains(RestController.singleObjectMediaType) == true
         let contentType = singleObject ? RestController.singleObjectContentType : "application/json; charset=utf-8"
@@ -48,6 +52,14 @@ public struct CachedRPCs: Sendable {
         guard enabled, body.count <= Self.maximumKeyedBody, !csv else {
             context.trace.update { $0.cacheResult = "bypass" }
             return uncached(try await compute(), status: "\(Self.cacheName); fwd=bypass")
+        }
+        if function == "feed_fusion_profile", let sharing = sharedPages, let computeAnonymous, context.caller.role == .authenticated,
+            let profile = Self.plainProfileArgument(request: request, body: body, viaGET: viaGET),
+            let shared = try await sharedAnswer(
+                request, context, sharing: sharing, profile: profile, schema: schema, body: body, viaGET: viaGET,
+                contentType: contentType, caching: caching, computeAnonymous: computeAnonymous)
+        {
+            return shared
         }
         let viewer = context.caller.userID.map(CacheTag.id) ?? "anon"
         let answer: ResponseCache.Answer
@@ -81,17 +93,70 @@ public struct CachedRPCs: Sendable {
 
     /// The answer's body with the like counts and the viewer's likes announced since it was
     /// computed: a like changes these numbers in place instead of dropping the page. Unchanged
-    /// (and its stored ETag and gzip kept) when nothing newer concerns its rows.
-    static func withLiveCounters(_ answer: ResponseCache.Answer, counters: LiveCounters, viewer: String?)
-        -> (body: ByteBuffer, etag: String, gzipped: ByteBuffer?)
-    {
+    /// (and its stored ETag and gzip kept) when nothing newer concerns its rows. A page shared
+    /// from the anonymous one (`relations` given) gets the viewer's own hearts from their relations.
+    static func withLiveCounters(
+        _ answer: ResponseCache.Answer, counters: LiveCounters, viewer: String?, relations: ViewerRelations? = nil
+    ) -> (body: ByteBuffer, etag: String, gzipped: ByteBuffer?) {
         let response = answer.response
-        guard !counters.isEmpty, let slots = response.slots else { return (response.body, response.etag, response.gzipped) }
+        guard !counters.isEmpty || !(relations?.liked.isEmpty ?? true), let slots = response.slots else {
+            return (response.body, response.etag, response.gzipped)
+        }
         let newer = counters.newer(than: .now - answer.age, viewer: viewer)
-        guard let patched = slots.patched(response.body, likeCount: newer.likeCount, liked: newer.liked) else {
+        var liked = newer.liked
+        if let relations {
+            // Likes announced after the relations were read win; before, the relations say.
+            let sinceRelations = counters.newer(than: relations.loadedAt, viewer: viewer).liked
+            liked = { post in sinceRelations(post) ?? UUID(uuidString: post).map(relations.liked.contains) }
+        }
+        guard let patched = slots.patched(response.body, likeCount: newer.likeCount, liked: liked) else {
             return (response.body, response.etag, response.gzipped)
         }
         return (patched, CachedResponse.etag(of: patched), nil)
+    }
+
+    /// The anonymous page of `profile`, served to a signed-in viewer whose view it is (see
+    /// `SharedPages`), or nil when the viewer's own page must be computed.
+    func sharedAnswer(
+        _ request: Request, _ context: AppRequestContext, sharing: SharedPages, profile: UUID, schema: String, body: [UInt8],
+        viaGET: Bool, contentType: String, caching: HTTPCaching, computeAnonymous: @escaping @Sendable () async throws -> DataResponse
+    ) async throws -> Response? {
+        guard let viewer = context.caller.userID,
+            let (relations, relationsQueried) = try await sharing.relations(of: context.caller, in: cache.relations),
+            SharedPages.viewerSeesAnonymousPage(profile: profile, viewer: viewer, relations: relations, mentions: [])
+        else { return nil }
+        let answer: ResponseCache.Answer
+        do {
+            answer = try await cache.fetch(
+                Self.key(request, schema: schema, function: "feed_fusion_profile", body: body, role: "anon", viewer: "anon"),
+                tags: { Self.tags(function: "feed_fusion_profile", request: request, body: body, viaGET: viaGET, viewer: "anon") }
+            ) {
+                let result = try await computeAnonymous()
+                guard result.status == 200, let body = result.body else { throw NotCacheable(result: result) }
+                let bytes = ByteBuffer(string: body)
+                return CachedResponse(
+                    status: 200, contentType: contentType, contentRange: result.contentRange, body: bytes, gzipped: HTTPCaching.gzip(bytes))
+            }
+        } catch is NotCacheable {
+            return nil
+        }
+        let (mentions, mentionsQueried) = try await sharing.mentions(of: answer.response)
+        guard SharedPages.viewerSeesAnonymousPage(profile: profile, viewer: viewer, relations: relations, mentions: mentions) else {
+            return nil
+        }
+        // Honest accounting: a request that had to read relations or mentions asked the database.
+        let queried = relationsQueried || mentionsQueried
+        context.trace.update { $0.cacheResult = queried ? "miss" : (answer.shared ? ResponseCache.Outcome.hit.rawValue : answer.outcome.rawValue) }
+        var headers: HTTPFields = [
+            .contentType: answer.response.contentType,
+            .age: "\(max(0, answer.age.components.seconds))",
+            .cacheStatus: Self.cacheStatus(answer) + "; detail=shared",
+        ]
+        if let range = answer.response.contentRange { headers[.contentRange] = range }
+        let (patched, etag, gzipped) = Self.withLiveCounters(
+            answer, counters: cache.counters, viewer: CacheTag.id(viewer), relations: relations)
+        return caching.respond(
+            request, role: context.caller.role, isRead: true, status: .ok, headers: headers, body: patched, etag: etag, gzipped: gzipped)
     }
 
     static let sharedCacheName = "FeedFusion-Redis"
@@ -152,6 +217,17 @@ extension CachedRPCs {
     /// The limit of a home feed's first page asked plainly (POST with `p_limit` at most, default
     /// headers): the pages a new post can be put on top of (`ResponseCache.push`). A page with a
     /// cursor, a `select`, filters, a range or a count is left to be dropped and recomputed.
+    /// The profile of a profile-feed request asked plainly (as `plainFirstPageLimit`, any cursor):
+    /// the requests whose anonymous page may be shared.
+    static func plainProfileArgument(request: Request, body: [UInt8], viaGET: Bool) -> UUID? {
+        guard !viaGET, (request.uri.query ?? "").isEmpty, request.headers[.range] == nil, request.headers[values: .prefer].isEmpty,
+            request.headers[.accept].map({ $0.contains("application/json") || $0.contains("*/*") }) ?? true
+        else { return nil }
+        let arguments = body.isEmpty ? [:] : (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
+        guard let arguments, Set(arguments.keys).isSubset(of: ["p_profile_id", "p_limit", "p_cursor"]) else { return nil }
+        return (arguments["p_profile_id"] as? String).flatMap(UUID.init(uuidString:))
+    }
+
     static func plainFirstPageLimit(request: Request, body: [UInt8], viaGET: Bool) -> Int? {
         guard !viaGET, (request.uri.query ?? "").isEmpty, request.headers[.range] == nil, request.headers[values: .prefer].isEmpty,
             request.headers[.accept].map({ $0.contains("application/json") || $0.contains("*/*") }) ?? true

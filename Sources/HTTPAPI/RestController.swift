@@ -42,15 +42,16 @@ struct RestController: Sendable {
             let body = try await collectBody(request, action)
             let schema = try schema(request, reading: action == .rpcGET)
             let (caller, viaGET, trace) = (context.caller, action == .rpcGET, context.trace)
-            return try await cachedRPCs.call(
-                request, context, schema: schema, function: function, body: body, viaGET: viaGET, caching: caching
-            ) {
+            @Sendable func compute(as caller: Caller) async throws -> DataResponse {
                 var dataRequest = try parse(request, context, action, body: body)
                 dataRequest.resource = function
                 let queried = ContinuousClock.now
                 defer { trace.update { $0.databaseTime = ContinuousClock.now - queried } }
-                do { return try await service.call(dataRequest, caller: caller, viaGET: viaGET) } catch let error as DataAPIError { throw APIError(error) }
+                do { return try await service.call(dataRequest, caller: caller, viaGET: viaGET) } catch { throw APIError(error) }
             }
+            return try await cachedRPCs.call(
+                request, context, schema: schema, function: function, body: body, viaGET: viaGET, caching: caching,
+                compute: { try await compute(as: caller) }, computeAnonymous: { try await compute(as: .anonymous) })
         }
         var dataRequest = try await parse(request, context, action)
         if isRPC { dataRequest.resource = function }

@@ -31,6 +31,8 @@ public struct LoadReport: Sendable {
     public let latency: Latency?
     public let latencyByScenario: [String: Latency]
     public let latencyByCache: [String: Latency]
+    /// Per feed scenario, the share of its requests answered without the database (hit or stale).
+    public let noDatabaseRateByScenario: [String: Double]
     let recorder: Recorder
 
     init(recorder: Recorder, plan: LoadPlan, wall: Duration, peakConnections: Int?, generatorCPU: Double) {
@@ -57,6 +59,13 @@ public struct LoadReport: Sendable {
             if let histogram = recorder.latencies(matching: ["cache": cache]) { byCache[cache] = Self.latency(histogram) }
         }
         latencyByCache = byCache
+        var shares: [String: Double] = [:]
+        for scenario in recorder.scenarios {
+            let counts = ["hit", "stale", "miss"].map { recorder.latencies(matching: ["scenario": scenario, "cache": $0])?.totalCount ?? 0 }
+            let total = counts.reduce(0, +)
+            if total > 0 { shares[scenario] = Double(counts[0] + counts[1]) / Double(total) }
+        }
+        noDatabaseRateByScenario = shares
     }
 
     static func latency(_ histogram: Histogram<UInt64>) -> Latency {
@@ -117,6 +126,9 @@ public struct LoadReport: Sendable {
         lines.append("")
         row("cache_hit_rate", cacheHitRate.map { String(format: "%.2f%%", $0 * 100) } ?? "no cached responses")
         row("feed_no_database_rate", noDatabaseRate.map { String(format: "%.2f%% of feed requests answered without a database round trip", $0 * 100) } ?? "-")
+        for (scenario, share) in noDatabaseRateByScenario.sorted(by: { $0.key < $1.key }) {
+            row("  { scenario:\(scenario) }", String(format: "%.2f%%", share * 100))
+        }
         row("db_connections", peakConnections.map { "max=\($0)" } ?? "not read (give --metrics-token)")
         if let latency { row("http_req_duration", describe(latency)) }
         for (scenario, latency) in latencyByScenario.sorted(by: { $0.key < $1.key }) {
@@ -149,6 +161,7 @@ public struct LoadReport: Sendable {
             let iterations_dropped: Int
             let cache_hit_rate: Double?
             let feed_no_database_rate: Double?
+            let feed_no_database_rate_by_scenario: [String: Double]
             let db_connections_max: Int?
             let duration_seconds: Double
             let generator_cpu: Double
@@ -161,7 +174,7 @@ public struct LoadReport: Sendable {
             http_reqs_per_second: Double(requests) / max(wallSeconds, 0.001), http_req_failed: failed,
             http_req_failed_rate: requests > 0 ? Double(failed) / Double(requests) : 0, http_req_refused: refused,
             statuses: Dictionary(uniqueKeysWithValues: statuses.map { (String($0.key), $0.value) }), iterations_dropped: droppedIterations,
-            cache_hit_rate: cacheHitRate, feed_no_database_rate: noDatabaseRate, db_connections_max: peakConnections, duration_seconds: wallSeconds, generator_cpu: generatorCPU,
+            cache_hit_rate: cacheHitRate, feed_no_database_rate: noDatabaseRate, feed_no_database_rate_by_scenario: noDatabaseRateByScenario, db_connections_max: peakConnections, duration_seconds: wallSeconds, generator_cpu: generatorCPU,
             http_req_duration: latency, http_req_duration_by_scenario: latencyByScenario, http_req_duration_by_cache: latencyByCache)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

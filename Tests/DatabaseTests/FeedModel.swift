@@ -4,19 +4,6 @@ import Logging
 import PostgresNIO
 import TestSupport
 
-/// A reproducible random number generator (SplitMix64), so that a failing seed can be rerun.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// The independent reference for the feeds: the rows as they are stored, and the visibility and
 /// feed rules written again in Swift, straight from the product's description (not from the SQL).
 struct FeedModel {
