@@ -204,6 +204,7 @@ let package = Package(
             dependencies: [
                 "AppConfig",
                 "Database",
+                "Seeding",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

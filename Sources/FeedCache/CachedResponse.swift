@@ -14,6 +14,9 @@ public struct CachedResponse: Sendable {
     public let etag: String
     /// Where the live counters are in a JSON feed page (nil for anything else), found once here.
     public let slots: FeedPageSlots?
+    /// For an anonymous page that signed-in viewers may share: what the database said about the
+    /// posts it was chosen from (set when it was computed; absent on a copy read back from Redis).
+    public var sharing: PageFacts?
 
     public init(status: Int, contentType: String, contentRange: String?, body: ByteBuffer, gzipped: ByteBuffer? = nil) {
         self.status = status

@@ -53,10 +53,10 @@ public struct CachedRPCs: Sendable {
             context.trace.update { $0.cacheResult = "bypass" }
             return uncached(try await compute(), status: "\(Self.cacheName); fwd=bypass")
         }
-        if function == "feed_fusion_profile", let sharing = sharedPages, let computeAnonymous, context.caller.role == .authenticated,
-            let profile = Self.plainProfileArgument(request: request, body: body, viaGET: viaGET),
+        if let sharing = sharedPages, let computeAnonymous, context.caller.role == .authenticated,
+            let page = Self.shareablePage(function: function, request: request, body: body, viaGET: viaGET),
             let shared = try await sharedAnswer(
-                request, context, sharing: sharing, profile: profile, schema: schema, body: body, viaGET: viaGET,
+                request, context, sharing: sharing, page: page, schema: schema, body: body, viaGET: viaGET,
                 contentType: contentType, caching: caching, computeAnonymous: computeAnonymous)
         {
             return shared
@@ -115,42 +115,67 @@ public struct CachedRPCs: Sendable {
         return (patched, CachedResponse.etag(of: patched), nil)
     }
 
-    /// The anonymous page of `profile`, served to a signed-in viewer whose view it is (see
-    /// `SharedPages`), or nil when the viewer's own page must be computed.
+    /// A profile or entity page asked plainly: which feed, about what, below which cursor, how many.
+    struct ShareablePage {
+        let feed: SharedPages.Feed
+        let subject: UUID
+        let cursor: String?
+        let limit: Int
+    }
+
+    /// The anonymous page of a profile or entity, served to a signed-in viewer whose view it is
+    /// (see `SharedPages`), or nil when the viewer's own page must be computed.
     func sharedAnswer(
-        _ request: Request, _ context: AppRequestContext, sharing: SharedPages, profile: UUID, schema: String, body: [UInt8],
+        _ request: Request, _ context: AppRequestContext, sharing: SharedPages, page: ShareablePage, schema: String, body: [UInt8],
         viaGET: Bool, contentType: String, caching: HTTPCaching, computeAnonymous: @escaping @Sendable () async throws -> DataResponse
     ) async throws -> Response? {
         guard let viewer = context.caller.userID,
             let (relations, relationsQueried) = try await sharing.relations(of: context.caller, in: cache.relations),
-            SharedPages.viewerSeesAnonymousPage(profile: profile, viewer: viewer, relations: relations, mentions: [])
+            !relations.admin, !(page.feed == .profile && (viewer == page.subject || relations.followed.contains(page.subject)))
         else { return nil }
+        let function = page.feed.rawValue
+        let logger = sharing.logger
         let answer: ResponseCache.Answer
         do {
             answer = try await cache.fetch(
-                Self.key(request, schema: schema, function: "feed_fusion_profile", body: body, role: "anon", viewer: "anon"),
-                tags: { Self.tags(function: "feed_fusion_profile", request: request, body: body, viaGET: viaGET, viewer: "anon") }
+                Self.key(request, schema: schema, function: function, body: body, role: "anon", viewer: "anon"),
+                tags: { Self.tags(function: function, request: request, body: body, viaGET: viaGET, viewer: "anon") }
             ) {
                 let result = try await computeAnonymous()
                 guard result.status == 200, let body = result.body else { throw NotCacheable(result: result) }
                 let bytes = ByteBuffer(string: body)
-                return CachedResponse(
+                var response = CachedResponse(
                     status: 200, contentType: contentType, contentRange: result.contentRange, body: bytes, gzipped: HTTPCaching.gzip(bytes))
+                // What the decision needs, read right after the page; without it the page serves anon only.
+                let slots = response.slots?.rows ?? []
+                let rows = slots.compactMap { UUID(uuidString: $0.id) }
+                // A full page covers down to its last row; a short one, the rest of the feed.
+                let lowest = slots.count == page.limit ? slots.last?.cursor : nil
+                do {
+                    response.sharing = try await sharing.facts(
+                        feed: page.feed, subject: page.subject, cursor: page.cursor, lowest: lowest, rows: rows)
+                } catch {
+                    logger.warning("page facts could not be read; the page is not shared", metadata: ["error": "\(String(reflecting: error))"])
+                }
+                return response
             }
         } catch is NotCacheable {
             return nil
         }
-        let (mentions, mentionsQueried) = try await sharing.mentions(of: answer.response)
-        guard SharedPages.viewerSeesAnonymousPage(profile: profile, viewer: viewer, relations: relations, mentions: mentions) else {
-            return nil
+        let rows = Set((answer.response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) })
+        guard let facts = answer.response.sharing,
+            SharedPages.viewerSeesAnonymousPage(
+                feed: page.feed, subject: page.subject, viewer: viewer, relations: relations, facts: facts, rows: rows)
+        else { return nil }
+        // Honest accounting: a request that had to read the viewer's relations asked the database.
+        context.trace.update {
+            $0.cacheResult = relationsQueried ? "miss" : (answer.shared ? ResponseCache.Outcome.hit.rawValue : answer.outcome.rawValue)
         }
-        // Honest accounting: a request that had to read relations or mentions asked the database.
-        let queried = relationsQueried || mentionsQueried
-        context.trace.update { $0.cacheResult = queried ? "miss" : (answer.shared ? ResponseCache.Outcome.hit.rawValue : answer.outcome.rawValue) }
         var headers: HTTPFields = [
             .contentType: answer.response.contentType,
             .age: "\(max(0, answer.age.components.seconds))",
-            .cacheStatus: Self.cacheStatus(answer) + "; detail=shared",
+            // RFC 9211: a request that had to read the viewer's relations went to the database.
+            .cacheStatus: relationsQueried ? "\(Self.cacheName); fwd=miss; detail=shared" : Self.cacheStatus(answer) + "; detail=shared",
         ]
         if let range = answer.response.contentRange { headers[.contentRange] = range }
         let (patched, etag, gzipped) = Self.withLiveCounters(
@@ -217,15 +242,21 @@ extension CachedRPCs {
     /// The limit of a home feed's first page asked plainly (POST with `p_limit` at most, default
     /// headers): the pages a new post can be put on top of (`ResponseCache.push`). A page with a
     /// cursor, a `select`, filters, a range or a count is left to be dropped and recomputed.
-    /// The profile of a profile-feed request asked plainly (as `plainFirstPageLimit`, any cursor):
-    /// the requests whose anonymous page may be shared.
-    static func plainProfileArgument(request: Request, body: [UInt8], viaGET: Bool) -> UUID? {
-        guard !viaGET, (request.uri.query ?? "").isEmpty, request.headers[.range] == nil, request.headers[values: .prefer].isEmpty,
+    /// A profile or entity feed request asked plainly (as `plainFirstPageLimit`, any cursor): the
+    /// requests whose anonymous page may be shared.
+    static func shareablePage(function: String, request: Request, body: [UInt8], viaGET: Bool) -> ShareablePage? {
+        guard let feed = SharedPages.Feed(rawValue: function), !viaGET, (request.uri.query ?? "").isEmpty,
+            request.headers[.range] == nil, request.headers[values: .prefer].isEmpty,
             request.headers[.accept].map({ $0.contains("application/json") || $0.contains("*/*") }) ?? true
         else { return nil }
         let arguments = body.isEmpty ? [:] : (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
-        guard let arguments, Set(arguments.keys).isSubset(of: ["p_profile_id", "p_limit", "p_cursor"]) else { return nil }
-        return (arguments["p_profile_id"] as? String).flatMap(UUID.init(uuidString:))
+        guard let arguments, Set(arguments.keys).isSubset(of: [feed.subjectArgument, "p_limit", "p_cursor"]),
+            let subject = (arguments[feed.subjectArgument] as? String).flatMap(UUID.init(uuidString:)),
+            let limit = arguments["p_limit"].map({ $0 as? Int }) ?? 20, (1...100).contains(limit)
+        else { return nil }
+        let cursor = arguments["p_cursor"]
+        guard cursor == nil || cursor is NSNull || cursor is String else { return nil }
+        return ShareablePage(feed: feed, subject: subject, cursor: cursor as? String, limit: limit)
     }
 
     static func plainFirstPageLimit(request: Request, body: [UInt8], viaGET: Bool) -> Int? {

@@ -4,31 +4,33 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
-import Synchronization
 
-/// Profile pages shared between viewers where Row Level Security gives them the same rows.
+/// Profile and entity pages shared between viewers where Row Level Security gives them the same rows.
 ///
-/// A signed-in viewer's page of a profile is, row for row, the anonymous page of that profile
-/// unless the viewer is the profile, an admin, follows it, is in a block with it, or stands in one
-/// of those relations to a profile mentioned on the page. Then the one anonymous page (computed
-/// under the `anon` role, cached once for everybody) is served with the viewer's own hearts filled
-/// in; otherwise the viewer's own page is computed as before. Everything the decision reads comes
-/// from the database: the page under `anon`'s RLS, the viewer's relations under the viewer's role
-/// (`internal.viewer_block_partners()` and the other helpers the policies call), and the page's
-/// mentioned profiles with their privacy. `SharedPagesTests` holds the decision to the policies on
-/// random worlds: every viewer, every profile, the shared answer equal to the viewer's own.
+/// A profile or entity feed answers the first `limit` posts below the cursor that the caller may see
+/// (its candidate query runs under the caller's policies). So a signed-in viewer's page is, row for
+/// row, the anonymous page when every post in the range that page covers is exactly as visible to
+/// the viewer as to `anon`, when each profile the rows mention is too, and when nothing in the row depends on the
+/// viewer (a profile feed's `reasons` say `self` or `following`; hearts are filled in per viewer).
+/// Then the one anonymous page (computed under `anon`'s RLS, cached once for everybody) is served;
+/// otherwise the viewer's own page is computed as before. Everything the decision reads comes from
+/// the database: the page under `anon`'s RLS; the viewer's relations under the viewer's own role
+/// (`internal.viewer_block_partners()` and the other helpers the policies call); and, read with the
+/// page, the posts in its range and the profiles it mentions (`PageFacts`). `SharedPagesTests`
+/// holds the decision to the policies on random worlds: every viewer, every profile and entity, the
+/// shared answer equal to the viewer's own.
 public final class SharedPages: Sendable {
-    /// A profile mentioned on a page, and whether it is private (then `anon` does not see the mention).
-    struct Mention: Sendable, Hashable {
-        let profile: UUID
-        let isPrivate: Bool
+    /// The feeds whose pages may be shared.
+    enum Feed: String, Sendable {
+        case profile = "feed_fusion_profile"
+        case entity = "feed_fusion_entity"
+
+        var subjectArgument: String { self == .profile ? "p_profile_id" : "p_entity_id" }
     }
 
     let client: PostgresClient
     let owner: PostgresClient
     let logger: Logger
-    /// The mentions of each stored page, by its strong validator (a page's bytes never change in place).
-    private let mentions = Mutex<[String: [Mention]]>([:])
 
     public init(client: PostgresClient, owner: PostgresClient, logger: Logger) {
         self.client = client
@@ -36,11 +38,20 @@ public final class SharedPages: Sendable {
         self.logger = logger
     }
 
-    /// Whether `viewer`, with `relations`, sees exactly the anonymous page of `profile` that mentions `mentions`.
-    static func viewerSeesAnonymousPage(profile: UUID, viewer: UUID, relations: ViewerRelations, mentions: [Mention]) -> Bool {
-        guard viewer != profile, !relations.admin, !relations.blockPartners.contains(profile), !relations.followed.contains(profile)
-        else { return false }
-        for mention in mentions {
+    /// Whether `viewer`, with `relations`, sees exactly the anonymous page described by `facts`
+    /// (whose rows are `rows`) of `feed` about `subject`.
+    static func viewerSeesAnonymousPage(
+        feed: Feed, subject: UUID, viewer: UUID, relations: ViewerRelations, facts: PageFacts, rows: Set<UUID>
+    ) -> Bool {
+        guard !relations.admin else { return false }
+        // A profile feed's rows say `self` or `following` to the profile and its followers.
+        if feed == .profile, viewer == subject || relations.followed.contains(subject) { return false }
+        // The page must come from these facts: every row among the posts they describe.
+        guard rows.isSubset(of: Set(facts.candidates.map(\.post))) else { return false }
+        for candidate in facts.candidates where visible(candidate, to: viewer, relations) != candidate.visibleToAnonymous {
+            return false
+        }
+        for mention in facts.mentions {
             if mention.isPrivate {
                 // Hidden from anon; shown to the profile itself and to its followers.
                 if mention.profile == viewer || relations.followed.contains(mention.profile) { return false }
@@ -50,6 +61,13 @@ public final class SharedPages: Sendable {
             }
         }
         return true
+    }
+
+    /// posts_read for a signed-in viewer who is not an admin (migration 0015).
+    static func visible(_ post: PageFacts.Candidate, to viewer: UUID, _ relations: ViewerRelations) -> Bool {
+        if post.author == viewer { return true }
+        if relations.blockPartners.contains(post.author) { return false }
+        return post.visibleToAnonymous || (post.visibility != "private" && relations.followed.contains(post.author))
     }
 
     /// The viewer's relations, from memory or (once per viewer and TTL) from the database under the
@@ -77,25 +95,54 @@ public final class SharedPages: Sendable {
         return (loaded, true)
     }
 
-    /// The profiles the page's rows mention, with their privacy (read past RLS: a mention `anon`
-    /// does not see is exactly what must be known). The second value says whether the database was asked.
-    func mentions(of response: CachedResponse) async throws -> ([Mention], queried: Bool) {
-        if let known = mentions.withLock({ $0[response.etag] }) { return (known, false) }
-        let posts = (response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) }
-        var found: [Mention] = []
-        if !posts.isEmpty {
-            let rows = try await owner.query(
-                """
+    /// The most posts a page's facts may describe: past it (an empty page of a busy private
+    /// profile, say) the page is served to anon only.
+    static let maximumCandidates = 500
+
+    /// The facts of a page just computed: every post of the feed in the range the page covers —
+    /// below the cursor and, when the page is full, down to its last row; when it is not, to the
+    /// feed's end — read past RLS (the feed takes the first `limit` posts *the caller may see*, so
+    /// a viewer seeing one more post in that range gets another page), and the profiles its rows
+    /// mention, with their privacy. Nil when the range holds too many posts to describe.
+    func facts(feed: Feed, subject: UUID, cursor: String?, lowest: String?, rows: [UUID]) async throws -> PageFacts? {
+        let cap = Self.maximumCandidates + 1
+        let window: PostgresQuery = switch feed {
+        case .profile:
+            """
+            SELECT p.id, p.author_id, p.visibility, p.author_private
+            FROM public.posts p, internal.decode_cursor(\(cursor)) c, internal.decode_cursor(\(lowest)) l
+            WHERE p.author_id = \(subject) AND (p.created_at, p.id) < (c.created_at, c.id)
+              AND (\(lowest)::text IS NULL OR (p.created_at, p.id) >= (l.created_at, l.id))
+            ORDER BY p.created_at DESC, p.id DESC LIMIT \(cap)
+            """
+        case .entity:
+            """
+            SELECT p.id, p.author_id, p.visibility, p.author_private
+            FROM public.post_targets pt JOIN public.posts p ON p.id = pt.post_id,
+                 internal.decode_cursor(\(cursor)) c, internal.decode_cursor(\(lowest)) l
+            WHERE pt.target_entity_id = \(subject) AND (pt.post_created_at, pt.post_id) < (c.created_at, c.id)
+              AND (\(lowest)::text IS NULL OR (pt.post_created_at, pt.post_id) >= (l.created_at, l.id))
+            ORDER BY pt.post_created_at DESC, pt.post_id DESC LIMIT \(cap)
+            """
+        }
+        var candidates: [PageFacts.Candidate] = []
+        for try await (post, author, visibility, authorPrivate) in try await owner.query(window, logger: logger)
+            .decode((UUID, UUID, String, Bool).self)
+        {
+            candidates.append(PageFacts.Candidate(post: post, author: author, visibility: visibility, authorPrivate: authorPrivate))
+        }
+        guard candidates.count <= Self.maximumCandidates else { return nil }
+        var mentions: [PageFacts.Mention] = []
+        if !rows.isEmpty {
+            let query: PostgresQuery = """
                 SELECT t.target_profile_id, p.is_private FROM public.post_targets t
                 JOIN public.profiles p ON p.id = t.target_profile_id
-                WHERE t.post_id = ANY(\(posts))
-                """, logger: logger)
-            for try await (profile, isPrivate) in rows.decode((UUID, Bool).self) { found.append(Mention(profile: profile, isPrivate: isPrivate)) }
+                WHERE t.post_id = ANY(\(rows))
+                """
+            for try await (profile, isPrivate) in try await owner.query(query, logger: logger).decode((UUID, Bool).self) {
+                mentions.append(PageFacts.Mention(profile: profile, isPrivate: isPrivate))
+            }
         }
-        mentions.withLock { known in
-            if known.count > 10_000 { known.removeAll() }
-            known[response.etag] = found
-        }
-        return (found, !posts.isEmpty)
+        return PageFacts(candidates: candidates, mentions: mentions)
     }
 }

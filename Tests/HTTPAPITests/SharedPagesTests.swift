@@ -14,6 +14,7 @@ import TestSupport
 struct SharedPagesTests {
     struct World {
         var users: [UUID] = []
+        var entities: [UUID] = []
     }
 
     static func build(seed: UInt64, on client: PostgresClient) async throws -> World {
@@ -34,12 +35,21 @@ struct SharedPagesTests {
                 try await Fixtures.block(client, blocker: blocker, blocked: blocked)
             }
         }
+        for index in 0..<2 {
+            let id = UUID()
+            try await client.query("INSERT INTO public.entities (id, kind, name) VALUES (\(id), 'place', \("place \(index)"))")
+            world.entities.append(id)
+        }
         var posts: [UUID] = []
-        for index in 0..<24 {
+        for index in 0..<30 {
             let author = users[random.below(users.count)]
             let visibility = ["public", "public", "public", "followers", "private"][random.below(5)]
             let post = try await Fixtures.createPost(client, author: author, body: "post \(index)", visibility: visibility)
             posts.append(post)
+            if random.chance(0.6) {
+                let entity = world.entities[random.below(world.entities.count)]
+                try await client.query("INSERT INTO public.post_targets (post_id, target_entity_id) VALUES (\(post), \(entity))")
+            }
             if random.chance(0.4) {
                 let mentioned = users[random.below(users.count)]
                 try await client.query("INSERT INTO public.post_targets (post_id, target_profile_id) VALUES (\(post), \(mentioned))")
@@ -63,33 +73,45 @@ struct SharedPagesTests {
         _ rest: RestTestClient, _ world: World, _ database: TestDatabase, _ what: String
     ) async throws -> Int {
         var shared = 0
+        // Small pages (limit 3) so that pages end inside the feed and the cursor is exercised too.
+        let feeds = world.users.map { ("feed_fusion_profile", "p_profile_id", $0) } + world.entities.map { ("feed_fusion_entity", "p_entity_id", $0) }
         for viewer in world.users {
             let client = rest.callAs(try await RestTestClient.token(for: viewer))
-            for profile in world.users {
-                let expected = try await database.withClient { db in
-                    try await db.withCaller(Fixtures.caller(viewer), readOnly: true, logger: database.logger) { connection in
-                        var json = "["
-                        for try await row in try await connection.query(
-                            "SELECT coalesce(json_agg(to_json(f)), '[]')::text FROM public.feed_fusion_profile(\(profile), 20, NULL) f",
-                            logger: database.logger
-                        ).decode(String.self) { json = row }
-                        return json
+            for (function, argument, subject) in feeds {
+                var cursor: String?
+                for page in 1...3 {
+                    let below = cursor
+                    let expected = try await database.withClient { db in
+                        try await db.withCaller(Fixtures.caller(viewer), readOnly: true, logger: database.logger) { connection in
+                            var json = "[]"
+                            let query: PostgresQuery = function == "feed_fusion_profile"
+                                ? "SELECT coalesce(json_agg(to_json(f)), '[]')::text FROM public.feed_fusion_profile(\(subject), 3, \(below)) f"
+                                : "SELECT coalesce(json_agg(to_json(f)), '[]')::text FROM public.feed_fusion_entity(\(subject), 3, \(below)) f"
+                            for try await row in try await connection.query(query, logger: database.logger).decode(String.self) { json = row }
+                            return json
+                        }
                     }
-                }
-                // Twice: computed (or shared), then from the cache.
-                for round in 1...2 {
-                    let reply = try await client.send(.post, "/rpc/feed_fusion_profile", json: ["p_profile_id": profile.uuidString])
-                    #expect(reply.status == .ok)
-                    if reply["Cache-Status"]?.contains("detail=shared") == true { shared += 1 }
                     let wanted = canonical(try JSONSerialization.jsonObject(with: Data(expected.utf8)))
-                    #expect(canonical(reply.json) == wanted, "\(what): profile \(profile) seen by \(viewer), round \(round)")
+                    var arguments: [String: Any] = [argument: subject.uuidString, "p_limit": 3]
+                    if let cursor { arguments["p_cursor"] = cursor }
+                    // Twice: computed (or shared), then from the cache.
+                    var last: RestTestClient.Reply?
+                    for round in 1...2 {
+                        let reply = try await client.send(.post, "/rpc/\(function)", json: arguments)
+                        #expect(reply.status == .ok)
+                        if reply["Cache-Status"]?.contains("detail=shared") == true { shared += 1 }
+                        #expect(canonical(reply.json) == wanted, "\(what): \(function) \(subject) page \(page) seen by \(viewer), round \(round), \(reply["Cache-Status"] ?? "-")")
+                        last = reply
+                    }
+                    guard let next = last?.rows.last?["cursor"] as? String, last?.rows.count == 3 else { break }
+                    cursor = next
                 }
             }
         }
         return shared
     }
 
-    @Test("every viewer, every profile: the served page is the viewer's own under RLS", arguments: [1, 2, 3] as [UInt64])
+    @Test("every viewer, every profile and entity, page by page: the served page is the viewer's own under RLS", arguments: [1, 2, 3] as [UInt64])
     func agreement(seed: UInt64) async throws {
         let database = try await TestDatabase.migrated()
         let world = try await database.withClient { try await Self.build(seed: seed, on: $0) }

@@ -1,0 +1,43 @@
+import Foundation
+
+/// What the database says about an anonymous feed page, beyond its rows: every post of the feed in
+/// the range the page covers (the feed takes the first `limit` posts below the cursor that the
+/// caller may see), with who wrote it and how visible it is, and the profiles its rows mention.
+/// A viewer's page is the anonymous one exactly when each of those posts and mentions is as
+/// visible to the viewer as to `anon` (`SharedPages.viewerSeesAnonymousPage`).
+public struct PageFacts: Sendable, Equatable {
+    public struct Candidate: Sendable, Equatable {
+        public let post: UUID
+        public let author: UUID
+        public let visibility: String
+        public let authorPrivate: Bool
+
+        public init(post: UUID, author: UUID, visibility: String, authorPrivate: Bool) {
+            self.post = post
+            self.author = author
+            self.visibility = visibility
+            self.authorPrivate = authorPrivate
+        }
+
+        /// posts_read for `anon`.
+        public var visibleToAnonymous: Bool { visibility == "public" && !authorPrivate }
+    }
+
+    public struct Mention: Sendable, Equatable {
+        public let profile: UUID
+        public let isPrivate: Bool
+
+        public init(profile: UUID, isPrivate: Bool) {
+            self.profile = profile
+            self.isPrivate = isPrivate
+        }
+    }
+
+    public let candidates: [Candidate]
+    public let mentions: [Mention]
+
+    public init(candidates: [Candidate], mentions: [Mention]) {
+        self.candidates = candidates
+        self.mentions = mentions
+    }
+}
