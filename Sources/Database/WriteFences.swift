@@ -74,6 +74,9 @@ public final class WriteFences: Sendable {
         for continuation in released { continuation.resume() }
     }
 
+    /// Whether a listener is in place: then every write that announced something waits for it.
+    public var isListening: Bool { state.withLock { $0.listening } }
+
     /// The listener has handled everything announced before `token`.
     public func passed(_ token: UUID) {
         let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in

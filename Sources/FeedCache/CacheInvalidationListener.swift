@@ -91,10 +91,12 @@ public struct CacheInvalidationListener: Service {
             let pushed = event.id.map(insertedIDs.contains) ?? false
             switch event.t {
             case .post, .target:
-                if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
+                if let author = event.a { tags.append(.profile(CacheTag.id(author))) }
                 tags += eventEntities.map { .entity(CacheTag.id($0)) }
                 if event.loc == true { tags.append(.nearby) }
+                // The author's own home gets the post pushed too (reason `self`).
                 guard !pushed else { continue }
+                if let author = event.a { tags.append(.home(CacheTag.id(author))) }
                 // Whoever follows the author or a targeted entity has the post in their home feed.
                 tags += (event.p ?? []).map { .home(CacheTag.id($0)) }
                 if let author = event.a { authors.insert(author) }

@@ -53,6 +53,9 @@ public struct CachedRPCs: Sendable {
             context.trace.update { $0.cacheResult = "bypass" }
             return uncached(try await compute(), status: "\(Self.cacheName); fwd=bypass")
         }
+        if let sharing = sharedPages, context.caller.role == .authenticated {
+            sharing.prefetchRelations(of: context.caller, in: cache.relations)
+        }
         if let sharing = sharedPages, let computeAnonymous, context.caller.role == .authenticated,
             let page = Self.shareablePage(function: function, request: request, body: body, viaGET: viaGET),
             let shared = try await sharedAnswer(

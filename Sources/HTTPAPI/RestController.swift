@@ -75,9 +75,14 @@ struct RestController: Sendable {
         // The writer's own cached feeds go at once; everyone else's when the NOTIFY arrives.
         // Telemetry calls change no feed: a client tracker flushing every few seconds would
         // otherwise empty its user's cache each time.
-        // Likes neither: they change counters, which every page shows live (`LiveCounters`).
+        // Likes neither: they change counters, which every page shows live (`LiveCounters`). Nor a
+        // new post while the listener is in place: the write waited for it, and it changed exactly
+        // the pages the post is on (the author's profile dropped, the homes it belongs to pushed).
         let counterOnly = isRPC ? Self.counterFunctions.contains(function) : context.parameters.get("resource") == "post_likes"
-        if action != .read, action != .rpcGET, !Self.telemetryFunctions.contains(function), !counterOnly, let user = context.caller.userID {
+        let announcedExactly = isRPC && function == "create_post" && service.fences?.isListening == true
+        if action != .read, action != .rpcGET, !Self.telemetryFunctions.contains(function), !counterOnly, !announcedExactly,
+            let user = context.caller.userID
+        {
             await cachedRPCs.cache.invalidateEverywhere([.viewer(CacheTag.id(user))])
         }
         var headers = Self.headers(

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// Profile and entity pages shared between viewers where Row Level Security gives them the same rows.
 ///
@@ -31,6 +32,8 @@ public final class SharedPages: Sendable {
     let client: PostgresClient
     let owner: PostgresClient
     let logger: Logger
+    /// Viewers whose relations are being read ahead (at most one read per viewer at a time).
+    private let prefetching = Mutex<Set<UUID>>([])
 
     public init(client: PostgresClient, owner: PostgresClient, logger: Logger) {
         self.client = client
@@ -68,6 +71,23 @@ public final class SharedPages: Sendable {
         if post.author == viewer { return true }
         if relations.blockPartners.contains(post.author) { return false }
         return post.visibleToAnonymous || (post.visibility != "private" && relations.followed.contains(post.author))
+    }
+
+    /// Reads the viewer's relations ahead, off the request path, when they are not kept: a viewer's
+    /// first request (usually their home) makes the relations ready for the profile and entity
+    /// pages they open next, which are then served without a database round trip.
+    func prefetchRelations(of caller: Caller, in store: ViewerRelationsStore) {
+        guard let viewer = caller.userID, store.cached(CacheTag.id(viewer)) == nil,
+            prefetching.withLock({ $0.insert(viewer).inserted })
+        else { return }
+        Task {
+            defer { _ = prefetching.withLock { $0.remove(viewer) } }
+            do {
+                _ = try await relations(of: caller, in: store)
+            } catch {
+                logger.debug("relations could not be read ahead", metadata: ["error": "\(String(reflecting: error))"])
+            }
+        }
     }
 
     /// The viewer's relations, from memory or (once per viewer and TTL) from the database under the

@@ -125,7 +125,7 @@ struct FeedCacheHTTPTests {
             func home(_ client: RestTestClient, limit: Int = 3) async throws -> RestTestClient.Reply {
                 try await client.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": limit])
             }
-            for client in [b, c] { _ = try await home(client) }
+            for client in [a, b, c] { _ = try await home(client) }
             let before = try await home(b)
             #expect(before["Cache-Status"]?.contains("hit") == true)
             #expect(before.rows.count == 3)
@@ -147,6 +147,11 @@ struct FeedCacheHTTPTests {
                     #expect(rows.first?["liked_by_viewer"] as? Bool == false)
                     #expect(after["Content-Range"] == "0-2/*")
                 }
+                // The author's own home too, whatever the visibility: nothing of theirs was dropped.
+                let own = try await home(a)
+                #expect(own["Cache-Status"]?.contains("hit") == true, "author, \(visibility)")
+                #expect(own.rows.first?["body"] as? String == text)
+                #expect(own.rows.first?["reasons"] as? [String] == ["self"])
                 // The blocked user's home is neither changed nor dropped.
                 let cAfter = try await home(c)
                 #expect(cAfter["Cache-Status"]?.contains("hit") == true)
