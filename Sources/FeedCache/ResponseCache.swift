@@ -39,14 +39,6 @@ public final class ResponseCache: Sendable {
         public let timeToLive: Duration
         /// Taken from the shared level (Redis) by this request's computation: no database query.
         public var shared = false
-
-        public init(response: CachedResponse, outcome: Outcome, age: Duration, timeToLive: Duration, shared: Bool = false) {
-            self.response = response
-            self.outcome = outcome
-            self.age = age
-            self.timeToLive = timeToLive
-            self.shared = shared
-        }
     }
 
     public struct Statistics: Sendable, Equatable {
@@ -227,8 +219,7 @@ public final class ResponseCache: Sendable {
                     let rows = (old.slots?.rows.count ?? 0) + 1
                     let response = CachedResponse(
                         status: old.status, contentType: old.contentType, contentRange: "0-\(min(rows, limit) - 1)/*", body: body,
-                        // A long timeline is served in slices: compressing it whole would be wasted.
-                        gzipped: limit > 50 ? nil : compress(body))
+                        gzipped: compress(body))
                     let replaced = Entry(response: response, tags: entry.tags, storedAt: entry.storedAt, expiresAt: entry.expiresAt, cost: entry.cost)
                     state.bytes += replaced.size - entry.size
                     state.entries[key] = replaced

@@ -35,8 +35,7 @@ public struct CachedRPCs: Sendable {
     func call(
         _ request: Request, _ context: AppRequestContext, schema: String, function: String, body: [UInt8], viaGET: Bool,
         caching: HTTPCaching, compute: @escaping @Sendable () async throws -> DataResponse,
-        computeAnonymous: (@Sendable () async throws -> DataResponse)? = nil,
-        computeWithBody: (@Sendable ([UInt8]) async throws -> DataResponse)? = nil
+        computeAnonymous: (@Sendable () async throws -> DataResponse)? = nil
     ) async throws -> Response {
         let singleObject = request.headers[.accept]?.contains(RestController.singleObjectMediaType) == true
         let contentType = singleObject ? RestController.singleObjectContentType : "application/json; charset=utf-8"
@@ -56,14 +55,6 @@ public struct CachedRPCs: Sendable {
         }
         if let sharing = sharedPages, context.caller.role == .authenticated {
             sharing.prefetchRelations(of: context.caller, in: cache.relations)
-        }
-        if function == "feed_fusion_home", let computeWithBody, let viewer = context.caller.userID,
-            let (limit, cursor) = Self.plainHomePage(request: request, body: body, viaGET: viaGET),
-            let page = try await timelinePage(
-                request, context, viewer: CacheTag.id(viewer), limit: limit, cursor: cursor, schema: schema, contentType: contentType,
-                caching: caching, computeWithBody: computeWithBody)
-        {
-            return page
         }
         if let sharing = sharedPages, let computeAnonymous, context.caller.role == .authenticated,
             let page = Self.shareablePage(function: function, request: request, body: body, viaGET: viaGET),
@@ -125,83 +116,6 @@ public struct CachedRPCs: Sendable {
             return (response.body, response.etag, response.gzipped)
         }
         return (patched, CachedResponse.etag(of: patched), nil)
-    }
-
-    /// How many rows a home timeline keeps: the feed's largest page.
-    static let timelineLength = 100
-
-    /// A page of the viewer's home sliced from their timeline — the newest `timelineLength` rows of
-    /// their home, cached as one page, kept by fan-out on write — so that the next page (with a
-    /// cursor) costs no query either. The slice is exactly what the feed would answer: a home page is
-    /// the `limit` newest home posts below the cursor, and the timeline holds the newest of all (a
-    /// post's `reasons` are complete in both: a post in a page is in every source's first `limit`).
-    /// Nil (the page is computed on its own) when the cursor is not in the timeline, or the slice
-    /// would run past the end of a full timeline.
-    func timelinePage(
-        _ request: Request, _ context: AppRequestContext, viewer: String, limit: Int, cursor: String?, schema: String,
-        contentType: String, caching: HTTPCaching, computeWithBody: @escaping @Sendable ([UInt8]) async throws -> DataResponse
-    ) async throws -> Response? {
-        let body = Array(#"{"p_limit":\#(Self.timelineLength)}"#.utf8)
-        let answer: ResponseCache.Answer
-        do {
-            answer = try await cache.fetch(
-                Self.key(request, schema: schema, function: "feed_fusion_home", body: body, role: context.caller.role.rawValue, viewer: viewer),
-                tags: { [.viewer(viewer), .home(viewer), CacheTag(ResponseCache.homeTopKind, "\(viewer)/\(Self.timelineLength)")] }
-            ) {
-                let result = try await computeWithBody(body)
-                guard result.status == 200, let body = result.body else { throw NotCacheable(result: result) }
-                // Not compressed: what is served is a slice of it.
-                return CachedResponse(status: 200, contentType: contentType, contentRange: result.contentRange, body: ByteBuffer(string: body))
-            }
-        } catch is NotCacheable {
-            return nil
-        }
-        let timeline = answer.response
-        let rows = timeline.slots?.rows ?? []
-        guard rows.isEmpty ? String(buffer: timeline.body).trimmingCharacters(in: .whitespaces) == "[]" : true else { return nil }
-        var start = 0
-        if let cursor {
-            guard let index = rows.firstIndex(where: { $0.cursor == cursor }) else { return nil }
-            start = index + 1
-        }
-        let end = min(start + limit, rows.count)
-        guard end - start == limit || rows.count < Self.timelineLength else { return nil }
-        var sliced = ByteBuffer(string: "[")
-        let bytes = timeline.body.readableBytesView
-        if start < end {
-            sliced.writeBytes(bytes[(bytes.startIndex + rows[start].bytes.lowerBound)..<(bytes.startIndex + rows[end - 1].bytes.upperBound)])
-        }
-        sliced.writeString("]")
-        let count = end - start
-        let page = ResponseCache.Answer(
-            response: CachedResponse(
-                status: 200, contentType: contentType, contentRange: count == 0 ? "*/*" : "0-\(count - 1)/*", body: sliced),
-            outcome: answer.outcome, age: answer.age, timeToLive: answer.timeToLive)
-        context.trace.update { $0.cacheResult = answer.shared ? ResponseCache.Outcome.hit.rawValue : answer.outcome.rawValue }
-        var headers: HTTPFields = [
-            .contentType: contentType,
-            .age: "\(max(0, answer.age.components.seconds))",
-            // The timeline's own status: a slice of a hit is a hit, of a computed timeline a miss.
-            .cacheStatus: Self.cacheStatus(answer),
-        ]
-        if let range = page.response.contentRange { headers[.contentRange] = range }
-        let (patched, etag, gzipped) = Self.withLiveCounters(page, counters: cache.counters, viewer: viewer)
-        return caching.respond(
-            request, role: context.caller.role, isRead: true, status: .ok, headers: headers, body: patched, etag: etag, gzipped: gzipped)
-    }
-
-    /// The limit and cursor of a home feed request asked plainly (as `plainFirstPageLimit`, any cursor).
-    static func plainHomePage(request: Request, body: [UInt8], viaGET: Bool) -> (limit: Int, cursor: String?)? {
-        guard !viaGET, (request.uri.query ?? "").isEmpty, request.headers[.range] == nil, request.headers[values: .prefer].isEmpty,
-            request.headers[.accept].map({ $0.contains("application/json") || $0.contains("*/*") }) ?? true
-        else { return nil }
-        let arguments = body.isEmpty ? [:] : (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
-        guard let arguments, Set(arguments.keys).isSubset(of: ["p_limit", "p_cursor"]),
-            let limit = arguments["p_limit"].map({ $0 as? Int }) ?? 20, (1...Self.timelineLength).contains(limit)
-        else { return nil }
-        let cursor = arguments["p_cursor"]
-        guard cursor == nil || cursor is NSNull || cursor is String else { return nil }
-        return (limit, cursor as? String)
     }
 
     /// A profile or entity page asked plainly: which feed, about what, below which cursor, how many.

@@ -42,7 +42,7 @@ struct RestController: Sendable {
             let body = try await collectBody(request, action)
             let schema = try schema(request, reading: action == .rpcGET)
             let (caller, viaGET, trace) = (context.caller, action == .rpcGET, context.trace)
-            @Sendable func compute(as caller: Caller, body: [UInt8]) async throws -> DataResponse {
+            @Sendable func compute(as caller: Caller) async throws -> DataResponse {
                 var dataRequest = try parse(request, context, action, body: body)
                 dataRequest.resource = function
                 let queried = ContinuousClock.now
@@ -51,8 +51,7 @@ struct RestController: Sendable {
             }
             return try await cachedRPCs.call(
                 request, context, schema: schema, function: function, body: body, viaGET: viaGET, caching: caching,
-                compute: { try await compute(as: caller, body: body) }, computeAnonymous: { try await compute(as: .anonymous, body: body) },
-                computeWithBody: { try await compute(as: caller, body: $0) })
+                compute: { try await compute(as: caller) }, computeAnonymous: { try await compute(as: .anonymous) })
         }
         var dataRequest = try await parse(request, context, action)
         if isRPC { dataRequest.resource = function }
