@@ -242,35 +242,40 @@ public struct CachedRPCs: Sendable {
 }
 
 extension CachedRPCs {
-    /// The limit of a home feed's first page asked plainly (POST with `p_limit` at most, default
-    /// headers): the pages a new post can be put on top of (`ResponseCache.push`). A page with a
-    /// cursor, a `select`, filters, a range or a count is left to be dropped and recomputed.
-    /// A profile or entity feed request asked plainly (as `plainFirstPageLimit`, any cursor): the
-    /// requests whose anonymous page may be shared.
-    static func shareablePage(function: String, request: Request, body: [UInt8], viaGET: Bool) -> ShareablePage? {
-        guard let feed = SharedPages.Feed(rawValue: function), !viaGET, (request.uri.query ?? "").isEmpty,
-            request.headers[.range] == nil, request.headers[values: .prefer].isEmpty,
-            request.headers[.accept].map({ $0.contains("application/json") || $0.contains("*/*") }) ?? true
-        else { return nil }
-        let arguments = body.isEmpty ? [:] : (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
-        guard let arguments, Set(arguments.keys).isSubset(of: [feed.subjectArgument, "p_limit", "p_cursor"]),
-            let subject = (arguments[feed.subjectArgument] as? String).flatMap(UUID.init(uuidString:)),
-            let limit = arguments["p_limit"].map({ $0 as? Int }) ?? 20, (1...100).contains(limit)
-        else { return nil }
-        let cursor = arguments["p_cursor"]
-        guard cursor == nil || cursor is NSNull || cursor is String else { return nil }
-        return ShareablePage(feed: feed, subject: subject, cursor: cursor as? String, limit: limit)
-    }
-
-    static func plainFirstPageLimit(request: Request, body: [UInt8], viaGET: Bool) -> Int? {
+    /// A feed request asked plainly: POST, JSON arguments among `allowed` only, no query string,
+    /// range or preferences, the default media type — the requests whose answer the cache may
+    /// reshape (push a post onto, share between viewers). Its arguments, or nil.
+    static func plainArguments(request: Request, body: [UInt8], viaGET: Bool, allowed: Set<String>) -> (
+        arguments: [String: Any], limit: Int, cursor: String?
+    )? {
         guard !viaGET, (request.uri.query ?? "").isEmpty, request.headers[.range] == nil, request.headers[values: .prefer].isEmpty,
             request.headers[.accept].map({ $0.contains("application/json") || $0.contains("*/*") }) ?? true
         else { return nil }
         let arguments = body.isEmpty ? [:] : (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
-        guard let arguments, Set(arguments.keys).isSubset(of: ["p_limit", "p_cursor"]) else { return nil }
-        if let cursor = arguments["p_cursor"], !(cursor is NSNull) { return nil }
-        guard let limit = arguments["p_limit"].map({ $0 as? Int }) ?? 20, (1...100).contains(limit) else { return nil }
-        return limit
+        guard let arguments, Set(arguments.keys).isSubset(of: allowed.union(["p_limit", "p_cursor"])),
+            let limit = arguments["p_limit"].map({ $0 as? Int }) ?? 20, (1...100).contains(limit)
+        else { return nil }
+        let cursor = arguments["p_cursor"]
+        guard cursor == nil || cursor is NSNull || cursor is String else { return nil }
+        return (arguments, limit, cursor as? String)
+    }
+
+    /// A profile or entity feed request asked plainly (any cursor): the requests whose anonymous
+    /// page may be shared.
+    static func shareablePage(function: String, request: Request, body: [UInt8], viaGET: Bool) -> ShareablePage? {
+        guard let feed = SharedPages.Feed(rawValue: function),
+            let plain = plainArguments(request: request, body: body, viaGET: viaGET, allowed: [feed.subjectArgument]),
+            let subject = (plain.arguments[feed.subjectArgument] as? String).flatMap(UUID.init(uuidString:))
+        else { return nil }
+        return ShareablePage(feed: feed, subject: subject, cursor: plain.cursor, limit: plain.limit)
+    }
+
+    /// The limit of a home feed's first page asked plainly: the pages a new post can be put on top
+    /// of (`ResponseCache.push`). A page with a cursor, a `select`, filters, a range or a count is
+    /// left to be dropped and recomputed.
+    static func plainFirstPageLimit(request: Request, body: [UInt8], viaGET: Bool) -> Int? {
+        guard let plain = plainArguments(request: request, body: body, viaGET: viaGET, allowed: []), plain.cursor == nil else { return nil }
+        return plain.limit
     }
 }
 
