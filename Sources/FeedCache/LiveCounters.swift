@@ -44,12 +44,7 @@ public final class LiveCounters: Sendable {
             state.likes[Self.likeKey(viewer: viewer, post: post)] = Like(liked: liked, at: now)
             state.recordsSincePrune += 1
             // Amortised: one pass over the entries per as many records as there are entries.
-            if state.recordsSincePrune > max(1024, state.counts.count) {
-                state.recordsSincePrune = 0
-                let horizon = now - retention
-                state.counts = state.counts.filter { $0.value.at > horizon }
-                state.likes = state.likes.filter { $0.value.at > horizon }
-            }
+            if state.recordsSincePrune > max(1024, state.counts.count) { prune(&state, now: now) }
         }
     }
 
@@ -75,11 +70,16 @@ public final class LiveCounters: Sendable {
     var count: Int { state.withLock { $0.counts.count } }
 
     func prune() {
-        let horizon = clock() - retention
-        state.withLock { state in
-            state.counts = state.counts.filter { $0.value.at > horizon }
-            state.likes = state.likes.filter { $0.value.at > horizon }
-        }
+        let now = clock()
+        state.withLock { prune(&$0, now: now) }
+    }
+
+    /// Forgets what every page still served already shows.
+    private func prune(_ state: inout State, now: ContinuousClock.Instant) {
+        state.recordsSincePrune = 0
+        let horizon = now - retention
+        state.counts = state.counts.filter { $0.value.at > horizon }
+        state.likes = state.likes.filter { $0.value.at > horizon }
     }
 
     private static func likeKey(viewer: String, post: String) -> String { viewer + "/" + post }

@@ -71,25 +71,44 @@ public struct CachedRPCs: Sendable {
                 Self.key(request, schema: schema, function: function, body: body, role: context.caller.role.rawValue, viewer: viewer),
                 tags: { Self.tags(function: function, request: request, body: body, viaGET: viaGET, viewer: viewer) }
             ) {
-                let result = try await compute()
-                guard result.status == 200, let body = result.body else { throw NotCacheable(result: result) }
-                let bytes = ByteBuffer(string: body)
-                return CachedResponse(
-                    status: 200, contentType: contentType, contentRange: result.contentRange, body: bytes, gzipped: HTTPCaching.gzip(bytes))
+                try Self.stored(try await compute(), contentType: contentType)
             }
         } catch let error as NotCacheable {
             context.trace.update { $0.cacheResult = "miss" }
             return uncached(error.result, status: "\(Self.cacheName); fwd=miss; detail=not-cacheable")
         }
+        return respond(answer, request, context, caching: caching)
+    }
+
+    /// A computed answer as the cache keeps it; a non-200 one is handed to every waiting caller, never stored.
+    static func stored(_ result: DataResponse, contentType: String) throws -> CachedResponse {
+        guard result.status == 200, let body = result.body else { throw NotCacheable(result: result) }
+        let bytes = ByteBuffer(string: body)
+        return CachedResponse(
+            status: 200, contentType: contentType, contentRange: result.contentRange, body: bytes, gzipped: HTTPCaching.gzip(bytes))
+    }
+
+    /// The response for a cache answer: `Cache-Status` and `Age`, the live counters patched in (with
+    /// the viewer's hearts from `relations` on a shared page), recorded in the request's trace. A
+    /// request that had to read the viewer's relations (`queried`) went to the database: RFC 9211's
+    /// `fwd=miss`, and a miss in the trace.
+    func respond(
+        _ answer: ResponseCache.Answer, _ request: Request, _ context: AppRequestContext, caching: HTTPCaching,
+        relations: ViewerRelations? = nil, queried: Bool = false
+    ) -> Response {
         // A shared (Redis) answer spared the database a query, as a hit does.
-        context.trace.update { $0.cacheResult = answer.shared ? ResponseCache.Outcome.hit.rawValue : answer.outcome.rawValue }
+        context.trace.update {
+            $0.cacheResult = queried ? "miss" : (answer.shared ? ResponseCache.Outcome.hit.rawValue : answer.outcome.rawValue)
+        }
+        let detail = relations == nil ? "" : "; detail=shared"
         var headers: HTTPFields = [
             .contentType: answer.response.contentType,
             .age: "\(max(0, answer.age.components.seconds))",
-            .cacheStatus: Self.cacheStatus(answer),
+            .cacheStatus: queried ? "\(Self.cacheName); fwd=miss\(detail)" : Self.cacheStatus(answer) + detail,
         ]
         if let range = answer.response.contentRange { headers[.contentRange] = range }
-        let (body, etag, gzipped) = Self.withLiveCounters(answer, counters: cache.counters, viewer: context.caller.userID.map(CacheTag.id))
+        let (body, etag, gzipped) = Self.withLiveCounters(
+            answer, counters: cache.counters, viewer: context.caller.userID.map(CacheTag.id), relations: relations)
         return caching.respond(
             request, role: context.caller.role, isRead: true, status: .ok, headers: headers, body: body, etag: etag, gzipped: gzipped)
     }
@@ -134,7 +153,7 @@ public struct CachedRPCs: Sendable {
     ) async throws -> Response? {
         guard let viewer = context.caller.userID,
             let (relations, relationsQueried) = try await sharing.relations(of: context.caller, in: cache.relations),
-            !relations.admin, !(page.feed == .profile && (viewer == page.subject || relations.followed.contains(page.subject)))
+            SharedPages.viewerMayShare(feed: page.feed, subject: page.subject, viewer: viewer, relations: relations)
         else { return nil }
         let function = page.feed.rawValue
         let logger = sharing.logger
@@ -144,11 +163,7 @@ public struct CachedRPCs: Sendable {
                 Self.key(request, schema: schema, function: function, body: body, role: "anon", viewer: "anon"),
                 tags: { Self.tags(function: function, request: request, body: body, viaGET: viaGET, viewer: "anon") }
             ) {
-                let result = try await computeAnonymous()
-                guard result.status == 200, let body = result.body else { throw NotCacheable(result: result) }
-                let bytes = ByteBuffer(string: body)
-                var response = CachedResponse(
-                    status: 200, contentType: contentType, contentRange: result.contentRange, body: bytes, gzipped: HTTPCaching.gzip(bytes))
+                var response = try Self.stored(try await computeAnonymous(), contentType: contentType)
                 // What the decision needs, read right after the page; without it the page serves anon only.
                 let slots = response.slots?.rows ?? []
                 let rows = slots.compactMap { UUID(uuidString: $0.id) }
@@ -170,21 +185,7 @@ public struct CachedRPCs: Sendable {
             SharedPages.viewerSeesAnonymousPage(
                 feed: page.feed, subject: page.subject, viewer: viewer, relations: relations, facts: facts, rows: rows)
         else { return nil }
-        // Honest accounting: a request that had to read the viewer's relations asked the database.
-        context.trace.update {
-            $0.cacheResult = relationsQueried ? "miss" : (answer.shared ? ResponseCache.Outcome.hit.rawValue : answer.outcome.rawValue)
-        }
-        var headers: HTTPFields = [
-            .contentType: answer.response.contentType,
-            .age: "\(max(0, answer.age.components.seconds))",
-            // RFC 9211: a request that had to read the viewer's relations went to the database.
-            .cacheStatus: relationsQueried ? "\(Self.cacheName); fwd=miss; detail=shared" : Self.cacheStatus(answer) + "; detail=shared",
-        ]
-        if let range = answer.response.contentRange { headers[.contentRange] = range }
-        let (patched, etag, gzipped) = Self.withLiveCounters(
-            answer, counters: cache.counters, viewer: CacheTag.id(viewer), relations: relations)
-        return caching.respond(
-            request, role: context.caller.role, isRead: true, status: .ok, headers: headers, body: patched, etag: etag, gzipped: gzipped)
+        return respond(answer, request, context, caching: caching, relations: relations, queried: relationsQueried)
     }
 
     static let sharedCacheName = "FeedFusion-Redis"

@@ -46,9 +46,7 @@ public final class SharedPages: Sendable {
     static func viewerSeesAnonymousPage(
         feed: Feed, subject: UUID, viewer: UUID, relations: ViewerRelations, facts: PageFacts, rows: Set<UUID>
     ) -> Bool {
-        guard !relations.admin else { return false }
-        // A profile feed's rows say `self` or `following` to the profile and its followers.
-        if feed == .profile, viewer == subject || relations.followed.contains(subject) { return false }
+        guard viewerMayShare(feed: feed, subject: subject, viewer: viewer, relations: relations) else { return false }
         // The page must come from these facts: every row among the posts they describe.
         guard rows.isSubset(of: Set(facts.candidates.map(\.post))) else { return false }
         for candidate in facts.candidates where visible(candidate, to: viewer, relations) != candidate.visibleToAnonymous {
@@ -64,6 +62,12 @@ public final class SharedPages: Sendable {
             }
         }
         return true
+    }
+
+    /// What can be known before the page is: an admin sees more than anon, and a profile feed's rows
+    /// say `self` or `following` to the profile and its followers.
+    static func viewerMayShare(feed: Feed, subject: UUID, viewer: UUID, relations: ViewerRelations) -> Bool {
+        !relations.admin && !(feed == .profile && (viewer == subject || relations.followed.contains(subject)))
     }
 
     /// posts_read for a signed-in viewer who is not an admin (migration 0015).
