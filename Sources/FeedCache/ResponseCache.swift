@@ -53,6 +53,8 @@ public final class ResponseCache: Sendable {
     public let counters: LiveCounters
     /// Viewers' relations (blocks, follows, likes), dropped with the viewer's `viewer:` tag.
     public let relations: ViewerRelationsStore
+    /// How long new posts take to reach the cached homes (fan-out on write), for `/metrics`.
+    public let fanOutLag = FanOutLag()
     private let clock: @Sendable () -> ContinuousClock.Instant
     private let random: @Sendable () -> Double
     /// Which failures may be answered with a stale entry (the database being away or slow, not a bad request).

@@ -61,6 +61,8 @@ struct MetricsController: Sendable {
         snapshot.cacheEntries = stats.entries
         snapshot.cacheBytes = stats.bytes
         snapshot.queues = telemetry.queueCounts
+        let lag = cache.fanOutLag.summary
+        snapshot.homeFanOut = (lag.posts, [("0.5", lag.p50), ("0.95", lag.p95), ("0.99", lag.p99)].compactMap { name, value in value.map { (name, $0) } })
         if let shared = cache.shared?.statistics {
             snapshot.sharedCacheOperations = [
                 "hit": shared.hits, "miss": shared.misses, "store": shared.stores, "failure": shared.failures, "flush": shared.flushes,

@@ -131,6 +131,8 @@ public final class ServerMetrics: Sendable {
         public var sharedCacheOperations: [String: Int] = [:]
         /// How writers' waits for the cache listener ended (`passed`, `timed_out`, `released`), when the cache is on.
         public var writeFenceOutcomes: [String: Int] = [:]
+        /// Posts fanned out onto cached homes so far, and the recent lag quantiles in seconds, when the cache is on.
+        public var homeFanOut: (posts: Int, quantiles: [(String, Double)])?
         public var process = ProcessMetrics.read()
         public init() {}
     }
@@ -165,6 +167,13 @@ public final class ServerMetrics: Sendable {
         }
         for (outcome, total) in snapshot.writeFenceOutcomes.sorted(by: { $0.key < $1.key }) {
             counter("write_fences", "Writes that waited for the cache listener (read-your-writes), by how the wait ended", ("outcome", outcome), total: total)
+        }
+        if let fanOut = snapshot.homeFanOut {
+            counter("home_fanout_posts", "New posts pushed onto the cached home feeds they belong to", ("cache", "memory"), total: fanOut.posts)
+            for (quantile, seconds) in fanOut.quantiles {
+                gauge("home_fanout_lag", "seconds", "From a post's created_at to its push onto the cached homes, over the recent posts",
+                      seconds, [("quantile", quantile)])
+            }
         }
         let process = snapshot.process
         func processGauge(_ name: String, _ help: String, _ value: Double) {

@@ -118,7 +118,8 @@ struct FeedCacheHTTPTests {
 
     @Test("a new post goes on top of the cached homes it belongs to (fan-out on write), nowhere else, at once")
     func fanOutOnWrite() async throws {
-        try await RestWorld.run { (rest: RestTestClient, world: RestWorld, _: TestDatabase) async throws in
+        let token = "metrics-token-0123456789"
+        try await RestWorld.run(configure: { $0.observability.metricsToken = token }) { (rest: RestTestClient, world: RestWorld, _: TestDatabase) async throws in
             let a = rest.callAs(try await RestTestClient.token(for: world.a))
             let b = rest.callAs(try await RestTestClient.token(for: world.b))  // follows A
             let c = rest.callAs(try await RestTestClient.token(for: world.c))  // blocked by A
@@ -161,6 +162,14 @@ struct FeedCacheHTTPTests {
             let cached = try await home(b).rows.map { $0["id"] as? String }
             let fresh = try await b.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 3, "p_cursor": NSNull()]).rows.map { $0["id"] as? String }
             #expect(cached == fresh)
+            // The lag is on /metrics: three posts fanned out, each within the test's few seconds.
+            let metrics = try await rest.client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(token)"]) {
+                String(buffer: $0.body)
+            }
+            #expect(metrics.contains(#"feedfusion_home_fanout_posts_total{cache="memory"} 3"#))
+            let p95 = metrics.split(separator: "\n").first { $0.hasPrefix(#"feedfusion_home_fanout_lag_seconds{quantile="0.95"}"#) }
+            let seconds = p95.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+            #expect(seconds.map { $0 >= 0 && $0 < 10 } == true, "\(p95 ?? "no lag line")")
         }
     }
 
