@@ -54,6 +54,9 @@ public struct Settings: Sendable {
     /// (PostgREST's db-pool-acquisition-timeout).
     public var poolAcquisitionTimeoutMilliseconds: Int = 10_000
     public var poolAcquisitionTimeout: Duration { .milliseconds(poolAcquisitionTimeoutMilliseconds) }
+    /// The longest a graceful shutdown (SIGTERM, SIGINT) may take: then the process logs what it was
+    /// still waiting for, stops the managed PostgreSQL and exits anyway.
+    public var shutdownTimeoutSeconds: Int = 10
 
     public init(
         host: String = "127.0.0.1",
@@ -146,6 +149,7 @@ extension Settings {
             }
         }
         migrateOnStart = try reader.boolean("MIGRATE_ON_START") ?? defaults.migrateOnStart
+        shutdownTimeoutSeconds = try reader.integer("SHUTDOWN_TIMEOUT_SECONDS", in: 1...3600) ?? defaults.shutdownTimeoutSeconds
         jwtSecret = try reader.string("JWT_SECRET", isSecret: true)
         postgresBinDirectory = try reader.string("PG_BIN_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.postgresBinDirectory
         auth = try AuthSettings(reader: reader)

@@ -47,7 +47,7 @@ extension AuthService {
         let ban = try request.ban_duration.map(Self.parseBanDuration)
         let banSeconds: Int? = if case .until(let seconds) = ban { seconds } else { nil }
         let confirmed = request.email_confirm ?? false
-        let created: Account? = try await asServiceRole { connection in
+        let created: Account? = try await asServiceRole { [hash, appMetadata] connection in
             try await Self.firstAccount(
                 try await connection.query(
                     """

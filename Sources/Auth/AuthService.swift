@@ -43,7 +43,7 @@ public struct AuthService: Sendable {
     }
 
     /// One operation's transaction, as the service role.
-    func asServiceRole<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+    func asServiceRole<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
         try await client.withCaller(.serviceRole, acquisitionTimeout: acquisitionTimeout, logger: logger, body)
     }
 

@@ -55,6 +55,7 @@ public final class SessionGate: Sendable {
         let now = ContinuousClock.now
         if let entry = entries.withLock({ $0[key] }), entry.checked.duration(to: now) < maximumAge { return entry.live ? .live : .ended }
         let live: Bool
+        RequestStage.mark("session check")
         do {
             live = try await lookUp(userID: userID, sessionID: caller.sessionID)
         } catch {
@@ -69,7 +70,7 @@ public final class SessionGate: Sendable {
     }
 
     private func lookUp(userID: UUID, sessionID: UUID?) async throws -> Bool {
-        try await client.withCaller(.serviceRole, readOnly: true, acquisitionTimeout: acquisitionTimeout, logger: logger) { connection in
+        try await client.withCaller(.serviceRole, readOnly: true, acquisitionTimeout: acquisitionTimeout, logger: logger) { [logger] connection in
             let rows = try await connection.query(
                 """
                 SELECT EXISTS (

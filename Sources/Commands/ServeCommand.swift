@@ -39,7 +39,18 @@ struct ServeCommand: AsyncParsableCommand {
                     "address": "http://\(settings.host):\(settings.port)", "database": "\(database.url.redacted)",
                     "requests_as": "\(requestURL.username)",
                 ])
-            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+            // A shutdown is bounded (SHUTDOWN_TIMEOUT_SECONDS): past 60 % of it the group cancels what
+            // still runs; past 80 % the watchdog logs what it waited for, stops PostgreSQL and exits.
+            let timeout = Duration.seconds(settings.shutdownTimeoutSeconds)
+            let watchdog = ShutdownWatchdog(
+                timeout: timeout, inFlight: dependencies.inFlight, connections: dependencies.connections,
+                services: dependencies.runningServices, logger: logger
+            ) { await database.stopManagedServer() }
+            var configuration = ServiceGroupConfiguration(
+                services: [.init(service: app), .init(service: watchdog, successTerminationBehavior: .ignore)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration.maximumGracefulShutdownDuration = timeout * 0.6
+            try await ServiceGroup(configuration: configuration).run()
         } catch {
             // The service group stops the managed server itself; this covers failures before or around it.
             await database.stopManagedServer()

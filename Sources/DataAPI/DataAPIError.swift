@@ -78,6 +78,7 @@ public struct DataAPIError: Error, Sendable, Equatable, CustomStringConvertible 
         case "42501": return anonymous ? 401 : 403
         case "42883", "42P01": return 404
         case "57014": return 500
+        case "57P01", "57P02", "57P03": return 503  // the server shutting down or starting: retry in a moment
         case "25006": return 405
         case "53400": return 500
         case "P0001": return 400  // RAISE EXCEPTION: the function refusing its input

@@ -99,7 +99,7 @@ public struct DataAPIService: Sendable {
     /// (see ``WriteFences``) and returns once the listener has applied what it announced.
     func run<Result: Sendable>(
         _ caller: Caller, _ request: DataRequest, readOnly: Bool = false, write: Bool = false,
-        _ body: (PostgresConnection) async throws -> Result
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws(DataAPIError) -> Result {
         var settings: [(name: String, value: String)] = [
             ("request.method", request.method), ("request.path", request.path), ("request.headers", request.headersJSON),
@@ -108,6 +108,32 @@ public struct DataAPIService: Sendable {
             settings.append(("statement_timeout", "\(statementTimeoutMilliseconds)ms"))
         }
         let fences = write && !readOnly ? self.fences : nil
+        let logger = self.logger
+        // A read-only transaction whose connection died (PostgreSQL restarted, the backend was
+        // terminated) changed nothing: it is tried once more, on another connection. A write never
+        // is — whether it committed cannot be known — and answers 503.
+        if readOnly {
+            do {
+                return try await attempt(caller, settings: settings, readOnly: true, fences: nil, body)
+            } catch let error where DatabaseFault.isConnectionLoss(error) {
+                logger.notice("read-only request lost its database connection; trying once more", metadata: ["error": "\(error)"])
+                RequestStage.mark("retrying on a fresh connection")
+            } catch {
+                throw mapped(error, caller: caller)
+            }
+        }
+        do {
+            return try await attempt(caller, settings: settings, readOnly: readOnly, fences: fences, body)
+        } catch {
+            throw mapped(error, caller: caller)
+        }
+    }
+
+    /// One transaction of `run`, waiting for its write fence when it has one.
+    private func attempt<Result: Sendable>(
+        _ caller: Caller, settings: [(name: String, value: String)], readOnly: Bool, fences: WriteFences?,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
         let fence = fences?.open()
         let logger = self.logger
         do {
@@ -124,7 +150,7 @@ public struct DataAPIService: Sendable {
             return result
         } catch {
             if let fences, let fence { fences.abandon(fence) }
-            throw mapped(error, caller: caller)
+            throw error
         }
     }
 
@@ -138,6 +164,8 @@ public struct DataAPIService: Sendable {
             return DataAPIError.poolTimeout
         case let error as PSQLError:
             return DataAPIError.from(error, anonymous: caller.role == .anon)
+        case let error where DatabaseFault.isConnectionLoss(error):
+            return DataAPIError(status: 503, code: "PGRST000", message: "Could not connect with the database.")
         default:
             logger.error("data API query failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             return DataAPIError(status: 500, code: "PGRST000", message: "the database request failed")

@@ -24,17 +24,10 @@ extension PostgresClient {
         settings: [(name: String, value: String)] = [],
         acquisitionTimeout: Duration = PostgresClient.defaultAcquisitionTimeout,
         logger: Logger,
-        _ body: (PostgresConnection) async throws -> Result
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        // `body` runs in a child task of the deadline's task group, which ends before this returns,
-        // while this task only waits for it: the closure is never used after, or beside, its caller.
-        try await withoutActuallyEscaping(body) { body in
-            let body = UncheckedSendableBox(value: body)
-            return try await withAcquisitionDeadline(acquisitionTimeout) { acquired in
-                try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger, onLease: acquired) {
-                    try await body.value($0)
-                }
-            }
+        try await withAcquisitionDeadline(acquisitionTimeout) { acquired in
+            try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger, onLease: acquired, body)
         }
     }
 
@@ -45,7 +38,7 @@ extension PostgresClient {
         settings: [(name: String, value: String)],
         logger: Logger,
         onLease: () throws -> Void,
-        _ body: (PostgresConnection) async throws -> Result
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         var names = ["role", "request.jwt.claims", "request.jwt.claim.sub", "request.jwt.claim.role"]
         var values = [caller.role.rawValue, caller.claimsJSON, caller.userID?.uuidString.lowercased() ?? "", caller.role.rawValue]
@@ -54,6 +47,7 @@ extension PostgresClient {
             values.append(setting.value)
         }
         let usage = PoolUsage.shared
+        RequestStage.mark("waiting for a database connection")
         usage.startWaiting()
         var acquired = false
         defer { if !acquired { usage.stopWaiting() } }
@@ -62,20 +56,44 @@ extension PostgresClient {
             acquired = true
             defer { usage.released() }
             try onLease()
-            if readOnly {
-                _ = try await connection.execute(BeginReadOnly(), logger: logger)
-            } else {
-                _ = try await connection.execute(Begin(), logger: logger)
+            return try await untilConnectionLost(connection) { [names, values] in
+                try await Self.transaction(on: connection, readOnly: readOnly, names: names, values: values, logger: logger, body)
             }
-            do {
-                for try await _ in try await connection.execute(SetLocalSettings(names: names, values: values), logger: logger) {}
-                let result = try await body(connection)
-                _ = try await connection.execute(Commit(), logger: logger)
-                return result
-            } catch {
+        }
+    }
+
+    /// BEGIN, the caller's settings, `body`, COMMIT (ROLLBACK when `body` fails on a live connection).
+    private static func transaction<Result: Sendable>(
+        on connection: PostgresConnection, readOnly: Bool, names: [String], values: [String], logger: Logger,
+        _ body: @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        RequestStage.mark("BEGIN")
+        try connection.ensureOpen()
+        if readOnly {
+            _ = try await connection.execute(BeginReadOnly(), logger: logger)
+        } else {
+            _ = try await connection.execute(Begin(), logger: logger)
+        }
+        do {
+            RequestStage.mark("transaction settings")
+            try connection.ensureOpen()
+            for try await _ in try await connection.execute(SetLocalSettings(names: names, values: values), logger: logger) {}
+            RequestStage.mark("query")
+            try connection.ensureOpen()
+            let result = try await body(connection)
+            RequestStage.mark("COMMIT")
+            try connection.ensureOpen()
+            _ = try await connection.execute(Commit(), logger: logger)
+            RequestStage.mark("committed")
+            return result
+        } catch {
+            // A dead connection has nothing to roll back (PostgreSQL ended the transaction with it),
+            // and a statement sent on it could wait forever (see `ensureOpen`).
+            if !DatabaseFault.isConnectionLoss(error), !connection.isClosed {
+                RequestStage.mark("ROLLBACK after \(String(reflecting: type(of: error)))")
                 _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
             }
+            throw error
         }
     }
 }
@@ -120,4 +138,21 @@ struct BeginReadOnly: FixedStatement {
 struct Commit: FixedStatement {
     static let name = "feedfusion_commit"
     static let sql = "COMMIT"
+}
+
+/// The connection closed under a request (the server ended it, or the socket broke).
+public struct DatabaseConnectionLost: Error, CustomStringConvertible {
+    public var description: String { "the database connection was closed" }
+}
+
+extension PostgresConnection {
+    /// Throws ``DatabaseConnectionLost`` when the connection is already closed. PostgresNIO hands a
+    /// statement to the channel without a write promise: on a channel already closed and torn
+    /// down the statement is dropped and its result never comes, so the request would wait
+    /// forever (the hang behind a PostgreSQL restart followed by SIGTERM, issue 23). Checking right
+    /// before each statement narrows that to the instant between the check and the write: the
+    /// channel drops writes only after it has been torn down, an event-loop turn after it closed.
+    public func ensureOpen() throws {
+        if isClosed { throw DatabaseConnectionLost() }
+    }
 }

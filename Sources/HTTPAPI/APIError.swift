@@ -1,4 +1,5 @@
 import DataAPI
+import Database
 import Hummingbird
 
 /// An error answered to a client as JSON, in the shape its route family expects.
@@ -43,7 +44,15 @@ public struct APIError: Error, Sendable {
     init(_ error: DataAPIError) {
         self.init(
             HTTPResponse.Status(code: error.status), code: error.code, message: error.message, details: error.details, hint: error.hint)
+        // The database away or restarting (503), or no connection free in time (504): worth a retry soon.
+        if error.status == 503 || error.status == 504 { headers[.retryAfter] = "\(DatabaseFault.retryAfterSeconds)" }
     }
+
+    /// The database connection was lost under a request outside the data API (auth, sessions):
+    /// `503` with `Retry-After`, in the route family's shape.
+    static let databaseUnavailable = APIError(
+        .serviceUnavailable, code: "service_unavailable", message: "the database is not reachable right now; retry in a moment",
+        headers: [.retryAfter: "\(DatabaseFault.retryAfterSeconds)"])
 
     static let internalError = APIError(
         .internalServerError, code: "internal_error", message: "the server failed to answer this request")

@@ -38,6 +38,10 @@ public struct AppDependencies: Sendable {
     public var telemetry: AppTelemetry
     /// The pool's most connections (reported on /metrics).
     public var databasePoolSize = 10
+    /// The requests being answered, and the services running: a shutdown that runs out of time names them.
+    public let inFlight = InFlightRequests()
+    public let connections = OpenConnections()
+    public let runningServices = RunningServices()
     /// The rate limiters' clock (tests move it instead of sleeping).
     public var clock: @Sendable () -> ContinuousClock.Instant = { .now }
 
@@ -147,17 +151,9 @@ public func buildApplication(
     let router = buildRouter(dependencies)
     var app = Application(
         router: router,
+        server: .http1(additionalChannelHandlers: [dependencies.connections.handler()]),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "FeedFusion"),
-        services: services + [dependencies.client] + (dependencies.owner === dependencies.client ? [] : [dependencies.owner]) + [
-            SchemaCacheListener(
-                client: dependencies.owner, store: dependencies.data.store,
-                others: { [sessions = dependencies.callers.sessions] in sessions?.apply($0) },
-                reconnected: { [sessions = dependencies.callers.sessions] in sessions?.forgetAll() }, logger: logger),
-        ] + (dependencies.cachedRPCs.enabled
-            ? [CacheInvalidationListener(
-                client: dependencies.owner, cache: dependencies.cachedRPCs.cache, fences: dependencies.data.fences, logger: logger)] : [])
-            + (dependencies.cachedRPCs.cache.shared.map { [SharedCacheSubscriber(cache: dependencies.cachedRPCs.cache, shared: $0, logger: logger)] } ?? [])
-            + dependencies.telemetry.services + metricsPortServices(settings: settings, dependencies: dependencies, logger: logger),
+        services: longLivedServices(settings: settings, dependencies: dependencies, services: services, logger: logger),
         logger: logger
     )
     let migrate = dependencies.migrateBeforeServing
@@ -174,6 +170,27 @@ public func buildApplication(
         if loaded == nil { logger.warning("schema cache not loaded at start; will load on first use") }
     }
     return app
+}
+
+/// Everything that runs beside the HTTP server, in start order (they stop in reverse): the given
+/// ones (the managed PostgreSQL), the pools, the listeners, telemetry; each reports to
+/// `runningServices` so that a shutdown out of time can name what it still waits for.
+func longLivedServices(settings: Settings, dependencies: AppDependencies, services: [any Service], logger: Logger) -> [any Service] {
+    var all: [any Service] = services + [dependencies.client]
+    if dependencies.owner !== dependencies.client { all.append(dependencies.owner) }
+    all.append(SchemaCacheListener(
+        client: dependencies.owner, store: dependencies.data.store,
+        others: { [sessions = dependencies.callers.sessions] in sessions?.apply($0) },
+        reconnected: { [sessions = dependencies.callers.sessions] in sessions?.forgetAll() }, logger: logger))
+    if dependencies.cachedRPCs.enabled {
+        all.append(CacheInvalidationListener(
+            client: dependencies.owner, cache: dependencies.cachedRPCs.cache, fences: dependencies.data.fences, logger: logger))
+    }
+    if let shared = dependencies.cachedRPCs.cache.shared {
+        all.append(SharedCacheSubscriber(cache: dependencies.cachedRPCs.cache, shared: shared, logger: logger))
+    }
+    all += dependencies.telemetry.services + metricsPortServices(settings: settings, dependencies: dependencies, logger: logger)
+    return all.map { TrackedService(base: $0, registry: dependencies.runningServices) }
 }
 
 /// `/metrics` on its own port when `METRICS_PORT` is set (token required only when one is configured).
@@ -207,6 +224,7 @@ func rateLimitMiddleware(
 /// The router with every route of the product.
 public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: InFlightMiddleware(requests: dependencies.inFlight))
     router.add(middleware: TelemetryMiddleware(
         telemetry: dependencies.telemetry, clientAddress: ClientAddress(trustedProxies: dependencies.rateLimits.trustedProxies)))
     router.add(middleware: ErrorMiddleware(errors: dependencies.telemetry.errors))

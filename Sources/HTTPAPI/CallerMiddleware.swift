@@ -18,7 +18,9 @@ struct CallerMiddleware: RouterMiddleware {
                 authorization: request.headers[.authorization], apikey: request.headers[.apikey])
         } catch {
             if error == .sessionUnverifiable {
-                throw APIError(.serviceUnavailable, code: "PGRST000", message: error.description)
+                throw APIError(
+                    .serviceUnavailable, code: "PGRST000", message: error.description,
+                    headers: [.retryAfter: "\(DatabaseFault.retryAfterSeconds)"])
             }
             throw APIError(
                 .unauthorized, code: "PGRST301", message: error.description,

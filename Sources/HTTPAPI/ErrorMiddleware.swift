@@ -29,11 +29,15 @@ struct ErrorMiddleware: RouterMiddleware {
                     error.status, code: error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"),
                     message: (error as? HTTPError)?.body ?? error.status.reasonPhrase, headers: (error as? HTTPError)?.headers ?? [:])
             }
+        } catch let error where DatabaseFault.isConnectionLoss(error) {
+            context.logger.notice("request lost its database connection", metadata: ["error": "\(error)"])
+            apiError = .databaseUnavailable
         } catch is ConnectionAcquisitionTimeout {
             // GoTrue's code for a request that could not be processed in time; clients may retry.
             apiError = APIError(
                 .gatewayTimeout, code: "request_timeout",
-                message: "no database connection became free in time; retry in a moment")
+                message: "no database connection became free in time; retry in a moment",
+                headers: [.retryAfter: "\(DatabaseFault.retryAfterSeconds)"])
         } catch {
             let trace = context.trace.current
             errors?.capture(ErrorEvent(

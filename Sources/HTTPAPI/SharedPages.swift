@@ -101,7 +101,7 @@ public final class SharedPages: Sendable {
         let key = CacheTag.id(viewer)
         if let relations = store.cached(key) { return (relations, false) }
         let started = ContinuousClock.now
-        let loaded: ViewerRelations? = try await client.withCaller(caller, readOnly: true, logger: logger) { connection -> ViewerRelations? in
+        let loaded: ViewerRelations? = try await client.withCaller(caller, readOnly: true, logger: logger) { [logger] connection -> ViewerRelations? in
             let rows = try await connection.query(
                 """
                 SELECT internal.viewer_block_partners(), internal.viewer_blocked_by(), internal.viewer_followed_profiles(),

@@ -17,12 +17,12 @@ struct FeedTests {
     static func walk(
         _ client: PostgresClient, as caller: Caller, pageSize: Int, logger: Logger,
         between: (() async throws -> Void)? = nil,
-        _ call: @escaping (Int, String?) -> PostgresQuery
+        _ call: @escaping @Sendable (Int, String?) -> PostgresQuery
     ) async throws -> [Row] {
         var rows: [Row] = []
         var cursor: String?
         for _ in 0..<1000 {
-            let page = try await client.withCaller(caller, readOnly: true, logger: logger) { connection in
+            let page = try await client.withCaller(caller, readOnly: true, logger: logger) { [cursor] connection in
                 var page: [(UUID, [String], String)] = []
                 for try await row in try await connection.query(call(pageSize, cursor), logger: logger).decode((UUID, [String], String).self) {
                     page.append(row)

@@ -18,7 +18,7 @@ struct HomeFanoutTests {
         var rows: [UUID: String] = [:]
         var cursor: String?
         for _ in 0..<100 {
-            let page = try await client.withCaller(Fixtures.caller(viewer), readOnly: true, logger: logger) { connection in
+            let page = try await client.withCaller(Fixtures.caller(viewer), readOnly: true, logger: logger) { [cursor] connection in
                 var page: [(UUID, String, String)] = []
                 let query: PostgresQuery = "SELECT f.id, to_json(f)::text, f.cursor FROM public.feed_fusion_home(100, \(cursor)) f"
                 for try await row in try await connection.query(query, logger: logger).decode((UUID, String, String).self) {

@@ -1,0 +1,32 @@
+import NIOCore
+import PostgresNIO
+
+/// Whether a failure was the connection's rather than the statement's: the socket reset or closed,
+/// the server shutting down (`57P01` admin shutdown, `57P02` crash shutdown, `57P03` cannot connect
+/// now), the connection class `08`, too many connections (`53300`), or the pool closing while we stop.
+///
+/// Such a request was not wrong, and the same request may well succeed a moment later: clients get
+/// `503` with `Retry-After` (as PostgREST and the Supabase clients expect of a database that is going
+/// away), never a `500`; and a read-only transaction that met one is tried once more on a fresh
+/// connection (`DataAPIService.run`), since it cannot have changed anything.
+public enum DatabaseFault {
+    /// What `Retry-After` says for a lost connection: PostgreSQL restarts in about a second, and the
+    /// pool reconnects by itself.
+    public static let retryAfterSeconds = 1
+
+    public static func isConnectionLoss(_ error: any Error) -> Bool {
+        switch error {
+        case let error as PSQLError:
+            if let sqlState = error.serverInfo?[.sqlState] { return isConnectionLoss(sqlState: sqlState) }
+            return [.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed].contains(error.code)
+        case is DatabaseConnectionLost, is ChannelError, is IOError:
+            return true
+        default:
+            return false
+        }
+    }
+
+    public static func isConnectionLoss(sqlState: String) -> Bool {
+        sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03" || sqlState == "53300"
+    }
+}
