@@ -36,6 +36,8 @@ struct LoadTestCommand: AsyncParsableCommand {
     var metricsToken: String?
     @Option(name: .customLong("threshold"), help: "A k6-style threshold (repeatable); the product's targets when none is given.")
     var thresholds: [String] = []
+    @Option(help: "Write the ids of the posts the server acknowledged (create_post answered 200), one per line, to this file.")
+    var acknowledgedPosts: String?
     @Option(help: "Write every figure as JSON to this file.")
     var summaryJSON: String?
     @Flag(help: "Allow a target that is not this machine.")
@@ -92,6 +94,9 @@ struct LoadTestCommand: AsyncParsableCommand {
         print(report.summary(results))
         if let summaryJSON {
             try report.json(results).write(to: URL(fileURLWithPath: summaryJSON))
+        }
+        if let acknowledgedPosts {
+            try runner.recorder.acknowledgedPosts.map { $0 + "\n" }.joined().write(toFile: acknowledgedPosts, atomically: true, encoding: .utf8)
         }
         if results.contains(where: { !$0.passed }) {
             throw ExitCode(99)

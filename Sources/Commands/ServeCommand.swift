@@ -51,6 +51,12 @@ struct ServeCommand: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             configuration.maximumGracefulShutdownDuration = timeout * 0.6
             try await ServiceGroup(configuration: configuration).run()
+            let requests = dependencies.connections.requestTotals
+            logger.info(
+                "shutdown complete",
+                metadata: [
+                    "requests_read": "\(requests.read)", "requests_unanswered": "\(requests.read - requests.answered)",
+                ])
         } catch {
             // The service group stops the managed server itself; this covers failures before or around it.
             await database.stopManagedServer()

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 import Synchronization
 
@@ -11,7 +12,7 @@ import Synchronization
 /// left requests unanswered and kept SIGTERM from ever finishing (issue 23). The abandoned `work`
 /// stays suspended (it holds nothing but the dead connection); the request answers 503 and the
 /// pool replaces the connection.
-func untilConnectionLost<Result: Sendable>(
+public func untilConnectionLost<Result: Sendable>(
     _ connection: PostgresConnection, _ work: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
     let waiter = LossWaiter<Result>()
@@ -28,6 +29,19 @@ func untilConnectionLost<Result: Sendable>(
         }
     } onCancel: {
         waiter.cancel()
+    }
+}
+
+extension PostgresClient {
+    /// `query` on a pooled connection, its rows collected, guarded against a connection that dies
+    /// under it (see ``untilConnectionLost(_:_:)``). For queries outside a caller's transaction.
+    public func guardedQuery(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        try await withConnection { connection in
+            try await untilConnectionLost(connection) {
+                try connection.ensureOpen()
+                return try await connection.query(query, logger: logger).collect()
+            }
+        }
     }
 }
 

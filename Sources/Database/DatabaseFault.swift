@@ -19,6 +19,8 @@ public enum DatabaseFault {
         case let error as PSQLError:
             if let sqlState = error.serverInfo?[.sqlState] { return isConnectionLoss(sqlState: sqlState) }
             return [.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed].contains(error.code)
+        case let error as LostBeforeBody:
+            return isConnectionLoss(error.underlying)
         case is DatabaseConnectionLost, is ChannelError, is IOError:
             return true
         default:

@@ -26,8 +26,22 @@ extension PostgresClient {
         logger: Logger,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await withAcquisitionDeadline(acquisitionTimeout) { acquired in
-            try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger, onLease: acquired, body)
+        // A pooled connection can be dead before the pool knows it (PostgreSQL restarted while it
+        // sat idle). A transaction that lost its connection before `body` ran sent nothing that can
+        // commit, read or write: it starts once more on another connection, within a new deadline.
+        do {
+            return try await withAcquisitionDeadline(acquisitionTimeout) { acquired in
+                try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger, onLease: acquired, body)
+            }
+        } catch is LostBeforeBody {
+            RequestStage.mark("reconnecting")
+            do {
+                return try await withAcquisitionDeadline(acquisitionTimeout) { acquired in
+                    try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger, onLease: acquired, body)
+                }
+            } catch let error as LostBeforeBody {
+                throw error.underlying
+            }
         }
     }
 
@@ -67,17 +81,25 @@ extension PostgresClient {
         on connection: PostgresConnection, readOnly: Bool, names: [String], values: [String], logger: Logger,
         _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        RequestStage.mark("BEGIN")
-        try connection.ensureOpen()
-        if readOnly {
-            _ = try await connection.execute(BeginReadOnly(), logger: logger)
-        } else {
-            _ = try await connection.execute(Begin(), logger: logger)
+        do {
+            RequestStage.mark("BEGIN")
+            try connection.ensureOpen()
+            if readOnly {
+                _ = try await connection.execute(BeginReadOnly(), logger: logger)
+            } else {
+                _ = try await connection.execute(Begin(), logger: logger)
+            }
+        } catch where DatabaseFault.isConnectionLoss(error) {
+            throw LostBeforeBody(underlying: error)
         }
         do {
             RequestStage.mark("transaction settings")
-            try connection.ensureOpen()
-            for try await _ in try await connection.execute(SetLocalSettings(names: names, values: values), logger: logger) {}
+            do {
+                try connection.ensureOpen()
+                for try await _ in try await connection.execute(SetLocalSettings(names: names, values: values), logger: logger) {}
+            } catch where DatabaseFault.isConnectionLoss(error) {
+                throw LostBeforeBody(underlying: error)
+            }
             RequestStage.mark("query")
             try connection.ensureOpen()
             let result = try await body(connection)
@@ -140,8 +162,14 @@ struct Commit: FixedStatement {
     static let sql = "COMMIT"
 }
 
+/// The connection was lost before the transaction's `body` ran: nothing was done, so it may start again.
+struct LostBeforeBody: Error {
+    let underlying: any Error
+}
+
 /// The connection closed under a request (the server ended it, or the socket broke).
 public struct DatabaseConnectionLost: Error, CustomStringConvertible {
+    public init() {}
     public var description: String { "the database connection was closed" }
 }
 

@@ -154,14 +154,21 @@ public struct CacheInvalidationListener: Service {
         let createdAt = Dictionary(posts.map { ($0.id, $0.at) }, uniquingKeysWith: { first, _ in first })
         do {
             // In the order the posts were announced (their commit order), so each page gets them newest on top.
-            let rows = try await connection.query(
-                """
-                SELECT p.id, f.viewer, f.item
-                FROM unnest(\(posts.map(\.id))::uuid[]) WITH ORDINALITY AS p(id, n)
-                CROSS JOIN LATERAL internal.home_fanout(p.id, \(viewerIDs)) f
-                ORDER BY p.n
-                """, logger: logger)
-            for try await (post, viewer, item) in rows.decode((UUID, UUID, String).self) {
+            let ids = posts.map(\.id)
+            let logger = logger
+            // Guarded: on a connection that just died the query's answer may never come (see untilConnectionLost).
+            let rows = try await untilConnectionLost(connection) {
+                try await connection.query(
+                    """
+                    SELECT p.id, f.viewer, f.item
+                    FROM unnest(\(ids)::uuid[]) WITH ORDINALITY AS p(id, n)
+                    CROSS JOIN LATERAL internal.home_fanout(p.id, \(viewerIDs)) f
+                    ORDER BY p.n
+                    """, logger: logger
+                ).collect()
+            }
+            for row in rows {
+                let (post, viewer, item) = try row.decode((UUID, UUID, String).self)
                 if let at = createdAt[post] { cache.push(item, createdAtMicroseconds: at, toHomeOf: CacheTag.id(viewer)) }
             }
             for post in posts { cache.fanOutLag.record(createdAtMicroseconds: post.at) }
@@ -182,14 +189,13 @@ public struct CacheInvalidationListener: Service {
             WHERE follower_id = ANY(\(cachedHomes))
               AND (followed_profile_id = ANY(\(Array(authors))) OR followed_entity_id = ANY(\(Array(entities))))
             """
-        let rows: PostgresRowSequence
+        let logger = logger
+        let rows: [PostgresRow]
         if let connection {
-            rows = try await connection.query(query, logger: logger)
+            rows = try await untilConnectionLost(connection) { try await connection.query(query, logger: logger).collect() }
         } else {
-            rows = try await client.query(query, logger: logger)
+            rows = try await client.guardedQuery(query, logger: logger)
         }
-        var followers: [UUID] = []
-        for try await follower in rows.decode(UUID.self) { followers.append(follower) }
-        return followers
+        return try rows.map { try $0.decode(UUID.self) }
     }
 }

@@ -14,8 +14,11 @@ public final class OpenConnections: Sendable {
         var requestsRead = 0
         var responsesEnded = 0
         var lastRequest = ""
+        var draining = false
     }
     private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
+    /// Requests read and responses finished since the start, over every connection.
+    private let totals = Mutex((read: 0, answered: 0))
 
     public init() {}
 
@@ -30,13 +33,22 @@ public final class OpenConnections: Sendable {
         _ = connections.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
-    func update(_ channel: any Channel, _ change: (inout Connection) -> Void) {
+    @discardableResult
+    func update(_ channel: any Channel, _ change: (inout Connection) -> Void) -> Connection? {
         connections.withLock { connections in
-            guard var connection = connections[ObjectIdentifier(channel)] else { return }
+            guard var connection = connections[ObjectIdentifier(channel)] else { return nil }
             change(&connection)
             connections[ObjectIdentifier(channel)] = connection
+            return connection
         }
     }
+
+    func countRead() { totals.withLock { $0.read += 1 } }
+    func countAnswered() { totals.withLock { $0.answered += 1 } }
+
+    /// Requests read since the start, and how many of them were answered: once the server has
+    /// stopped, the difference is the requests it accepted and never answered.
+    public var requestTotals: (read: Int, answered: Int) { totals.withLock { $0 } }
 
     public var count: Int { connections.withLock { $0.count } }
 
@@ -70,6 +82,7 @@ final class ConnectionTracker: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head(let head) = unwrapInboundIn(data) {
+            registry.countRead()
             registry.update(context.channel) { connection in
                 connection.requestsRead += 1
                 connection.lastRequest = "\(head.method) \(head.path?.split(separator: "?").first.map(String.init) ?? "")"
@@ -79,7 +92,26 @@ final class ConnectionTracker: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { registry.update(context.channel) { $0.responsesEnded += 1 } }
+        switch unwrapOutboundIn(data) {
+        case .head(var head):
+            // Shutting down: the client learns from the answer that this connection closes after it
+            // (the server closes it once answered), instead of reusing it as it closes.
+            if registry.update(context.channel, { _ in })?.draining == true {
+                head.headerFields[.connection] = "close"
+                context.write(wrapOutboundOut(.head(head)), promise: promise)
+                return
+            }
+        case .end:
+            registry.countAnswered()
+            registry.update(context.channel) { $0.responsesEnded += 1 }
+        case .body:
+            break
+        }
         context.write(data, promise: promise)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent { registry.update(context.channel) { $0.draining = true } }
+        context.fireUserInboundEventTriggered(event)
     }
 }

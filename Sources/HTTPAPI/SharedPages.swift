@@ -150,9 +150,8 @@ public final class SharedPages: Sendable {
             """
         }
         var candidates: [PageFacts.Candidate] = []
-        for try await (post, author, visibility, authorPrivate) in try await owner.query(window, logger: logger)
-            .decode((UUID, UUID, String, Bool).self)
-        {
+        for row in try await owner.guardedQuery(window, logger: logger) {
+            let (post, author, visibility, authorPrivate) = try row.decode((UUID, UUID, String, Bool).self)
             candidates.append(PageFacts.Candidate(post: post, author: author, visibility: visibility, authorPrivate: authorPrivate))
         }
         guard candidates.count <= Self.maximumCandidates else { return nil }
@@ -163,7 +162,8 @@ public final class SharedPages: Sendable {
                 JOIN public.profiles p ON p.id = t.target_profile_id
                 WHERE t.post_id = ANY(\(rows))
                 """
-            for try await (profile, isPrivate) in try await owner.query(query, logger: logger).decode((UUID, Bool).self) {
+            for row in try await owner.guardedQuery(query, logger: logger) {
+                let (profile, isPrivate) = try row.decode((UUID, Bool).self)
                 mentions.append(PageFacts.Mention(profile: profile, isPrivate: isPrivate))
             }
         }

@@ -140,7 +140,7 @@ public struct LoadReport: Sendable {
         row("http_req_failed", String(format: "%.2f%% (%d of %d)", requests > 0 ? 100 * Double(failed) / Double(requests) : 0, failed, requests))
         row("http_req_refused", "\(refused) (403, 409, 429: what a real app meets by design)")
         row("http_reqs", String(format: "%d  %.1f/s", requests, Double(requests) / max(wallSeconds, 0.001)))
-        row("statuses", statuses.sorted { $0.key < $1.key }.map { "\($0.key == 0 ? "no answer" : String($0.key))=\($0.value)" }.joined(separator: " "))
+        row("statuses", statuses.sorted { $0.key < $1.key }.map { "\($0.key == Recorder.noAnswer ? "no answer" : $0.key == Recorder.notConnected ? "not connected" : String($0.key))=\($0.value)" }.joined(separator: " "))
         row("iterations_dropped", "\(droppedIterations)")
         row("generator_cpu", String(format: "%.0f%% of %d cores%@", generatorCPU * 100, ProcessInfo.processInfo.activeProcessorCount,
             generatorCPU > 0.8 ? " — the generator is saturated: the latencies measure it, not the server" : ""))
@@ -158,6 +158,7 @@ public struct LoadReport: Sendable {
             let http_req_failed_rate: Double
             let http_req_refused: Int
             let statuses: [String: Int]
+            let unanswered_samples: [String]
             let iterations_dropped: Int
             let cache_hit_rate: Double?
             let feed_no_database_rate: Double?
@@ -173,7 +174,8 @@ public struct LoadReport: Sendable {
             thresholds: results, passed: results.allSatisfy(\.passed), http_reqs: requests,
             http_reqs_per_second: Double(requests) / max(wallSeconds, 0.001), http_req_failed: failed,
             http_req_failed_rate: requests > 0 ? Double(failed) / Double(requests) : 0, http_req_refused: refused,
-            statuses: Dictionary(uniqueKeysWithValues: statuses.map { (String($0.key), $0.value) }), iterations_dropped: droppedIterations,
+            statuses: Dictionary(uniqueKeysWithValues: statuses.map { (String($0.key), $0.value) }),
+            unanswered_samples: recorder.unansweredSamples, iterations_dropped: droppedIterations,
             cache_hit_rate: cacheHitRate, feed_no_database_rate: noDatabaseRate, feed_no_database_rate_by_scenario: noDatabaseRateByScenario, db_connections_max: peakConnections, duration_seconds: wallSeconds, generator_cpu: generatorCPU,
             http_req_duration: latency, http_req_duration_by_scenario: latencyByScenario, http_req_duration_by_cache: latencyByCache)
         let encoder = JSONEncoder()

@@ -148,10 +148,25 @@ public final class LoadRunner: Sendable {
             }
             let body = try await response.body.collect(upTo: 16 << 20)
             if operation == .home, status == 200 { user.read(homePage: body) }
+            if operation == .post, status == 200,
+                let post = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+                let id = post["id"] as? String
+            {
+                recorder.acknowledge(post: id)
+            }
         } catch {
-            status = 0
+            status = Self.neverConnected(error) ? Recorder.notConnected : Recorder.noAnswer
+            if status == Recorder.noAnswer { recorder.sample(unanswered: "\(operation.rawValue): \(error)") }
         }
         recorder.record(scenario: operation.rawValue, status: status, latency: .now - started, cache: cache)
+    }
+
+    /// Whether a failed request never reached the server (connection refused: nothing listening,
+    /// as while a server restarts) rather than being sent and left without an answer.
+    static func neverConnected(_ error: any Error) -> Bool {
+        let text = String(describing: error)
+        return text.contains("connectionRefused") || text.contains("ECONNREFUSED") || text.contains("Connection refused")
+            || text.contains("connectTimeout") || text.contains("connectFailed")
     }
 
     func think() async {

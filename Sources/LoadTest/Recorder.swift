@@ -17,6 +17,8 @@ public final class Recorder: Sendable {
         var statuses: [Int: Int] = [:]
         var cacheHits = 0, cacheStale = 0, cacheLookups = 0
         var dropped = 0
+        var acknowledgedPosts: [String] = []
+        var unansweredSamples: [String] = []
         /// Since the last progress line.
         var window = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
         var windowRequests = 0, windowFailed = 0
@@ -26,9 +28,14 @@ public final class Recorder: Sendable {
 
     public init() {}
 
+    /// The pseudo-statuses of requests without an HTTP answer: sent but never answered (the
+    /// connection closed or the request timed out), or never connected (refused).
+    public static let noAnswer = 0
+    public static let notConnected = -1
+
     public static func classify(status: Int) -> Outcome {
         switch status {
-        case 0, 500...: .failed
+        case ...0, 500...: .failed
         case 403, 409, 429: .refused
         case 400...: .failed
         default: .ok
@@ -66,6 +73,16 @@ public final class Recorder: Sendable {
 
     /// An open-model iteration that could not start (too many in flight).
     public func dropIteration() { state.withLock { $0.dropped += 1 } }
+
+    /// A post the server acknowledged (create_post answered 200 with its id): it must be stored.
+    public func acknowledge(post id: String) { state.withLock { $0.acknowledgedPosts.append(id) } }
+    public var acknowledgedPosts: [String] { state.withLock { $0.acknowledgedPosts } }
+
+    /// What went wrong with the first few requests left without an answer (for the summary).
+    public func sample(unanswered description: String) {
+        state.withLock { if $0.unansweredSamples.count < 5 { $0.unansweredSamples.append(description) } }
+    }
+    public var unansweredSamples: [String] { state.withLock { $0.unansweredSamples } }
 
     /// The progress window since the last call: requests, failures, p95 in ms.
     func takeWindow() -> (requests: Int, failed: Int, p95: Double) {

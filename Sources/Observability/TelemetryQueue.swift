@@ -16,7 +16,9 @@ public final class TelemetryQueue<Row: Sendable>: Service, Sendable {
         public var capacity = 10_000
         public var batchSize = 500
         public var flushInterval: Duration = .seconds(1)
-        public var shutdownTimeout: Duration = .seconds(5)
+        /// Two queues flush one after the other within the server's shutdown bound
+        /// (SHUTDOWN_TIMEOUT_SECONDS, 10 s by default, cancelling at 6 s): 2 s each leaves room.
+        public var shutdownTimeout: Duration = .seconds(2)
         public init() {}
     }
 

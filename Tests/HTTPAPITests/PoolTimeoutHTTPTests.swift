@@ -38,10 +38,12 @@ struct PoolTimeoutHTTPTests {
                 let read = try await rest.get("/posts?limit=1")
                 #expect(read.status == .gatewayTimeout)
                 #expect(read.code == "PGRST003")
+                #expect(read["Retry-After"] == "1")
                 let signIn = try await auth.send(
                     .post, "/token?grant_type=password", json: ["email": "nobody@example.com", "password": "Whatever-123"])
                 #expect(signIn.status == .gatewayTimeout)
                 #expect(signIn.code == "request_timeout")
+                #expect(signIn.headers[.retryAfter] == "1")
                 let waited = ContinuousClock.now - started
                 #expect(waited < .milliseconds(1500), "waited \(waited)")
                 try await holders.waitForAll()
@@ -62,6 +64,72 @@ struct PoolTimeoutHTTPTests {
             #expect(read.status == .serviceUnavailable)
             #expect(read.code == "PGRST002")
             #expect(ContinuousClock.now - started < .seconds(3))
+        }
+    }
+
+    @Test("pooled connections killed while idle (a PostgreSQL restart): the next write and read run on fresh connections, unharmed")
+    func idleConnectionsKilled() async throws {
+        let database = try await TestDatabase.migrated()
+        let user = try await database.withClient { try await Fixtures.createUser($0, username: "restarted") }
+        let app = try await TestApp.make(url: database.url)
+        let key = try await app.apiKey(.anon)
+        let token = try await RestTestClient.token(for: user)
+        try await app.application.test(.router) { client in
+            let rest = RestTestClient(client: client, apiKey: key).callAs(token)
+            // Warm: every pooled connection opened and idle.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 { group.addTask { _ = try await rest.get("/posts?limit=1") } }
+                try await group.waitForAll()
+            }
+            for round in 1...3 {
+                let name = database.url.database
+                try await database.maintenance.withClient { admin in
+                    _ = try await admin.query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(name) AND query NOT ILIKE '%LISTEN%'",
+                        logger: testLogger
+                    ).collect()
+                }
+                try await Task.sleep(for: .milliseconds(50))
+                // Nothing was sent on the dead connections: the write is not at risk, so it is not refused.
+                let write = try await rest.send(.post, "/rpc/create_post", json: ["p_body": "after restart \(round)"])
+                #expect(write.status == .ok, "round \(round): \(write.status) \(write.code ?? "")")
+                let read = try await rest.get("/posts?select=body&body=eq.after%20restart%20\(round)")
+                #expect(read.status == .ok)
+                #expect(read.rows.count == 1, "round \(round)")
+            }
+        }
+    }
+
+    @Test("the database refusing connections after losing them: 503/504 with Retry-After in each route family's shape, never 500")
+    func databaseRefusing() async throws {
+        let database = try await TestDatabase.migrated()
+        let app = try await TestApp.make(url: database.url) { $0.poolAcquisitionTimeoutMilliseconds = 400 }
+        let key = try await app.apiKey(.anon)
+        try await app.application.test(.router) { client in
+            let rest = RestTestClient(client: client, apiKey: key)
+            let auth = AuthTestClient(client: client, apiKey: key)
+            #expect(try await rest.get("/posts?limit=1").status == .ok)
+            let name = database.url.database
+            try await database.maintenance.withClient { admin in
+                _ = try await admin.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \"\(name)\" ALLOW_CONNECTIONS false"), logger: testLogger).collect()
+                _ = try await admin.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(name)", logger: testLogger
+                ).collect()
+            }
+            let read = try await rest.get("/posts?limit=1")
+            let signIn = try await auth.send(.post, "/token?grant_type=password", json: ["email": "nobody@example.com", "password": "Whatever-123"])
+            try await database.maintenance.withClient { admin in
+                _ = try await admin.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \"\(name)\" ALLOW_CONNECTIONS true"), logger: testLogger).collect()
+            }
+            for (reply, code) in [(read.status, read.code), (signIn.status, signIn.code)] {
+                #expect([.serviceUnavailable, .gatewayTimeout].contains(reply), "\(reply) \(code ?? "")")
+            }
+            #expect(read["Retry-After"] == "1")
+            #expect(["PGRST000", "PGRST002", "PGRST003"].contains(read.code ?? ""), "\(read.code ?? "")")
+            #expect(signIn.headers[.retryAfter] == "1")
+            #expect(["service_unavailable", "request_timeout"].contains(signIn.code ?? ""), "\(signIn.code ?? "")")
+            // Back: served again.
+            #expect(try await rest.get("/posts?limit=1").status == .ok)
         }
     }
 }
