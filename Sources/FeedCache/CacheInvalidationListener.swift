@@ -61,11 +61,18 @@ public struct CacheInvalidationListener: Service {
 
     /// Applies announced writes, in one pass, to the cache; then lets go the writers whose fences
     /// came with them. Queries run on `connection` when given, else on a pooled one.
+    ///
+    /// A transaction's notifications arrive together, its fence last, so the events since the
+    /// previous fence are the fence's own write. A writer whose write pushed no new post is let go
+    /// once the invalidations are applied, before the fan-out query: a like or a follow need not wait
+    /// behind other people's posts (under load the fan-out is the slow part of a batch). A post's
+    /// author waits for the push, so that the post is in their followers' next home read.
     func apply(_ payloads: [String], on connection: PostgresConnection?) async {
         var tags: [CacheTag] = []
         var kinds: Set<String> = []
         var authors: Set<UUID> = [], entities: Set<UUID> = []
-        var passed: [UUID] = []
+        var passedEarly: [UUID] = [], passedAfterPush: [UUID] = []
+        var sincePreviousFence = false  // a pushed post among the events since the last fence
         var dropAll = false
         let events = payloads.map { (payload: $0, event: InvalidationEvent.decode($0)) }
         // New posts go on top of the cached homes they belong to (fan-out on write) instead of
@@ -89,6 +96,7 @@ public struct CacheInvalidationListener: Service {
             // A post of this batch's fan-out (or a target of one): its followers' and mentioned
             // users' homes get it pushed below; everything else it shows in is dropped as before.
             let pushed = event.id.map(insertedIDs.contains) ?? false
+            if pushed { sincePreviousFence = true }
             switch event.t {
             case .post, .target:
                 if let author = event.a { tags.append(.profile(CacheTag.id(author))) }
@@ -117,7 +125,10 @@ public struct CacheInvalidationListener: Service {
             case .all:
                 dropAll = true
             case .fence:
-                if let token = event.f { passed.append(token) }
+                if let token = event.f {
+                    if sincePreviousFence { passedAfterPush.append(token) } else { passedEarly.append(token) }
+                }
+                sincePreviousFence = false
             }
         }
         if !dropAll {
@@ -134,11 +145,13 @@ public struct CacheInvalidationListener: Service {
             if !tags.isEmpty || !kinds.isEmpty {
                 await cache.invalidateEverywhere(tags, kinds: kinds.sorted())
             }
+            for token in passedEarly { fences?.passed(token) }
+            passedEarly = []
             if let connection, !inserted.isEmpty {
                 await push(inserted, on: connection)
             }
         }
-        for token in passed { fences?.passed(token) }
+        for token in passedEarly + passedAfterPush { fences?.passed(token) }
     }
 
     /// Fan-out on write: each new post onto the cached first pages of the homes it belongs to, as
