@@ -15,7 +15,6 @@ public final class InFlightRequests: Sendable {
     private struct State {
         var next = 0
         var requests: [Int: Request] = [:]
-        var begun = 0, answered = 0
     }
     private let state = Mutex(State())
 
@@ -24,7 +23,6 @@ public final class InFlightRequests: Sendable {
     func begin(method: String, path: String, progress: RequestProgress) -> Int {
         state.withLock { state in
             state.next += 1
-            state.begun += 1
             state.requests[state.next] = Request(method: method, path: path, started: .now, progress: progress)
             return state.next
         }
@@ -32,14 +30,12 @@ public final class InFlightRequests: Sendable {
 
     func end(_ id: Int) {
         state.withLock { state in
-            if state.requests.removeValue(forKey: id) != nil { state.answered += 1 }
+            _ = state.requests.removeValue(forKey: id)
         }
     }
 
     /// Oldest first.
     public var current: [Request] { state.withLock { Array($0.requests.values) }.sorted { $0.started < $1.started } }
-    /// Requests read since the start, and those answered (or whose client went away first).
-    public var totals: (begun: Int, answered: Int) { state.withLock { ($0.begun, $0.answered) } }
 
     /// One line per request still in flight, for a log.
     public func describe(now: ContinuousClock.Instant = .now) -> String {

@@ -16,9 +16,12 @@ public final class OpenConnections: Sendable {
         var lastRequest = ""
         var draining = false
     }
-    private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
-    /// Requests read and responses finished since the start, over every connection.
-    private let totals = Mutex((read: 0, answered: 0))
+    private struct State {
+        var connections: [ObjectIdentifier: Connection] = [:]
+        /// Requests read and responses finished since the start, over every connection.
+        var read = 0, answered = 0
+    }
+    private let state = Mutex(State())
 
     public init() {}
 
@@ -26,35 +29,43 @@ public final class OpenConnections: Sendable {
     func handler() -> ConnectionTracker { ConnectionTracker(registry: self) }
 
     func opened(_ channel: any Channel) {
-        connections.withLock { $0[ObjectIdentifier(channel)] = Connection(channel: channel) }
+        state.withLock { $0.connections[ObjectIdentifier(channel)] = Connection(channel: channel) }
     }
 
     func closed(_ channel: any Channel) {
-        _ = connections.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+        _ = state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
-    @discardableResult
-    func update(_ channel: any Channel, _ change: (inout Connection) -> Void) -> Connection? {
-        connections.withLock { connections in
-            guard var connection = connections[ObjectIdentifier(channel)] else { return nil }
-            change(&connection)
-            connections[ObjectIdentifier(channel)] = connection
-            return connection
+    func requestRead(on channel: any Channel, _ description: String) {
+        state.withLock { state in
+            state.read += 1
+            state.connections[ObjectIdentifier(channel)]?.requestsRead += 1
+            state.connections[ObjectIdentifier(channel)]?.lastRequest = description
         }
     }
 
-    func countRead() { totals.withLock { $0.read += 1 } }
-    func countAnswered() { totals.withLock { $0.answered += 1 } }
+    func responseEnded(on channel: any Channel) {
+        state.withLock { state in
+            state.answered += 1
+            state.connections[ObjectIdentifier(channel)]?.responsesEnded += 1
+        }
+    }
+
+    func startDraining(_ channel: any Channel) {
+        state.withLock { $0.connections[ObjectIdentifier(channel)]?.draining = true }
+    }
+
+    func isDraining(_ channel: any Channel) -> Bool {
+        state.withLock { $0.connections[ObjectIdentifier(channel)]?.draining ?? false }
+    }
 
     /// Requests read since the start, and how many of them were answered: once the server has
     /// stopped, the difference is the requests it accepted and never answered.
-    public var requestTotals: (read: Int, answered: Int) { totals.withLock { $0 } }
-
-    public var count: Int { connections.withLock { $0.count } }
+    public var requestTotals: (read: Int, answered: Int) { state.withLock { ($0.read, $0.answered) } }
 
     /// The connections with a request not answered yet, for a log.
     public func describeBusy() -> String {
-        let busy = connections.withLock { $0.values.filter { $0.requestsRead != $0.responsesEnded } }
+        let busy = state.withLock { $0.connections.values.filter { $0.requestsRead != $0.responsesEnded } }
         guard !busy.isEmpty else { return "none" }
         return busy.prefix(20).map { connection in
             "\(connection.channel.remoteAddress?.description ?? "?"): \(connection.lastRequest) unanswered"
@@ -82,36 +93,28 @@ final class ConnectionTracker: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head(let head) = unwrapInboundIn(data) {
-            registry.countRead()
-            registry.update(context.channel) { connection in
-                connection.requestsRead += 1
-                connection.lastRequest = "\(head.method) \(head.path?.split(separator: "?").first.map(String.init) ?? "")"
-            }
+            registry.requestRead(on: context.channel, "\(head.method) \(head.path?.split(separator: "?").first.map(String.init) ?? "")")
         }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
-        case .head(var head):
+        case .head(var head) where registry.isDraining(context.channel):
             // Shutting down: the client learns from the answer that this connection closes after it
             // (the server closes it once answered), instead of reusing it as it closes.
-            if registry.update(context.channel, { _ in })?.draining == true {
-                head.headerFields[.connection] = "close"
-                context.write(wrapOutboundOut(.head(head)), promise: promise)
-                return
-            }
+            head.headerFields[.connection] = "close"
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .end:
-            registry.countAnswered()
-            registry.update(context.channel) { $0.responsesEnded += 1 }
-        case .body:
-            break
+            registry.responseEnded(on: context.channel)
+            context.write(data, promise: promise)
+        default:
+            context.write(data, promise: promise)
         }
-        context.write(data, promise: promise)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent { registry.update(context.channel) { $0.draining = true } }
+        if event is ChannelShouldQuiesceEvent { registry.startDraining(context.channel) }
         context.fireUserInboundEventTriggered(event)
     }
 }
