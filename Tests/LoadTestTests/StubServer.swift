@@ -24,8 +24,6 @@ final class StubServer: Sendable {
     private let task: Task<Void, any Error>
 
     init() async throws {
-        let port = Int.random(in: 20_000..<40_000)
-        self.port = port
         let router = Router()
         let state = state
         router.post("/auth/v1/token") { _, _ in #"{"access_token":"stub-token","token_type":"bearer"}"# }
@@ -44,12 +42,20 @@ final class StubServer: Sendable {
         }
         var quiet = Logger(label: "stub")
         quiet.logLevel = .critical  // cancelling the server at the end logs an error otherwise
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: quiet)
-        task = Task { try await app.runService() }
-        for _ in 0..<100 {
-            if (try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)) != nil { break }
-            try await Task.sleep(for: .milliseconds(50))
+        // Port 0: the system picks a free one (a random pick could be taken, and then the test
+        // would talk to whatever holds it); the server says which once it listens.
+        let (bound, binding) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                binding.yield(channel.localAddress?.port ?? 0)
+                binding.finish()
+            }, logger: quiet)
+        task = Task {
+            defer { binding.finish() }  // a server that could not start ends the wait (port 0)
+            try await app.runService()
         }
+        port = await bound.first { _ in true } ?? 0
     }
 
     var url: String { "http://127.0.0.1:\(port)" }
