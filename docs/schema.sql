@@ -958,16 +958,24 @@ CREATE OR REPLACE FUNCTION internal.home_fanout(p_post uuid, p_viewers uuid[])
  SET search_path TO ''
 AS $function$
     WITH candidate AS (
-        -- Only viewers related to the post can have it in their home (the cheap cut, by index;
-        -- the reasons below decide): its author, followers of the author or of a targeted entity,
-        -- and the mentioned.
-        SELECT v.id FROM unnest(p_viewers) AS v(id), public.posts p
+        -- Only viewers related to the post can have it in their home (the cheap cut; the reasons
+        -- below decide): its author, followers of the author or of a targeted entity, and the
+        -- mentioned. Found from the post's side (index scans of the author's and entities'
+        -- followers) and matched against the cached viewers by a hash join: in 0021 each cached
+        -- viewer was probed three times per post, ~25 ms a post with 1,000 cached homes.
+        SELECT DISTINCT c.id
+        FROM public.posts p
+        CROSS JOIN LATERAL (
+            SELECT p.author_id AS id
+            UNION ALL SELECT f.follower_id FROM public.follows f WHERE f.followed_profile_id = p.author_id
+            UNION ALL SELECT f.follower_id FROM public.post_targets t
+                JOIN public.follows f ON f.followed_entity_id = t.target_entity_id
+                WHERE t.post_id = p.id AND t.target_entity_id IS NOT NULL
+            UNION ALL SELECT t.target_profile_id FROM public.post_targets t
+                WHERE t.post_id = p.id AND t.target_profile_id IS NOT NULL
+        ) c
+        JOIN unnest(p_viewers) AS v(id) ON v.id = c.id
         WHERE p.id = p_post
-          AND (v.id = p.author_id
-               OR EXISTS (SELECT 1 FROM public.follows f WHERE f.follower_id = v.id AND f.followed_profile_id = p.author_id)
-               OR EXISTS (SELECT 1 FROM public.post_targets t JOIN public.follows f ON f.followed_entity_id = t.target_entity_id
-                          WHERE t.post_id = p.id AND f.follower_id = v.id)
-               OR EXISTS (SELECT 1 FROM public.post_targets t WHERE t.post_id = p.id AND t.target_profile_id = v.id))
     ),
     viewer AS (
         -- What the policies read through viewer_block_partners(), viewer_blocked_by(),

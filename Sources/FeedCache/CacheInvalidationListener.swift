@@ -113,9 +113,10 @@ public struct CacheInvalidationListener: Service {
                 tags += (event.v ?? []).map { .viewer(CacheTag.id($0)) }
             case .profile:
                 if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
-                // Its posts may be in any entity or nearby feed, and it may be mentioned on any profile's
-                // page (a mention shows only while the profile is visible): rare enough to drop those wholesale.
-                kinds.formUnion(["entity", "nearby", "profile"])
+                // Its posts may be in any entity or nearby feed, and in the home of anyone following a
+                // place it targets; it may be mentioned on any page (a mention shows only while the
+                // profile is visible): rare enough to drop those wholesale.
+                kinds.formUnion(["entity", "nearby", "profile", "home"])
                 if let author = event.a { authors.insert(author) }
             case .like:
                 if let post = event.id, let count = event.n, let user = event.u, let liked = event.l {

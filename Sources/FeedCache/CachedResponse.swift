@@ -28,6 +28,22 @@ public struct CachedResponse: Sendable {
         slots = contentType.contains("json") ? FeedPageSlots.scan(body) : nil
     }
 
+    /// A part of `window` (a page cut from it): its status and type, these bytes and their slots.
+    public init(body: ByteBuffer, slots: FeedPageSlots, of window: CachedResponse) {
+        status = window.status
+        contentType = window.contentType
+        contentRange = Self.contentRange(rows: slots.rows.count)
+        self.body = body
+        gzipped = nil
+        etag = Self.etag(of: body)
+        self.slots = slots
+    }
+
+    /// PostgREST's `Content-Range` for the first `rows` rows of a result of unknown size.
+    public static func contentRange(rows: Int) -> String {
+        rows == 0 ? "*/*" : "0-\(rows - 1)/*"
+    }
+
     /// `"<first 16 bytes of SHA-256, hex>"`: strong, and the same on every server instance.
     public static func etag(of body: ByteBuffer) -> String {
         let digest = body.withUnsafeReadableBytes { SHA256.hash(data: $0) }

@@ -17,6 +17,9 @@ public struct FeedPageSlots: Sendable, Equatable {
 
     public let rows: [Row]
 
+    /// The slots of an empty page (`[]`).
+    public static let empty = FeedPageSlots(rows: [])
+
     /// The slots of `body`, or nil when it is not JSON rows with an `id` and a counter.
     public static func scan(_ body: ByteBuffer) -> FeedPageSlots? {
         body.withUnsafeReadableBytes { bytes -> FeedPageSlots? in
@@ -129,6 +132,39 @@ public struct FeedPageSlots: Sendable, Equatable {
         }
         output.writeString("]")
         return output
+    }
+
+    /// The page a keyset cursor asks for, cut from a cached window of a feed's newest rows (`body`,
+    /// whose slots these are): the `limit` rows after the row whose cursor is `cursor` (from the
+    /// top when nil), with their slots. `complete` says the window holds the whole feed (it was
+    /// computed with fewer rows than asked), so a short page is the true answer; otherwise a page
+    /// running past the window's end, or a cursor not in it, is nil: the caller asks the database.
+    public func page(after cursor: String?, limit: Int, complete: Bool, of body: ByteBuffer) -> (body: ByteBuffer, slots: FeedPageSlots)? {
+        let start: Int
+        if let cursor {
+            guard let index = rows.firstIndex(where: { $0.cursor == cursor }) else { return nil }
+            start = index + 1
+        } else {
+            start = 0
+        }
+        guard limit >= 1, complete || rows.count - start >= limit else { return nil }
+        let chosen = rows[start..<min(rows.count, start + limit)]
+        guard let first = chosen.first, let last = chosen.last else {
+            return (ByteBuffer(string: "[]"), FeedPageSlots(rows: []))
+        }
+        let bytes = body.readableBytesView
+        var output = ByteBuffer()
+        output.reserveCapacity(last.bytes.upperBound - first.bytes.lowerBound + 2)
+        output.writeString("[")
+        output.writeBytes(bytes[(bytes.startIndex + first.bytes.lowerBound)..<(bytes.startIndex + last.bytes.upperBound)])
+        output.writeString("]")
+        // The same rows, one byte after where they began in the window.
+        let shift = 1 - first.bytes.lowerBound
+        func moved(_ range: Range<Int>?) -> Range<Int>? { range.map { ($0.lowerBound + shift)..<($0.upperBound + shift) } }
+        let slots = chosen.map {
+            Row(id: $0.id, likeCount: moved($0.likeCount), likedByViewer: moved($0.likedByViewer), bytes: moved($0.bytes)!, cursor: $0.cursor)
+        }
+        return (output, FeedPageSlots(rows: slots))
     }
 
     /// The creation time in a cursor (base64url of "<microseconds>~<id>", migration 0009).

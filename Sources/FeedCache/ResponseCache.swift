@@ -194,12 +194,15 @@ public final class ResponseCache: Sendable {
     /// first on every cached first page of `viewer`'s home (tag `hometop:<viewer>/<limit>`), cut
     /// back to its limit. A page it cannot go on top of (it holds a newer row) is dropped instead.
     /// Computations in flight for the viewer's home are abandoned: they may have read from before
-    /// the post. Answers the number of pages changed and dropped.
+    /// the post. The viewer's other home pages (a cursor page, one asked with `select` or a range)
+    /// are dropped: the post may belong on them too (a transaction that began earlier commits its
+    /// post with an older `created_at`). Answers the number of pages changed and dropped.
     @discardableResult
     public func push(_ row: String, createdAtMicroseconds: Int64, toHomeOf viewer: String) -> (pushed: Int, dropped: Int) {
         let prefix = viewer + "/"
         return state.withLock { state in
             var pushed = 0, dropped = 0
+            var kept = Set<String>()
             for (key, flight) in state.flights where flight.tags.contains(.home(viewer)) { state.flights[key] = nil }
             for (id, keys) in state.tagIndex[Self.homeTopKind] ?? [:] where id.hasPrefix(prefix) {
                 guard let limit = Int(id.dropFirst(prefix.count)) else { continue }
@@ -220,13 +223,18 @@ public final class ResponseCache: Sendable {
                     }
                     let rows = (old.slots?.rows.count ?? 0) + 1
                     let response = CachedResponse(
-                        status: old.status, contentType: old.contentType, contentRange: "0-\(min(rows, limit) - 1)/*", body: body,
+                        status: old.status, contentType: old.contentType, contentRange: CachedResponse.contentRange(rows: min(rows, limit)), body: body,
                         gzipped: compress(body))
                     let replaced = Entry(response: response, tags: entry.tags, storedAt: entry.storedAt, expiresAt: entry.expiresAt, cost: entry.cost)
                     state.bytes += replaced.size - entry.size
                     state.entries[key] = replaced
                     pushed += 1
+                    kept.insert(key)
                 }
+            }
+            for key in (state.tagIndex["home"]?[viewer] ?? []).subtracting(kept) {
+                remove(key, in: &state)
+                dropped += 1
             }
             return (pushed, dropped)
         }

@@ -35,7 +35,8 @@ public struct CachedRPCs: Sendable {
     func call(
         _ request: Request, _ context: AppRequestContext, schema: String, function: String, body: [UInt8], viaGET: Bool,
         caching: HTTPCaching, compute: @escaping @Sendable () async throws -> DataResponse,
-        computeAnonymous: (@Sendable () async throws -> DataResponse)? = nil
+        computeAnonymous: (@Sendable () async throws -> DataResponse)? = nil,
+        computeHomeWindow: (@Sendable () async throws -> DataResponse)? = nil
     ) async throws -> Response {
         let singleObject = request.headers[.accept]?.contains(RestController.singleObjectMediaType) == true
         let contentType = singleObject ? RestController.singleObjectContentType : "application/json; charset=utf-8"
@@ -63,6 +64,13 @@ public struct CachedRPCs: Sendable {
                 contentType: contentType, caching: caching, computeAnonymous: computeAnonymous)
         {
             return shared
+        }
+        if function == "feed_fusion_home", let computeHomeWindow,
+            let page = try await homePageFromWindow(
+                request, context, schema: schema, body: body, viaGET: viaGET, contentType: contentType, caching: caching,
+                computeWindow: computeHomeWindow)
+        {
+            return page
         }
         let viewer = context.caller.userID.map(CacheTag.id) ?? "anon"
         let answer: ResponseCache.Answer
@@ -94,21 +102,26 @@ public struct CachedRPCs: Sendable {
     /// `fwd=miss`, and a miss in the trace.
     func respond(
         _ answer: ResponseCache.Answer, _ request: Request, _ context: AppRequestContext, caching: HTTPCaching,
-        relations: ViewerRelations? = nil, queried: Bool = false
+        relations: ViewerRelations? = nil, queried: Bool = false, page: (body: ByteBuffer, slots: FeedPageSlots)? = nil,
+        detail: String? = nil
     ) -> Response {
         // A shared (Redis) answer spared the database a query, as a hit does.
         context.trace.update {
             $0.cacheResult = queried ? "miss" : (answer.shared ? ResponseCache.Outcome.hit.rawValue : answer.outcome.rawValue)
         }
-        let detail = relations == nil ? "" : "; detail=shared"
+        let detail = detail.map { "; detail=\($0)" } ?? (relations == nil ? "" : "; detail=shared")
         var headers: HTTPFields = [
             .contentType: answer.response.contentType,
             .age: "\(max(0, answer.age.components.seconds))",
             .cacheStatus: queried ? "\(Self.cacheName); fwd=miss\(detail)" : Self.cacheStatus(answer) + detail,
         ]
-        if let range = answer.response.contentRange { headers[.contentRange] = range }
+        if let page {
+            headers[.contentRange] = CachedResponse.contentRange(rows: page.slots.rows.count)
+        } else if let range = answer.response.contentRange {
+            headers[.contentRange] = range
+        }
         let (body, etag, gzipped) = Self.withLiveCounters(
-            answer, counters: cache.counters, viewer: context.caller.userID.map(CacheTag.id), relations: relations)
+            answer, counters: cache.counters, viewer: context.caller.userID.map(CacheTag.id), relations: relations, page: page)
         return caching.respond(
             request, role: context.caller.role, isRead: true, status: .ok, headers: headers, body: body, etag: etag, gzipped: gzipped)
     }
@@ -118,9 +131,16 @@ public struct CachedRPCs: Sendable {
     /// (and its stored ETag and gzip kept) when nothing newer concerns its rows. A page shared
     /// from the anonymous one (`relations` given) gets the viewer's own hearts from their relations.
     static func withLiveCounters(
-        _ answer: ResponseCache.Answer, counters: LiveCounters, viewer: String?, relations: ViewerRelations? = nil
+        _ answer: ResponseCache.Answer, counters: LiveCounters, viewer: String?, relations: ViewerRelations? = nil,
+        page: (body: ByteBuffer, slots: FeedPageSlots)? = nil
     ) -> (body: ByteBuffer, etag: String, gzipped: ByteBuffer?) {
-        let response = answer.response
+        let response: CachedResponse
+        if let page {
+            // A page cut from a window: its own bytes (validator and compression made when sent, if asked for).
+            response = CachedResponse(body: page.body, slots: page.slots, of: answer.response)
+        } else {
+            response = answer.response
+        }
         guard !counters.isEmpty || !(relations?.liked.isEmpty ?? true), let slots = response.slots else {
             return (response.body, response.etag, response.gzipped)
         }
@@ -186,6 +206,47 @@ public struct CachedRPCs: Sendable {
                 feed: page.feed, subject: page.subject, viewer: viewer, relations: relations, facts: facts, rows: rows)
         else { return nil }
         return respond(answer, request, context, caching: caching, relations: relations, queried: relationsQueried)
+    }
+
+    /// How many of a viewer's newest home rows one cached window holds: three pages of the clients'
+    /// 20. A first page and the pages after it (keyset cursors into the window) are cut from it, so
+    /// a reader scrolling down costs the database nothing until they pass the window; computing 60
+    /// rows costs about twice 20 (`scripts/bench-feed`), a page each read cost one query each.
+    public static let homeWindowRows = 60
+
+    /// A plain home request (first page or a cursor inside the window) answered from the viewer's
+    /// home window, computed by `computeWindow` when not cached; nil when the window cannot answer
+    /// it (not plain, a cursor outside it, a page running past it): the page is computed as asked.
+    /// The window is tagged as a first page of `homeWindowRows` rows, so fan-out on write pushes
+    /// new posts onto it, and every write that drops a viewer's home drops it.
+    func homePageFromWindow(
+        _ request: Request, _ context: AppRequestContext, schema: String, body: [UInt8], viaGET: Bool, contentType: String,
+        caching: HTTPCaching, computeWindow: @escaping @Sendable () async throws -> DataResponse
+    ) async throws -> Response? {
+        guard context.caller.role == .authenticated, let viewerID = context.caller.userID,
+            let plain = Self.plainArguments(request: request, body: body, viaGET: viaGET, allowed: []),
+            plain.limit <= Self.homeWindowRows
+        else { return nil }
+        let viewer = CacheTag.id(viewerID)
+        let rows = Self.homeWindowRows
+        let answer: ResponseCache.Answer
+        do {
+            answer = try await cache.fetch(
+                [schema, "feed_fusion_home", "window", "authenticated", viewer, "\(rows)", contentType].joined(separator: "\u{0}"),
+                tags: { [.viewer(viewer), .home(viewer), CacheTag(ResponseCache.homeTopKind, "\(viewer)/\(rows)")] }
+            ) {
+                try Self.stored(try await computeWindow(), contentType: contentType)
+            }
+        } catch is NotCacheable {
+            return nil
+        }
+        let window = answer.response
+        // An empty home has no slots; any other answer without them is not a feed page.
+        let slots = window.slots ?? (String(buffer: window.body).trimmingCharacters(in: .whitespaces) == "[]" ? FeedPageSlots.empty : nil)
+        guard let slots,
+            let page = slots.page(after: plain.cursor, limit: plain.limit, complete: slots.rows.count < rows, of: window.body)
+        else { return nil }
+        return respond(answer, request, context, caching: caching, page: page, detail: "home-window")
     }
 
     static let sharedCacheName = "FeedFusion-Redis"

@@ -42,8 +42,8 @@ struct RestController: Sendable {
             let body = try await collectBody(request, action)
             let schema = try schema(request, reading: action == .rpcGET)
             let (caller, viaGET, trace) = (context.caller, action == .rpcGET, context.trace)
-            @Sendable func compute(as caller: Caller) async throws -> DataResponse {
-                var dataRequest = try parse(request, context, action, body: body)
+            @Sendable func compute(as caller: Caller, arguments: [UInt8]? = nil) async throws -> DataResponse {
+                var dataRequest = try parse(request, context, action, body: arguments ?? body)
                 dataRequest.resource = function
                 let queried = ContinuousClock.now
                 defer { trace.update { $0.databaseTime = ContinuousClock.now - queried } }
@@ -51,7 +51,8 @@ struct RestController: Sendable {
             }
             return try await cachedRPCs.call(
                 request, context, schema: schema, function: function, body: body, viaGET: viaGET, caching: caching,
-                compute: { try await compute(as: caller) }, computeAnonymous: { try await compute(as: .anonymous) })
+                compute: { try await compute(as: caller) }, computeAnonymous: { try await compute(as: .anonymous) },
+                computeHomeWindow: { try await compute(as: caller, arguments: Array(#"{"p_limit":\#(CachedRPCs.homeWindowRows)}"#.utf8)) })
         }
         var dataRequest = try await parse(request, context, action)
         if isRPC { dataRequest.resource = function }

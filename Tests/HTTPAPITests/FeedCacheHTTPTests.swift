@@ -61,7 +61,7 @@ struct FeedCacheHTTPTests {
             func home(_ client: RestTestClient) async throws -> RestTestClient.Reply {
                 try await client.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 50])
             }
-            #expect(try await home(b)["Cache-Status"] == "FeedFusion; fwd=miss; stored")
+            #expect(try await home(b)["Cache-Status"]?.hasPrefix("FeedFusion; fwd=miss; stored") == true)
             let hit = try await home(b)
             #expect(hit["Cache-Status"]?.hasPrefix("FeedFusion; hit; ttl=") == true)
             #expect(hit["Age"] != nil)
@@ -160,7 +160,8 @@ struct FeedCacheHTTPTests {
             }
             // What the cache shows is what the database answers.
             let cached = try await home(b).rows.map { $0["id"] as? String }
-            let fresh = try await b.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 3, "p_cursor": NSNull()]).rows.map { $0["id"] as? String }
+            // `select` makes the request other than plain: computed, not cut from the cached window.
+            let fresh = try await b.send(.post, "/rpc/feed_fusion_home?select=*", json: ["p_limit": 3]).rows.map { $0["id"] as? String }
             #expect(cached == fresh)
             // The lag is on /metrics: three posts fanned out, each within the test's few seconds.
             let metrics = try await rest.client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(token)"]) {
@@ -170,6 +171,63 @@ struct FeedCacheHTTPTests {
             let p95 = metrics.split(separator: "\n").first { $0.hasPrefix(#"feedfusion_home_fanout_lag_seconds{quantile="0.95"}"#) }
             let seconds = p95.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
             #expect(seconds.map { $0 >= 0 && $0 < 10 } == true, "\(p95 ?? "no lag line")")
+        }
+    }
+
+    @Test("home pages are cut from one cached window per viewer: first page and cursor pages, as the database answers them, new posts on top")
+    func homeWindow() async throws {
+        try await RestWorld.run { (rest: RestTestClient, world: RestWorld, database: TestDatabase) async throws in
+            let a = rest.callAs(try await RestTestClient.token(for: world.a))
+            let b = rest.callAs(try await RestTestClient.token(for: world.b))  // follows A
+            // More posts in B's home than the window holds.
+            try await database.withClient { client in
+                for index in 0..<70 { _ = try await Fixtures.createPost(client, author: world.a, body: "window \(index)") }
+            }
+            func page(_ cursor: String?, limit: Int = 20) async throws -> RestTestClient.Reply {
+                var arguments: [String: Any] = ["p_limit": limit]
+                if let cursor { arguments["p_cursor"] = cursor }
+                return try await b.send(.post, "/rpc/feed_fusion_home", json: arguments)
+            }
+            func truth(_ limit: Int = 100) async throws -> [String] {
+                try await b.send(.post, "/rpc/feed_fusion_home?select=*", json: ["p_limit": limit]).column("id")
+            }
+            func pages() async throws -> (ids: [String], statuses: [String], firstCursor: String?) {
+                var ids: [String] = [], statuses: [String] = [], cursor: String? = nil, firstCursor: String? = nil
+                for _ in 0..<4 {
+                    let reply = try await page(cursor)
+                    #expect(reply.status == .ok)
+                    ids += reply.column("id")
+                    statuses.append(reply["Cache-Status"] ?? "")
+                    #expect(reply["Content-Range"] == (reply.rows.isEmpty ? "*/*" : "0-\(reply.rows.count - 1)/*"))
+                    cursor = reply.rows.last?["cursor"] as? String
+                    if firstCursor == nil { firstCursor = cursor }
+                }
+                return (ids, statuses, firstCursor)
+            }
+            let (ids, statuses, firstCursor) = try await pages()
+            #expect(ids == (try await truth()).prefix(80).map { $0 }, "four pages of 20, row for row")
+            #expect(statuses[0].contains("fwd=miss") && statuses[0].contains("detail=home-window"), "\(statuses[0])")
+            #expect(statuses[1].contains("; hit") && statuses[1].contains("detail=home-window"), "\(statuses[1])")
+            #expect(statuses[2].contains("; hit") && statuses[2].contains("detail=home-window"), "\(statuses[2])")
+            #expect(!statuses[3].contains("home-window"), "rows 61–80 run past the window: computed, \(statuses[3])")
+            // A page larger than the window is computed as asked.
+            #expect(!((try await page(nil, limit: 80))["Cache-Status"] ?? "").contains("home-window"))
+
+            // A new post goes on top of the window; pages below an old cursor keep their rows.
+            let secondBefore = try await page(firstCursor).column("id")
+            #expect(try await a.send(.post, "/rpc/create_post", json: ["p_body": "on top of the window"]).status == .ok)
+            let first = try await page(nil)
+            #expect(first["Cache-Status"]?.contains("; hit") == true)
+            #expect(first.rows.first?["body"] as? String == "on top of the window")
+            #expect(try await page(firstCursor).column("id") == secondBefore)
+            let (after, _, _) = try await pages()
+            #expect(after == (try await truth()).prefix(80).map { $0 })
+
+            // A cursor the window does not hold (an old page's, past its end) is computed, right.
+            let deep = try await page(nil, limit: 70).rows.last?["cursor"] as? String
+            let deepPage = try await page(deep)
+            #expect(!(deepPage["Cache-Status"] ?? "").contains("home-window"))
+            #expect(deepPage.column("id") == (try await truth()).dropFirst(70).prefix(20).map { $0 })
         }
     }
 

@@ -45,9 +45,9 @@ struct SharedCacheHTTPTests {
         try await withTwoInstances(redis: redis) { b1, b2, world, database in
             let a2 = b2.callAs(try await RestTestClient.token(for: world.a))
             let computed = try await home(b1)
-            #expect(computed["Cache-Status"] == "FeedFusion; fwd=miss; stored")
+            #expect(computed["Cache-Status"]?.hasPrefix("FeedFusion; fwd=miss; stored") == true)
             let shared = try await home(b2)
-            #expect(shared["Cache-Status"] == Self.sharedHit)
+            #expect(shared["Cache-Status"]?.hasPrefix(Self.sharedHit) == true)
             #expect(shared.column("body") == computed.column("body"))
             #expect(try await home(b2)["Cache-Status"]?.hasPrefix("FeedFusion; hit") == true)
             #expect(try await metrics(b2).contains("feedfusion_cache_shared_operations_total{outcome=\"hit\"} 1"))
@@ -71,7 +71,7 @@ struct SharedCacheHTTPTests {
         let redis = try TestRedis()
         try await withTwoInstances(redis: redis) { b1, b2, world, database in
             _ = try await home(b1)
-            #expect(try await home(b2)["Cache-Status"] == Self.sharedHit)
+            #expect(try await home(b2)["Cache-Status"]?.hasPrefix(Self.sharedHit) == true)
 
             redis.stop()
             try await database.withClient { client in
@@ -95,7 +95,7 @@ struct SharedCacheHTTPTests {
                 _ = try await home(b1)
                 let reply = try await home(b2)
                 #expect(reply.status == .ok)
-                resumed = reply["Cache-Status"] == Self.sharedHit
+                resumed = reply["Cache-Status"]?.hasPrefix(Self.sharedHit) == true
                 if resumed { #expect(reply.column("body").contains("while redis was down")) }
             }
             #expect(resumed)

@@ -1,0 +1,152 @@
+import Database
+import Foundation
+import HTTPTypes
+import PostgresNIO
+import Testing
+import TestSupport
+
+/// The home read path as clients use it — windows cut into pages, posts pushed onto them by
+/// fan-out on write, counters patched in — against what the feed answers each viewer under their
+/// own role and RLS, on random worlds, page by page, after every kind of write that changes a
+/// home: posts of each visibility, follows, unfollows, blocks, unblocks, likes, a profile turned
+/// private, a post's visibility changed, a post deleted. Every write goes through the API and
+/// waits for its announcement (read-your-writes), so the next read must already agree.
+@Suite("Cached home feeds agree with the database after every write")
+struct HomeTimelineTests {
+    /// Each viewer's whole home, walked with plain requests (limit 3, so the cursor is used), each
+    /// page twice (computed or cut from the window, then from the cache), equal to the feed under
+    /// the viewer's role, field for field.
+    static func expectAgreement(
+        _ rest: RestTestClient, _ users: [UUID], _ database: TestDatabase, _ what: String
+    ) async throws {
+        for viewer in users {
+            let client = rest.callAs(try await RestTestClient.token(for: viewer))
+            var cursor: String?
+            for page in 1...30 {
+                let below = cursor
+                let expected = try await database.withClient { db in
+                    try await db.withCaller(Fixtures.caller(viewer), readOnly: true, logger: database.logger) { connection in
+                        var json = "[]"
+                        let query: PostgresQuery =
+                            "SELECT coalesce(json_agg(to_json(f)), '[]')::text FROM public.feed_fusion_home(3, \(below)) f"
+                        for try await row in try await connection.query(query, logger: database.logger).decode(String.self) { json = row }
+                        return json
+                    }
+                }
+                let wanted = SharedPagesTests.canonical(try JSONSerialization.jsonObject(with: Data(expected.utf8)))
+                var arguments: [String: Any] = ["p_limit": 3]
+                if let cursor { arguments["p_cursor"] = cursor }
+                var last: RestTestClient.Reply?
+                for round in 1...2 {
+                    let reply = try await client.send(.post, "/rpc/feed_fusion_home", json: arguments)
+                    #expect(reply.status == .ok)
+                    let got = SharedPagesTests.canonical(reply.json)
+                    if got != wanted {
+                        Issue.record(
+                            "\(what): home page \(page) of \(viewer), round \(round), \(reply["Cache-Status"] ?? "-"): \(Self.difference(got, wanted))")
+                    }
+                    last = reply
+                }
+                guard let next = last?.rows.last?["cursor"] as? String, last?.rows.count == 3 else { break }
+                cursor = next
+            }
+        }
+    }
+
+    /// What differs between two pages of canonical rows, briefly: row counts, then each row's ids
+    /// and the fields that differ.
+    static func difference(_ got: [String], _ wanted: [String]) -> String {
+        func object(_ row: String) -> [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(row.utf8))) as? [String: Any] ?? [:]
+        }
+        var lines = ["rows \(got.count), wanted \(wanted.count)"]
+        for index in 0..<max(got.count, wanted.count) {
+            let a = index < got.count ? object(got[index]) : [:], b = index < wanted.count ? object(wanted[index]) : [:]
+            func text(_ value: Any?) -> String {
+                guard let value, JSONSerialization.isValidJSONObject([value]),
+                    let data = try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys])
+                else { return "-" }
+                return String(decoding: data, as: UTF8.self)
+            }
+            let keys = Set(a.keys).union(b.keys).filter { text(a[$0]) != text(b[$0]) }.sorted()
+            guard !keys.isEmpty else { continue }
+            lines.append("#\(index): " + keys.map { "\($0) \(text(a[$0])) ≠ \(text(b[$0]))" }.joined(separator: "; "))
+        }
+        return lines.joined(separator: " | ")
+    }
+
+    @Test("every viewer's home, page by page, after each write", arguments: [1, 2] as [UInt64])
+    func agreement(seed: UInt64) async throws {
+        let database = try await TestDatabase.migrated()
+        let world = try await database.withClient { try await SharedPagesTests.build(seed: seed, on: $0) }
+        let app = try await TestApp.make(url: database.url)
+        let key = try await app.apiKey(.anon)
+        try await app.application.test(.router) { client in
+            let rest = RestTestClient(client: client, apiKey: key)
+            let users = world.users
+            try await Self.expectAgreement(rest, users, database, "seed \(seed)")
+            var random = SeededGenerator(seed: seed &+ 11)
+            func someone() -> UUID { users[random.below(users.count)] }
+            func other(than user: UUID) -> UUID {
+                var pick = someone()
+                while pick == user { pick = someone() }
+                return pick
+            }
+            func posts(of author: UUID? = nil) async throws -> [UUID] {
+                try await database.withClient { db in
+                    let query: PostgresQuery = author.map { "SELECT id FROM public.posts WHERE author_id = \($0) ORDER BY id" }
+                        ?? "SELECT id FROM public.posts ORDER BY id"
+                    return try await db.query(query).decode(UUID.self).reduce(into: [UUID]()) { $0.append($1) }
+                }
+            }
+            // Posts of each visibility, one mentioning someone.
+            for visibility in ["public", "followers", "private", "public"] {
+                let author = someone()
+                let writer = rest.callAs(try await RestTestClient.token(for: author))
+                var arguments: [String: Any] = ["p_body": "new \(visibility)", "p_visibility": visibility]
+                if visibility == "public" { arguments["p_target_profile_ids"] = [other(than: author).uuidString] }
+                let reply = try await writer.send(.post, "/rpc/create_post", json: arguments)
+                #expect(reply.status == .ok, "create_post: \(String(decoding: reply.body, as: UTF8.self))")
+                try await Self.expectAgreement(rest, users, database, "seed \(seed), after a \(visibility) post by \(author)")
+            }
+            // Relations.
+            let steps: [(String, String)] = [
+                ("follow_profile", "p_profile_id"), ("unfollow_profile", "p_profile_id"), ("block_profile", "p_profile_id"),
+                ("unblock_profile", "p_profile_id"), ("follow_entity", "p_entity_id"),
+            ]
+            for (function, argument) in steps {
+                let actor = someone()
+                let subject = argument == "p_entity_id" ? world.entities[random.below(world.entities.count)] : other(than: actor)
+                let reply = try await rest.callAs(try await RestTestClient.token(for: actor))
+                    .send(.post, "/rpc/\(function)", json: [argument: subject.uuidString])
+                #expect(reply.status.code < 300, "\(function): \(String(decoding: reply.body, as: UTF8.self))")
+                try await Self.expectAgreement(rest, users, database, "seed \(seed), after \(function) by \(actor)")
+            }
+            // A like (counters and hearts in place).
+            let liker = someone()
+            if let post = try await posts().first {
+                _ = try await rest.callAs(try await RestTestClient.token(for: liker)).send(.post, "/rpc/like_post", json: ["p_post_id": post.uuidString])
+                try await Self.expectAgreement(rest, users, database, "seed \(seed), after a like")
+            }
+            // A profile turned private, a post's visibility changed, a post deleted: table writes.
+            let owner = someone()
+            let ownerClient = rest.callAs(try await RestTestClient.token(for: owner))
+            let privacy = try await ownerClient.send(.patch, "/profiles?id=eq.\(owner.uuidString)", json: ["is_private": true])
+            #expect(privacy.status.code < 300)
+            try await Self.expectAgreement(rest, users, database, "seed \(seed), after \(owner) turned private")
+            let author = users.first { _ in true }!
+            let authorClient = rest.callAs(try await RestTestClient.token(for: author))
+            let own = try await posts(of: author)
+            if let first = own.first {
+                let changed = try await authorClient.send(.patch, "/posts?id=eq.\(first.uuidString)", json: ["visibility": "private"])
+                #expect(changed.status.code < 300)
+                try await Self.expectAgreement(rest, users, database, "seed \(seed), after a post turned private")
+            }
+            if let last = own.last {
+                let deleted = try await authorClient.send(.delete, "/posts?id=eq.\(last.uuidString)")
+                #expect(deleted.status.code < 300)
+                try await Self.expectAgreement(rest, users, database, "seed \(seed), after a post was deleted")
+            }
+        }
+    }
+}
