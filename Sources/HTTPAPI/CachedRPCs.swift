@@ -157,10 +157,10 @@ public struct CachedRPCs: Sendable {
         return (patched, CachedResponse.etag(of: patched), nil)
     }
 
-    /// A profile or entity page asked plainly: which feed, about what, below which cursor, how many.
+    /// A profile, entity or nearby page asked plainly: which feed, about what, below which cursor, how many.
     struct ShareablePage {
         let feed: SharedPages.Feed
-        let subject: UUID
+        let subject: SharedPages.Subject
         let cursor: String?
         let limit: Int
     }
@@ -322,13 +322,26 @@ extension CachedRPCs {
         return (arguments, limit, cursor as? String)
     }
 
-    /// A profile or entity feed request asked plainly (any cursor): the requests whose anonymous
-    /// page may be shared.
+    /// A profile, entity or nearby feed request asked plainly (any cursor, valid arguments): the
+    /// requests whose anonymous page may be shared. Anything else (a bad argument included) is
+    /// answered as asked.
     static func shareablePage(function: String, request: Request, body: [UInt8], viaGET: Bool) -> ShareablePage? {
         guard let feed = SharedPages.Feed(rawValue: function),
-            let plain = plainArguments(request: request, body: body, viaGET: viaGET, allowed: [feed.subjectArgument]),
-            let subject = (plain.arguments[feed.subjectArgument] as? String).flatMap(UUID.init(uuidString:))
+            let plain = plainArguments(request: request, body: body, viaGET: viaGET, allowed: feed.subjectArguments)
         else { return nil }
+        let subject: SharedPages.Subject
+        switch feed {
+        case .profile, .entity:
+            guard let id = (plain.arguments[feed.subjectArguments.first!] as? String).flatMap(UUID.init(uuidString:)) else { return nil }
+            subject = .id(id)
+        case .nearby:
+            // The function's own bounds (feed_fusion_nearby): outside them it answers 400 itself.
+            guard let latitude = plain.arguments["p_lat"] as? Double, let longitude = plain.arguments["p_lng"] as? Double,
+                let radius = plain.arguments["p_radius_m"].map({ $0 as? Int }) ?? 5000,
+                (-90...90).contains(latitude), (-180...180).contains(longitude), (1...50_000).contains(radius)
+            else { return nil }
+            subject = .place(latitude: latitude, longitude: longitude, radius: radius)
+        }
         return ShareablePage(feed: feed, subject: subject, cursor: plain.cursor, limit: plain.limit)
     }
 

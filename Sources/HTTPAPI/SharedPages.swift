@@ -6,7 +6,7 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 
-/// Profile and entity pages shared between viewers where Row Level Security gives them the same rows.
+/// Profile, entity and nearby pages shared between viewers where Row Level Security gives them the same rows.
 ///
 /// A profile or entity feed answers the first `limit` posts below the cursor that the caller may see
 /// (its candidate query runs under the caller's policies). So a signed-in viewer's page is, row for
@@ -25,8 +25,22 @@ public final class SharedPages: Sendable {
     enum Feed: String, Sendable {
         case profile = "feed_fusion_profile"
         case entity = "feed_fusion_entity"
+        case nearby = "feed_fusion_nearby"
 
-        var subjectArgument: String { self == .profile ? "p_profile_id" : "p_entity_id" }
+        /// The arguments that say what the feed is about (the rest are the limit and the cursor).
+        var subjectArguments: Set<String> {
+            switch self {
+            case .profile: ["p_profile_id"]
+            case .entity: ["p_entity_id"]
+            case .nearby: ["p_lat", "p_lng", "p_radius_m"]
+            }
+        }
+    }
+
+    /// What a shared feed is about: a profile or entity, or a circle on the map.
+    enum Subject: Sendable, Equatable {
+        case id(UUID)
+        case place(latitude: Double, longitude: Double, radius: Int)
     }
 
     let client: PostgresClient
@@ -44,7 +58,7 @@ public final class SharedPages: Sendable {
     /// Whether `viewer`, with `relations`, sees exactly the anonymous page described by `facts`
     /// (whose rows are `rows`) of `feed` about `subject`.
     static func viewerSeesAnonymousPage(
-        feed: Feed, subject: UUID, viewer: UUID, relations: ViewerRelations, facts: PageFacts, rows: Set<UUID>
+        feed: Feed, subject: Subject, viewer: UUID, relations: ViewerRelations, facts: PageFacts, rows: Set<UUID>
     ) -> Bool {
         guard viewerMayShare(feed: feed, subject: subject, viewer: viewer, relations: relations) else { return false }
         // The page must come from these facts: every row among the posts they describe.
@@ -66,8 +80,10 @@ public final class SharedPages: Sendable {
 
     /// What can be known before the page is: an admin sees more than anon, and a profile feed's rows
     /// say `self` or `following` to the profile and its followers.
-    static func viewerMayShare(feed: Feed, subject: UUID, viewer: UUID, relations: ViewerRelations) -> Bool {
-        !relations.admin && !(feed == .profile && (viewer == subject || relations.followed.contains(subject)))
+    static func viewerMayShare(feed: Feed, subject: Subject, viewer: UUID, relations: ViewerRelations) -> Bool {
+        guard !relations.admin else { return false }
+        if feed == .profile, case .id(let profile) = subject, viewer == profile || relations.followed.contains(profile) { return false }
+        return true
     }
 
     /// posts_read for a signed-in viewer who is not an admin (migration 0015).
@@ -128,10 +144,12 @@ public final class SharedPages: Sendable {
     /// feed's end — read past RLS (the feed takes the first `limit` posts *the caller may see*, so
     /// a viewer seeing one more post in that range gets another page), and the profiles its rows
     /// mention, with their privacy. Nil when the range holds too many posts to describe.
-    func facts(feed: Feed, subject: UUID, cursor: String?, lowest: String?, rows: [UUID]) async throws -> PageFacts? {
+    func facts(feed: Feed, subject: Subject, cursor: String?, lowest: String?, rows: [UUID]) async throws -> PageFacts? {
         let cap = Self.maximumCandidates + 1
-        let window: PostgresQuery = switch feed {
-        case .profile:
+        let window: PostgresQuery
+        switch subject {
+        case .id(let subject) where feed == .profile:
+            window = 
             """
             SELECT p.id, p.author_id, p.visibility, p.author_private
             FROM public.posts p, internal.decode_cursor(\(cursor)) c, internal.decode_cursor(\(lowest)) l
@@ -139,14 +157,37 @@ public final class SharedPages: Sendable {
               AND (\(lowest)::text IS NULL OR (p.created_at, p.id) >= (l.created_at, l.id))
             ORDER BY p.created_at DESC, p.id DESC LIMIT \(cap)
             """
-        case .entity:
-            """
+        case .id(let subject):
+            window = """
             SELECT p.id, p.author_id, p.visibility, p.author_private
             FROM public.post_targets pt JOIN public.posts p ON p.id = pt.post_id,
                  internal.decode_cursor(\(cursor)) c, internal.decode_cursor(\(lowest)) l
             WHERE pt.target_entity_id = \(subject) AND (pt.post_created_at, pt.post_id) < (c.created_at, c.id)
               AND (\(lowest)::text IS NULL OR (pt.post_created_at, pt.post_id) >= (l.created_at, l.id))
             ORDER BY pt.post_created_at DESC, pt.post_id DESC LIMIT \(cap)
+            """
+        case .place(let latitude, let longitude, let radius):
+            // feed_fusion_nearby's two sources: located posts in the circle (newest first from the
+            // GiST index, as the feed reads them) and posts targeting a place in it. Each is cut at
+            // `cap`; a source that reaches it inside the range makes the whole too many to describe.
+            window = """
+            WITH here AS (
+                SELECT extensions.st_setsrid(extensions.st_makepoint(\(longitude), \(latitude)), 4326)::extensions.geography AS point
+            ), candidate AS (
+                SELECT x.id FROM here, internal.decode_cursor(\(cursor)) c, internal.decode_cursor(\(lowest)) l,
+                     internal.located_post_candidates(here.point, \(radius)::int, c.created_at, c.id, \(cap)::int) x
+                WHERE \(lowest)::text IS NULL OR (x.created_at, x.id) >= (l.created_at, l.id)
+                UNION
+                SELECT t.post_id FROM here, internal.decode_cursor(\(cursor)) c, internal.decode_cursor(\(lowest)) l, public.entities e
+                CROSS JOIN LATERAL (
+                    SELECT pt.post_id FROM public.post_targets pt
+                    WHERE pt.target_entity_id = e.id AND (pt.post_created_at, pt.post_id) < (c.created_at, c.id)
+                      AND (\(lowest)::text IS NULL OR (pt.post_created_at, pt.post_id) >= (l.created_at, l.id))
+                    ORDER BY pt.post_created_at DESC, pt.post_id DESC LIMIT \(cap)) t
+                WHERE e.location IS NOT NULL AND extensions.st_dwithin(e.location, here.point, \(radius))
+            )
+            SELECT p.id, p.author_id, p.visibility, p.author_private FROM public.posts p JOIN candidate USING (id)
+            ORDER BY p.created_at DESC, p.id DESC LIMIT \(cap)
             """
         }
         var candidates: [PageFacts.Candidate] = []

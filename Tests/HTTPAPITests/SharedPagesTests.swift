@@ -10,7 +10,7 @@ import TestSupport
 /// profiles, likes — every viewer's answer for every profile, through the cache and shared or not,
 /// equals what the feed answers that viewer under its own role and RLS; and after follows and
 /// blocks made through the API, still.
-@Suite("Shared profile pages agree with the policies")
+@Suite("Shared profile, entity and nearby pages agree with the policies")
 struct SharedPagesTests {
     struct World {
         var users: [UUID] = []
@@ -40,6 +40,11 @@ struct SharedPagesTests {
             try await client.query("INSERT INTO public.entities (id, kind, name) VALUES (\(id), 'place', \("place \(index)"))")
             world.entities.append(id)
         }
+        // The first place is on the map, in the circle the nearby feeds read.
+        try await client.query("""
+            UPDATE public.entities SET location = extensions.st_setsrid(extensions.st_makepoint(2.35, 48.85), 4326)::extensions.geography
+            WHERE id = \(world.entities[0])
+            """)
         var posts: [UUID] = []
         for index in 0..<30 {
             let author = users[random.below(users.count)]
@@ -49,6 +54,16 @@ struct SharedPagesTests {
             if random.chance(0.6) {
                 let entity = world.entities[random.below(world.entities.count)]
                 try await client.query("INSERT INTO public.post_targets (post_id, target_entity_id) VALUES (\(post), \(entity))")
+            }
+            if random.chance(0.5) {
+                // Near the circle's centre (within about 2 km) or far away.
+                let (latitude, longitude) = random.chance(0.8)
+                    ? (48.85 + Double(random.below(30)) / 2000, 2.35 + Double(random.below(30)) / 2000) : (40.7, -74.0)
+                try await client.query("""
+                    UPDATE public.posts
+                    SET location = extensions.st_setsrid(extensions.st_makepoint(\(longitude), \(latitude)), 4326)::extensions.geography
+                    WHERE id = \(post)
+                    """)
             }
             if random.chance(0.4) {
                 let mentioned = users[random.below(users.count)]
@@ -71,35 +86,52 @@ struct SharedPagesTests {
 
     static func expectAgreement(
         _ rest: RestTestClient, _ world: World, _ database: TestDatabase, _ what: String
-    ) async throws -> Int {
-        var shared = 0
+    ) async throws -> [String: Int] {
+        var shared: [String: Int] = [:]
         // Small pages (limit 3) so that pages end inside the feed and the cursor is exercised too.
-        let feeds = world.users.map { ("feed_fusion_profile", "p_profile_id", $0) } + world.entities.map { ("feed_fusion_entity", "p_entity_id", $0) }
+        typealias Feed = (function: String, arguments: [String: Any], sql: @Sendable (String?) -> PostgresQuery)
+        var feeds: [Feed] = world.users.map { subject in
+            ("feed_fusion_profile", ["p_profile_id": subject.uuidString], { below in
+                "SELECT coalesce(json_agg(to_json(f)), '[]')::text FROM public.feed_fusion_profile(\(subject), 3, \(below)) f"
+            })
+        }
+        feeds += world.entities.map { subject in
+            ("feed_fusion_entity", ["p_entity_id": subject.uuidString], { below in
+                "SELECT coalesce(json_agg(to_json(f)), '[]')::text FROM public.feed_fusion_entity(\(subject), 3, \(below)) f"
+            })
+        }
+        // Two circles: one holding the place and most located posts, a small one holding some.
+        for (latitude, longitude, radius) in [(48.85, 2.35, 5000), (48.851, 2.351, 400)] {
+            feeds.append(("feed_fusion_nearby", ["p_lat": latitude, "p_lng": longitude, "p_radius_m": radius], { below in
+                """
+                SELECT coalesce(json_agg(to_json(f)), '[]')::text
+                FROM public.feed_fusion_nearby(\(latitude), \(longitude), \(radius)::int, 3, \(below)) f
+                """
+            }))
+        }
         for viewer in world.users {
             let client = rest.callAs(try await RestTestClient.token(for: viewer))
-            for (function, argument, subject) in feeds {
+            for (function, subject, sql) in feeds {
                 var cursor: String?
                 for page in 1...3 {
                     let below = cursor
                     let expected = try await database.withClient { db in
                         try await db.withCaller(Fixtures.caller(viewer), readOnly: true, logger: database.logger) { connection in
                             var json = "[]"
-                            let query: PostgresQuery = function == "feed_fusion_profile"
-                                ? "SELECT coalesce(json_agg(to_json(f)), '[]')::text FROM public.feed_fusion_profile(\(subject), 3, \(below)) f"
-                                : "SELECT coalesce(json_agg(to_json(f)), '[]')::text FROM public.feed_fusion_entity(\(subject), 3, \(below)) f"
-                            for try await row in try await connection.query(query, logger: database.logger).decode(String.self) { json = row }
+                            for try await row in try await connection.query(sql(below), logger: database.logger).decode(String.self) { json = row }
                             return json
                         }
                     }
                     let wanted = canonical(try JSONSerialization.jsonObject(with: Data(expected.utf8)))
-                    var arguments: [String: Any] = [argument: subject.uuidString, "p_limit": 3]
+                    var arguments: [String: Any] = subject
+                    arguments["p_limit"] = 3
                     if let cursor { arguments["p_cursor"] = cursor }
                     // Twice: computed (or shared), then from the cache.
                     var last: RestTestClient.Reply?
                     for round in 1...2 {
                         let reply = try await client.send(.post, "/rpc/\(function)", json: arguments)
                         #expect(reply.status == .ok)
-                        if reply["Cache-Status"]?.contains("detail=shared") == true { shared += 1 }
+                        if reply["Cache-Status"]?.contains("detail=shared") == true { shared[function, default: 0] += 1 }
                         #expect(canonical(reply.json) == wanted, "\(what): \(function) \(subject) page \(page) seen by \(viewer), round \(round), \(reply["Cache-Status"] ?? "-")")
                         last = reply
                     }
@@ -111,7 +143,7 @@ struct SharedPagesTests {
         return shared
     }
 
-    @Test("every viewer, every profile and entity, page by page: the served page is the viewer's own under RLS", arguments: [1, 2, 3] as [UInt64])
+    @Test("every viewer, every profile, entity and circle, page by page: the served page is the viewer's own under RLS", arguments: [1, 2, 3] as [UInt64])
     func agreement(seed: UInt64) async throws {
         let database = try await TestDatabase.migrated()
         let world = try await database.withClient { try await Self.build(seed: seed, on: $0) }
@@ -120,7 +152,9 @@ struct SharedPagesTests {
         try await app.application.test(.router) { client in
             let rest = RestTestClient(client: client, apiKey: key)
             let shared = try await Self.expectAgreement(rest, world, database, "seed \(seed)")
-            #expect(shared > 0, "no page was shared: the test would prove nothing")
+            for function in ["feed_fusion_profile", "feed_fusion_entity", "feed_fusion_nearby"] {
+                #expect(shared[function, default: 0] > 0, "no \(function) page was shared: the test would prove nothing for it")
+            }
 
             // Relations change through the API (each write waits for its announcement): a follow, an
             // unfollow, a block, a like — and every answer still agrees.
