@@ -13,6 +13,12 @@ public struct FeedPageSlots: Sendable, Equatable {
         /// The whole row, `{` to `}`, and its keyset cursor (to place a new row above it).
         public var bytes: Range<Int> = 0..<0
         public var cursor: String? = nil
+
+        /// The same row `shift` bytes further on.
+        func moved(by shift: Int) -> Row {
+            func move(_ range: Range<Int>) -> Range<Int> { (range.lowerBound + shift)..<(range.upperBound + shift) }
+            return Row(id: id, likeCount: likeCount.map(move), likedByViewer: likedByViewer.map(move), bytes: move(bytes), cursor: cursor)
+        }
     }
 
     public let rows: [Row]
@@ -113,25 +119,32 @@ public struct FeedPageSlots: Sendable, Equatable {
     }
 
     /// A home page with `row` (one feed row's JSON) placed first and the page cut back to `limit`
-    /// rows; nil when `row` does not belong at the top (the page holds a newer row than it: the
-    /// caller drops the page instead) or the page is not a plain JSON array.
-    public func pushing(_ row: String, createdAtMicroseconds: Int64, limit: Int, onto body: ByteBuffer) -> ByteBuffer? {
+    /// rows, with its slots (the row's found by scanning it alone, the kept rows' moved: no rescan of
+    /// the page); nil when `row` does not belong at the top (the page holds a newer row than it: the
+    /// caller drops the page instead), the page is not a plain JSON array, or the row is not a feed row.
+    public func pushing(
+        _ row: String, createdAtMicroseconds: Int64, limit: Int, onto body: ByteBuffer
+    ) -> (body: ByteBuffer, slots: FeedPageSlots)? {
         let bytes = body.readableBytesView
         guard bytes.first == UInt8(ascii: "["), limit >= 1 else { return nil }
         if let newest = rows.first {
             guard let cursor = newest.cursor, let micros = Self.cursorMicroseconds(cursor), micros < createdAtMicroseconds else { return nil }
         }
+        guard let pushed = Self.scan(ByteBuffer(string: row))?.rows.first else { return nil }
         var output = ByteBuffer()
         output.reserveCapacity(body.readableBytes + row.utf8.count + 2)
         output.writeString("[")
         output.writeString(row)
+        var slots = [pushed.moved(by: 1)]
         let kept = rows.prefix(limit - 1)
         if let first = kept.first, let last = kept.last {
             output.writeString(",")
+            let shift = output.writerIndex - first.bytes.lowerBound
             output.writeBytes(bytes[(bytes.startIndex + first.bytes.lowerBound)..<(bytes.startIndex + last.bytes.upperBound)])
+            slots += kept.map { $0.moved(by: shift) }
         }
         output.writeString("]")
-        return output
+        return (output, FeedPageSlots(rows: slots))
     }
 
     /// The page a keyset cursor asks for, cut from a cached window of a feed's newest rows (`body`,
@@ -159,12 +172,7 @@ public struct FeedPageSlots: Sendable, Equatable {
         output.writeBytes(bytes[(bytes.startIndex + first.bytes.lowerBound)..<(bytes.startIndex + last.bytes.upperBound)])
         output.writeString("]")
         // The same rows, one byte after where they began in the window.
-        let shift = 1 - first.bytes.lowerBound
-        func moved(_ range: Range<Int>?) -> Range<Int>? { range.map { ($0.lowerBound + shift)..<($0.upperBound + shift) } }
-        let slots = chosen.map {
-            Row(id: $0.id, likeCount: moved($0.likeCount), likedByViewer: moved($0.likedByViewer), bytes: moved($0.bytes)!, cursor: $0.cursor)
-        }
-        return (output, FeedPageSlots(rows: slots))
+        return (output, FeedPageSlots(rows: chosen.map { $0.moved(by: 1 - first.bytes.lowerBound) }))
     }
 
     /// The creation time in a cursor (base64url of "<microseconds>~<id>", migration 0009).

@@ -59,8 +59,6 @@ public final class ResponseCache: Sendable {
     private let random: @Sendable () -> Double
     /// Which failures may be answered with a stale entry (the database being away or slow, not a bad request).
     private let mayServeStale: @Sendable (any Error) -> Bool
-    /// How a changed page is compressed again (gzip over a threshold, from the HTTP layer).
-    let compress: @Sendable (ByteBuffer) -> ByteBuffer?
     private let state = Mutex(State())
 
     public init(
@@ -68,10 +66,8 @@ public final class ResponseCache: Sendable {
         clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
         random: @escaping @Sendable () -> Double = { Double.random(in: Double.ulpOfOne...1) },
         mayServeStale: @escaping @Sendable (any Error) -> Bool = { _ in true },
-        shared: SharedCache? = nil,
-        compress: @escaping @Sendable (ByteBuffer) -> ByteBuffer? = { _ in nil }
+        shared: SharedCache? = nil
     ) {
-        self.compress = compress
         self.configuration = configuration
         self.shared = shared
         // A page may be served until its TTL and stale window have passed: keep what is newer as long.
@@ -98,6 +94,8 @@ public final class ResponseCache: Sendable {
         let expiresAt: ContinuousClock.Instant
         /// How long the computation took: XFetch's Δ.
         let cost: Duration
+        /// Which stored answer this is (a push replaces an entry only if it is still the one it read).
+        let version: Int
         var size: Int { response.body.readableBytes + (response.gzipped?.readableBytes ?? 0) + 256 }
     }
 
@@ -115,6 +113,7 @@ public final class ResponseCache: Sendable {
         var tagIndex: [String: [String: Set<String>]] = [:]
         var flights: [String: Flight] = [:]
         var nextFlight = 0
+        var nextVersion = 0
         var statistics = Statistics()
     }
 
@@ -200,44 +199,65 @@ public final class ResponseCache: Sendable {
     @discardableResult
     public func push(_ row: String, createdAtMicroseconds: Int64, toHomeOf viewer: String) -> (pushed: Int, dropped: Int) {
         let prefix = viewer + "/"
-        return state.withLock { state in
-            var pushed = 0, dropped = 0
-            var kept = Set<String>()
+        // Under the lock: what to change (and what to drop), found from the viewer's own pages. The
+        // new pages are made outside it: a post of a popular author goes onto hundreds of windows,
+        // and every request's lookup waits for this lock.
+        let (targets, dropped): ([(key: String, entry: Entry, limit: Int)], Int) = state.withLock { state in
+            var targets: [(key: String, entry: Entry, limit: Int)] = []
+            var others: [String] = []
             for (key, flight) in state.flights where flight.tags.contains(.home(viewer)) { state.flights[key] = nil }
-            for (id, keys) in state.tagIndex[Self.homeTopKind] ?? [:] where id.hasPrefix(prefix) {
-                guard let limit = Int(id.dropFirst(prefix.count)) else { continue }
-                for key in keys {
-                    guard let entry = state.entries[key] else { continue }
-                    let old = entry.response
-                    let body: ByteBuffer?
-                    if let slots = old.slots {
-                        body = slots.pushing(row, createdAtMicroseconds: createdAtMicroseconds, limit: limit, onto: old.body)
-                    } else {
-                        // An empty home ("[]") has no slots: the post is its first row.
-                        body = String(buffer: old.body).trimmingCharacters(in: .whitespaces) == "[]" ? ByteBuffer(string: "[\(row)]") : nil
-                    }
-                    guard let body else {
-                        remove(key, in: &state)
-                        dropped += 1
-                        continue
-                    }
-                    let rows = (old.slots?.rows.count ?? 0) + 1
-                    let response = CachedResponse(
-                        status: old.status, contentType: old.contentType, contentRange: CachedResponse.contentRange(rows: min(rows, limit)), body: body,
-                        gzipped: compress(body))
-                    let replaced = Entry(response: response, tags: entry.tags, storedAt: entry.storedAt, expiresAt: entry.expiresAt, cost: entry.cost)
-                    state.bytes += replaced.size - entry.size
-                    state.entries[key] = replaced
-                    pushed += 1
-                    kept.insert(key)
+            for key in state.tagIndex["home"]?[viewer] ?? [] {
+                guard let entry = state.entries[key] else { continue }
+                let top = entry.tags.first { $0.kind == Self.homeTopKind && $0.id.hasPrefix(prefix) }
+                if let top, let limit = Int(top.id.dropFirst(prefix.count)) {
+                    targets.append((key, entry, limit))
+                } else {
+                    others.append(key)
                 }
             }
-            for key in (state.tagIndex["home"]?[viewer] ?? []).subtracting(kept) {
-                remove(key, in: &state)
-                dropped += 1
+            for key in others { remove(key, in: &state) }
+            return (targets, others.count)
+        }
+        var replacements: [(key: String, old: Entry, new: CachedResponse?)] = []
+        for (key, entry, limit) in targets {
+            let old = entry.response
+            let page: (body: ByteBuffer, slots: FeedPageSlots)?
+            if let slots = old.slots {
+                page = slots.pushing(row, createdAtMicroseconds: createdAtMicroseconds, limit: limit, onto: old.body)
+            } else if String(buffer: old.body).trimmingCharacters(in: .whitespaces) == "[]" {
+                // An empty home ("[]") has no slots: the post is its first row.
+                page = FeedPageSlots.empty.pushing(row, createdAtMicroseconds: createdAtMicroseconds, limit: limit, onto: old.body)
+            } else {
+                page = nil
+            }
+            // Compressed when served, if asked for: a window is only ever served in slices.
+            replacements.append((key, entry, page.map { CachedResponse(body: $0.body, slots: $0.slots, of: old) }))
+        }
+        return state.withLock { state in
+            var pushed = 0, dropped = dropped
+            for (key, old, new) in replacements {
+                // Replaced or dropped meanwhile: what is there now was computed after the post (the
+                // flights from before it were abandoned above), or nothing is.
+                guard let entry = state.entries[key], entry.version == old.version else { continue }
+                guard let new else {
+                    remove(key, in: &state)
+                    dropped += 1
+                    continue
+                }
+                let replaced = Entry(
+                    response: new, tags: entry.tags, storedAt: entry.storedAt, expiresAt: entry.expiresAt, cost: entry.cost,
+                    version: nextVersion(&state))
+                state.bytes += replaced.size - entry.size
+                state.entries[key] = replaced
+                pushed += 1
             }
             return (pushed, dropped)
         }
+    }
+
+    private func nextVersion(_ state: inout State) -> Int {
+        state.nextVersion += 1
+        return state.nextVersion
     }
 
     /// The tag kind of plain first pages of a home feed, with their limit: `hometop:<viewer>/<limit>`.
@@ -347,7 +367,9 @@ public final class ResponseCache: Sendable {
             let now = clock()
             // A shared answer keeps its age (for `Age`) and lives no longer here than in Redis.
             let left = min(configuration.ttl, timeToLive ?? configuration.ttl)
-            let entry = Entry(response: response, tags: tags, storedAt: now - (configuration.ttl - left), expiresAt: now + left, cost: cost)
+            let entry = Entry(
+                response: response, tags: tags, storedAt: now - (configuration.ttl - left), expiresAt: now + left, cost: cost,
+                version: nextVersion(&state))
             guard entry.size <= configuration.maxBytes else { return }
             state.entries[key] = entry
             state.recency.touch(key)

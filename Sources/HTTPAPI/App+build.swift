@@ -127,7 +127,7 @@ func makeCache(_ settings: CacheSettings, shared: SharedCache? = nil) -> Respons
         case let error as APIError: error.status.code >= 500
         default: true
         }
-    }, shared: shared, compress: HTTPCaching.gzip)
+    }, shared: shared)
 }
 
 /// The cache's second level in Redis, with the same TTL; bodies read from it are gzipped as computed ones are.

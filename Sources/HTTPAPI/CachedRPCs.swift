@@ -89,11 +89,13 @@ public struct CachedRPCs: Sendable {
     }
 
     /// A computed answer as the cache keeps it; a non-200 one is handed to every waiting caller, never stored.
-    static func stored(_ result: DataResponse, contentType: String) throws -> CachedResponse {
+    /// `compressed`: gzipped once here for the hits to send; not for a window, only ever sent in slices.
+    static func stored(_ result: DataResponse, contentType: String, compressed: Bool = true) throws -> CachedResponse {
         guard result.status == 200, let body = result.body else { throw NotCacheable(result: result) }
         let bytes = ByteBuffer(string: body)
         return CachedResponse(
-            status: 200, contentType: contentType, contentRange: result.contentRange, body: bytes, gzipped: HTTPCaching.gzip(bytes))
+            status: 200, contentType: contentType, contentRange: result.contentRange, body: bytes,
+            gzipped: compressed ? HTTPCaching.gzip(bytes) : nil)
     }
 
     /// The response for a cache answer: `Cache-Status` and `Age`, the live counters patched in (with
@@ -235,7 +237,7 @@ public struct CachedRPCs: Sendable {
                 [schema, "feed_fusion_home", "window", "authenticated", viewer, "\(rows)", contentType].joined(separator: "\u{0}"),
                 tags: { [.viewer(viewer), .home(viewer), CacheTag(ResponseCache.homeTopKind, "\(viewer)/\(rows)")] }
             ) {
-                try Self.stored(try await computeWindow(), contentType: contentType)
+                try Self.stored(try await computeWindow(), contentType: contentType, compressed: false)
             }
         } catch is NotCacheable {
             return nil
