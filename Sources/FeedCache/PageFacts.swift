@@ -26,10 +26,14 @@ public struct PageFacts: Sendable, Equatable {
     public struct Mention: Sendable, Equatable {
         public let profile: UUID
         public let isPrivate: Bool
+        /// On a page computed for one viewer and shared with others (a profile's page as its
+        /// followers see it): whether that viewer's page shows the mention.
+        public var shown: Bool?
 
-        public init(profile: UUID, isPrivate: Bool) {
+        public init(profile: UUID, isPrivate: Bool, shown: Bool? = nil) {
             self.profile = profile
             self.isPrivate = isPrivate
+            self.shown = shown
         }
     }
 

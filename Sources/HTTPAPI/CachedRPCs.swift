@@ -61,7 +61,7 @@ public struct CachedRPCs: Sendable {
             let page = Self.shareablePage(function: function, request: request, body: body, viaGET: viaGET),
             let shared = try await sharedAnswer(
                 request, context, sharing: sharing, page: page, schema: schema, body: body, viaGET: viaGET,
-                contentType: contentType, caching: caching, computeAnonymous: computeAnonymous)
+                contentType: contentType, caching: caching, compute: compute, computeAnonymous: computeAnonymous)
         {
             return shared
         }
@@ -171,12 +171,18 @@ public struct CachedRPCs: Sendable {
     /// (see `SharedPages`), or nil when the viewer's own page must be computed.
     func sharedAnswer(
         _ request: Request, _ context: AppRequestContext, sharing: SharedPages, page: ShareablePage, schema: String, body: [UInt8],
-        viaGET: Bool, contentType: String, caching: HTTPCaching, computeAnonymous: @escaping @Sendable () async throws -> DataResponse
+        viaGET: Bool, contentType: String, caching: HTTPCaching, compute: @escaping @Sendable () async throws -> DataResponse,
+        computeAnonymous: @escaping @Sendable () async throws -> DataResponse
     ) async throws -> Response? {
         guard let viewer = context.caller.userID,
-            let (relations, relationsQueried) = try await sharing.relations(of: context.caller, in: cache.relations),
-            SharedPages.viewerMayShare(feed: page.feed, subject: page.subject, viewer: viewer, relations: relations)
+            let (relations, relationsQueried) = try await sharing.relations(of: context.caller, in: cache.relations)
         else { return nil }
+        if SharedPages.viewerMayShareFollowerPage(feed: page.feed, subject: page.subject, viewer: viewer, relations: relations) {
+            return try await followerAnswer(
+                request, context, sharing: sharing, page: page, schema: schema, body: body, viaGET: viaGET, contentType: contentType,
+                caching: caching, relations: relations, relationsQueried: relationsQueried, compute: compute)
+        }
+        guard SharedPages.viewerMayShare(feed: page.feed, subject: page.subject, viewer: viewer, relations: relations) else { return nil }
         let function = page.feed.rawValue
         let logger = sharing.logger
         let answer: ResponseCache.Answer
@@ -208,6 +214,67 @@ public struct CachedRPCs: Sendable {
                 feed: page.feed, subject: page.subject, viewer: viewer, relations: relations, facts: facts, rows: rows)
         else { return nil }
         return respond(answer, request, context, caching: caching, relations: relations, queried: relationsQueried)
+    }
+
+    /// A profile's page as its followers see it, computed for the first follower who asks and served
+    /// to every other follower whose page it is (`SharedPages.viewerSeesFollowerPage`); nil when the
+    /// viewer's own page must be computed. The popular profiles are read mostly by their followers,
+    /// who cannot share the anonymous page (their rows say `following` and hold followers-only posts).
+    /// The page itself must show that it is a follower's view: rows, each saying `following` and none
+    /// private (computed for a viewer who has since unfollowed, or been made an admin, it is kept for
+    /// that viewer alone).
+    func followerAnswer(
+        _ request: Request, _ context: AppRequestContext, sharing: SharedPages, page: ShareablePage, schema: String, body: [UInt8],
+        viaGET: Bool, contentType: String, caching: HTTPCaching, relations: ViewerRelations, relationsQueried: Bool,
+        compute: @escaping @Sendable () async throws -> DataResponse
+    ) async throws -> Response? {
+        guard let viewer = context.caller.userID else { return nil }
+        let function = page.feed.rawValue
+        let logger = sharing.logger
+        let answer: ResponseCache.Answer
+        do {
+            answer = try await cache.fetch(
+                Self.key(request, schema: schema, function: function, body: body, role: "authenticated", viewer: "followers"),
+                tags: { Self.tags(function: function, request: request, body: body, viaGET: viaGET, viewer: "followers") }
+            ) {
+                var response = try Self.stored(try await compute(), contentType: contentType)
+                guard let shown = Self.followerView(response.body) else { return response }
+                let rows = (response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) }
+                do {
+                    let mentions = try await sharing.mentions(of: rows).map { mention in
+                        var mention = mention
+                        mention.shown = shown.contains(mention.profile)
+                        return mention
+                    }
+                    response.sharing = PageFacts(candidates: [], mentions: mentions)
+                } catch {
+                    logger.warning("page facts could not be read; the page is not shared", metadata: ["error": "\(String(reflecting: error))"])
+                }
+                return response
+            }
+        } catch is NotCacheable {
+            return nil
+        }
+        guard let facts = answer.response.sharing,
+            SharedPages.viewerSeesFollowerPage(feed: page.feed, subject: page.subject, viewer: viewer, relations: relations, facts: facts)
+        else { return nil }
+        return respond(answer, request, context, caching: caching, relations: relations, queried: relationsQueried, detail: "shared-followers")
+    }
+
+    /// The profiles a follower's page shows as mentioned, when `body` is one: rows, each with reasons
+    /// `["following"]` and not private. Nil otherwise (not to be shared).
+    static func followerView(_ body: ByteBuffer) -> Set<UUID>? {
+        guard let rows = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [[String: Any]], !rows.isEmpty
+        else { return nil }
+        var shown = Set<UUID>()
+        for row in rows {
+            guard row["reasons"] as? [String] == ["following"], let visibility = row["visibility"] as? String, visibility != "private"
+            else { return nil }
+            for target in row["targets"] as? [[String: Any]] ?? [] where target["kind"] as? String == "profile" {
+                if let id = (target["id"] as? String).flatMap(UUID.init(uuidString:)) { shown.insert(id) }
+            }
+        }
+        return shown
     }
 
     /// How many of a viewer's newest home rows one cached window holds: three pages of the clients'

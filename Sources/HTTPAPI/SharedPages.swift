@@ -86,6 +86,29 @@ public final class SharedPages: Sendable {
         return true
     }
 
+    /// Whether `viewer` may be served the page of `profile` as its followers see it: a follower
+    /// (accepted), not the profile itself, not an admin, no block either way. Every such viewer gets
+    /// the same rows (the profile's posts that are not private) with the same reasons (`following`);
+    /// only the mentions shown may differ, which the page's facts settle.
+    static func viewerMayShareFollowerPage(feed: Feed, subject: Subject, viewer: UUID, relations: ViewerRelations) -> Bool {
+        guard feed == .profile, case .id(let profile) = subject else { return false }
+        return profile != viewer && !relations.admin && relations.followed.contains(profile) && !relations.blockPartners.contains(profile)
+    }
+
+    /// Whether a follower's page described by `facts` (computed for another follower) is exactly the
+    /// one `viewer` would get: each mention shown to them as to the follower it was computed for.
+    static func viewerSeesFollowerPage(feed: Feed, subject: Subject, viewer: UUID, relations: ViewerRelations, facts: PageFacts) -> Bool {
+        guard viewerMayShareFollowerPage(feed: feed, subject: subject, viewer: viewer, relations: relations) else { return false }
+        return facts.mentions.allSatisfy { $0.shown == mentionShown($0, to: viewer, relations) }
+    }
+
+    /// post_targets_read for a mention, for a signed-in viewer who is not an admin: shown to the
+    /// mentioned profile, and otherwise while that profile is visible to the viewer (profiles_read).
+    static func mentionShown(_ mention: PageFacts.Mention, to viewer: UUID, _ relations: ViewerRelations) -> Bool {
+        mention.profile == viewer
+            || (!relations.blockedBy.contains(mention.profile) && (!mention.isPrivate || relations.followed.contains(mention.profile)))
+    }
+
     /// posts_read for a signed-in viewer who is not an admin (migration 0015).
     static func visible(_ post: PageFacts.Candidate, to viewer: UUID, _ relations: ViewerRelations) -> Bool {
         if post.author == viewer { return true }
@@ -196,6 +219,11 @@ public final class SharedPages: Sendable {
             candidates.append(PageFacts.Candidate(post: post, author: author, visibility: visibility, authorPrivate: authorPrivate))
         }
         guard candidates.count <= Self.maximumCandidates else { return nil }
+        return PageFacts(candidates: candidates, mentions: try await mentions(of: rows))
+    }
+
+    /// The profiles the posts `rows` mention, with their privacy, read past RLS.
+    func mentions(of rows: [UUID]) async throws -> [PageFacts.Mention] {
         var mentions: [PageFacts.Mention] = []
         if !rows.isEmpty {
             let query: PostgresQuery = """
@@ -208,6 +236,6 @@ public final class SharedPages: Sendable {
                 mentions.append(PageFacts.Mention(profile: profile, isPrivate: isPrivate))
             }
         }
-        return PageFacts(candidates: candidates, mentions: mentions)
+        return mentions
     }
 }

@@ -5,7 +5,7 @@ import PostgresNIO
 import Testing
 import TestSupport
 
-/// Profile pages shared between viewers (`SharedPages`): on random worlds — private profiles, an
+/// Profile, entity and nearby pages shared between viewers (`SharedPages`), and profile pages shared between a profile's followers: on random worlds — private profiles, an
 /// admin, follows, blocks both ways, followers-only and private posts, mentions of public and private
 /// profiles, likes — every viewer's answer for every profile, through the cache and shared or not,
 /// equals what the feed answers that viewer under its own role and RLS; and after follows and
@@ -131,7 +131,11 @@ struct SharedPagesTests {
                     for round in 1...2 {
                         let reply = try await client.send(.post, "/rpc/\(function)", json: arguments)
                         #expect(reply.status == .ok)
-                        if reply["Cache-Status"]?.contains("detail=shared") == true { shared[function, default: 0] += 1 }
+                        if reply["Cache-Status"]?.contains("detail=shared-followers") == true {
+                            shared["followers", default: 0] += 1
+                        } else if reply["Cache-Status"]?.contains("detail=shared") == true {
+                            shared[function, default: 0] += 1
+                        }
                         #expect(canonical(reply.json) == wanted, "\(what): \(function) \(subject) page \(page) seen by \(viewer), round \(round), \(reply["Cache-Status"] ?? "-")")
                         last = reply
                     }
@@ -152,7 +156,7 @@ struct SharedPagesTests {
         try await app.application.test(.router) { client in
             let rest = RestTestClient(client: client, apiKey: key)
             let shared = try await Self.expectAgreement(rest, world, database, "seed \(seed)")
-            for function in ["feed_fusion_profile", "feed_fusion_entity", "feed_fusion_nearby"] {
+            for function in ["feed_fusion_profile", "feed_fusion_entity", "feed_fusion_nearby", "followers"] {
                 #expect(shared[function, default: 0] > 0, "no \(function) page was shared: the test would prove nothing for it")
             }
 
