@@ -165,7 +165,7 @@ public struct CacheInvalidationListener: Service {
         let viewers = Set(cache.ids(ofKind: ResponseCache.homeTopKind).compactMap { $0.split(separator: "/").first.map(String.init) })
         let viewerIDs = viewers.compactMap(UUID.init(uuidString:))
         guard !viewerIDs.isEmpty else { return }
-        let createdAt = Dictionary(posts.map { ($0.id, $0.at) }, uniquingKeysWith: { first, _ in first })
+        let announced = Set(posts.map(\.id))
         do {
             // In the order the posts were announced (their commit order), so each page gets them newest on top.
             let ids = posts.map(\.id)
@@ -183,7 +183,7 @@ public struct CacheInvalidationListener: Service {
             }
             for row in rows {
                 let (post, viewer, item) = try row.decode((UUID, UUID, String).self)
-                if let at = createdAt[post] { cache.push(item, createdAtMicroseconds: at, toHomeOf: CacheTag.id(viewer)) }
+                if announced.contains(post) { cache.push(item, toHomeOf: CacheTag.id(viewer)) }
             }
             for post in posts { cache.fanOutLag.record(createdAtMicroseconds: post.at) }
         } catch {

@@ -118,33 +118,77 @@ public struct FeedPageSlots: Sendable, Equatable {
         }
     }
 
-    /// A home page with `row` (one feed row's JSON) placed first and the page cut back to `limit`
-    /// rows, with its slots (the row's found by scanning it alone, the kept rows' moved: no rescan of
-    /// the page); nil when `row` does not belong at the top (the page holds a newer row than it: the
-    /// caller drops the page instead), the page is not a plain JSON array, or the row is not a feed row.
-    public func pushing(
-        _ row: String, createdAtMicroseconds: Int64, limit: Int, onto body: ByteBuffer
-    ) -> (body: ByteBuffer, slots: FeedPageSlots)? {
+    /// What putting a new row onto a page came to.
+    public enum Insertion: Equatable {
+        /// The page with the row in its place, cut back to its limit, and its slots.
+        case changed(ByteBuffer, FeedPageSlots)
+        /// The row does not change the page: it is already on it (the page was computed after the
+        /// post), or it belongs below a full page.
+        case unchanged
+        /// Not a page or a row this can place (no cursor to order by): drop the page instead.
+        case refused
+    }
+
+    /// A feed page (newest first, keyset order: creation time, then id, both descending) with `row`
+    /// (one feed row's JSON) put in its place and cut back to `limit` rows — at the top for a new
+    /// post, lower for one whose transaction began before rows already shown (posts are stamped
+    /// when their transaction starts and announced when it commits, so under load they arrive out
+    /// of order). The slots are the old ones moved plus the new row's, found by scanning it alone.
+    public func inserting(_ row: String, limit: Int, onto body: ByteBuffer) -> Insertion {
         let bytes = body.readableBytesView
-        guard bytes.first == UInt8(ascii: "["), limit >= 1 else { return nil }
-        if let newest = rows.first {
-            guard let cursor = newest.cursor, let micros = Self.cursorMicroseconds(cursor), micros < createdAtMicroseconds else { return nil }
+        guard bytes.first == UInt8(ascii: "["), limit >= 1, let new = Self.scan(ByteBuffer(string: row))?.rows.first,
+            let newKey = new.cursor.flatMap(Self.cursorKey)
+        else { return .refused }
+        if rows.contains(where: { $0.id == new.id }) { return .unchanged }
+        var position = rows.count
+        for (index, existing) in rows.enumerated() {
+            guard let key = existing.cursor.flatMap(Self.cursorKey) else { return .refused }
+            if key < newKey {
+                position = index
+                break
+            }
         }
-        guard let pushed = Self.scan(ByteBuffer(string: row))?.rows.first else { return nil }
+        guard position < limit else { return .unchanged }
+        let head = rows[0..<position]
+        let tail = rows[position..<min(rows.count, limit - 1)]
         var output = ByteBuffer()
         output.reserveCapacity(body.readableBytes + row.utf8.count + 2)
         output.writeString("[")
-        output.writeString(row)
-        var slots = [pushed.moved(by: 1)]
-        let kept = rows.prefix(limit - 1)
-        if let first = kept.first, let last = kept.last {
-            output.writeString(",")
+        var slots: [Row] = []
+        func copy(_ part: ArraySlice<Row>) {
+            guard let first = part.first, let last = part.last else { return }
             let shift = output.writerIndex - first.bytes.lowerBound
             output.writeBytes(bytes[(bytes.startIndex + first.bytes.lowerBound)..<(bytes.startIndex + last.bytes.upperBound)])
-            slots += kept.map { $0.moved(by: shift) }
+            slots += part.map { $0.moved(by: shift) }
         }
+        copy(head)
+        if !head.isEmpty { output.writeString(",") }
+        slots.append(new.moved(by: output.writerIndex))
+        output.writeString(row)
+        if !tail.isEmpty { output.writeString(",") }
+        copy(tail)
         output.writeString("]")
-        return (output, FeedPageSlots(rows: slots))
+        return .changed(output, FeedPageSlots(rows: slots))
+    }
+
+    /// A cursor's place in keyset order (base64url of "<microseconds>~<id>", migration 0009):
+    /// compared as the feeds order rows, time then id (PostgreSQL compares uuids as their bytes,
+    /// which is the order of their lower-case text).
+    struct CursorKey: Comparable {
+        let microseconds: Int64
+        let id: String
+        static func < (a: CursorKey, b: CursorKey) -> Bool {
+            a.microseconds != b.microseconds ? a.microseconds < b.microseconds : a.id < b.id
+        }
+    }
+
+    static func cursorKey(_ cursor: String) -> CursorKey? {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else { return nil }
+        let parts = text.split(separator: "~", maxSplits: 1)
+        guard parts.count == 2, let micros = Int64(parts[0]) else { return nil }
+        return CursorKey(microseconds: micros, id: parts[1].lowercased())
     }
 
     /// The page a keyset cursor asks for, cut from a cached window of a feed's newest rows (`body`,
@@ -173,15 +217,6 @@ public struct FeedPageSlots: Sendable, Equatable {
         output.writeString("]")
         // The same rows, one byte after where they began in the window.
         return (output, FeedPageSlots(rows: chosen.map { $0.moved(by: 1 - first.bytes.lowerBound) }))
-    }
-
-    /// The creation time in a cursor (base64url of "<microseconds>~<id>", migration 0009).
-    static func cursorMicroseconds(_ cursor: String) -> Int64? {
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
-            let micros = text.split(separator: "~").first else { return nil }
-        return Int64(micros)
     }
 
     /// `body` with each counter that `likeCount`/`liked` report differently, or nil when none does.

@@ -190,14 +190,16 @@ public final class ResponseCache: Sendable {
     }
 
     /// Fan-out on write into cached pages: puts `row` (a new post, as this viewer's home shows it)
-    /// first on every cached first page of `viewer`'s home (tag `hometop:<viewer>/<limit>`), cut
-    /// back to its limit. A page it cannot go on top of (it holds a newer row) is dropped instead.
+    /// in its place on every cached first page of `viewer`'s home (tag `hometop:<viewer>/<limit>`),
+    /// cut back to its limit (`FeedPageSlots.inserting`: on top, or lower when its transaction began
+    /// before rows already shown; a page that already holds it, or is full of newer rows, is left
+    /// as it is). A page it cannot be placed on is dropped instead.
     /// Computations in flight for the viewer's home are abandoned: they may have read from before
     /// the post. The viewer's other home pages (a cursor page, one asked with `select` or a range)
     /// are dropped: the post may belong on them too (a transaction that began earlier commits its
     /// post with an older `created_at`). Answers the number of pages changed and dropped.
     @discardableResult
-    public func push(_ row: String, createdAtMicroseconds: Int64, toHomeOf viewer: String) -> (pushed: Int, dropped: Int) {
+    public func push(_ row: String, toHomeOf viewer: String) -> (pushed: Int, dropped: Int) {
         let prefix = viewer + "/"
         // Under the lock: what to change (and what to drop), found from the viewer's own pages. The
         // new pages are made outside it: a post of a popular author goes onto hundreds of windows,
@@ -221,17 +223,15 @@ public final class ResponseCache: Sendable {
         var replacements: [(key: String, old: Entry, new: CachedResponse?)] = []
         for (key, entry, limit) in targets {
             let old = entry.response
-            let page: (body: ByteBuffer, slots: FeedPageSlots)?
-            if let slots = old.slots {
-                page = slots.pushing(row, createdAtMicroseconds: createdAtMicroseconds, limit: limit, onto: old.body)
-            } else if String(buffer: old.body).trimmingCharacters(in: .whitespaces) == "[]" {
-                // An empty home ("[]") has no slots: the post is its first row.
-                page = FeedPageSlots.empty.pushing(row, createdAtMicroseconds: createdAtMicroseconds, limit: limit, onto: old.body)
-            } else {
-                page = nil
+            // An empty home ("[]") has no slots: the post is its first row.
+            let slots = old.slots ?? (String(buffer: old.body).trimmingCharacters(in: .whitespaces) == "[]" ? .empty : nil)
+            switch slots?.inserting(row, limit: limit, onto: old.body) ?? .refused {
+            case .changed(let body, let slots):
+                // Compressed when served, if asked for: a window is only ever served in slices.
+                replacements.append((key, entry, CachedResponse(body: body, slots: slots, of: old)))
+            case .unchanged: continue
+            case .refused: replacements.append((key, entry, nil))
             }
-            // Compressed when served, if asked for: a window is only ever served in slices.
-            replacements.append((key, entry, page.map { CachedResponse(body: $0.body, slots: $0.slots, of: old) }))
         }
         return state.withLock { state in
             var pushed = 0, dropped = dropped

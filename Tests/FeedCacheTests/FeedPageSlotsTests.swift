@@ -25,21 +25,47 @@ struct FeedPageSlotsTests {
         ByteBuffer(string: "[" + indexes.map { row($0, micros: 1_000_000 + Int64($0)) }.joined(separator: ", \n ") + "]")
     }
 
-    @Test("pushing a row: the page as if scanned anew, cut to its limit; refused when the page holds a newer row")
-    func pushing() throws {
-        for (count, limit) in [(0, 3), (1, 3), (3, 3), (5, 3), (5, 1), (60, 60)] {
-            // Rows newest first: indexes count-1 … 0.
-            let body = count == 0 ? ByteBuffer(string: "[]") : Self.page((0..<count).reversed())
+    /// The ids of a page's rows, in order.
+    static func ids(_ body: ByteBuffer) -> [String] {
+        ((try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+    }
+
+    @Test("a new row goes in its place (top, middle, end of a short page), cut to the limit, slots as if scanned anew")
+    func inserting() throws {
+        for count in [0, 1, 3, 5, 60] {
+            // Rows newest first: indexes count-1 … 0, times rising with the index.
+            let indexes = Array((0..<count).reversed())
+            let body = count == 0 ? ByteBuffer(string: "[]") : Self.page(indexes)
             let slots = count == 0 ? FeedPageSlots.empty : try #require(FeedPageSlots.scan(body))
-            let pushed = try #require(slots.pushing(Self.row(999, micros: 2_000_000), createdAtMicroseconds: 2_000_000, limit: limit, onto: body))
-            #expect(pushed.slots == FeedPageSlots.scan(pushed.body), "\(count) rows, limit \(limit)")
-            #expect(pushed.slots.rows.count == min(count + 1, limit))
-            #expect(pushed.slots.rows.first?.id.hasSuffix("000000000999") == true)
-            #expect((try JSONSerialization.jsonObject(with: Data(pushed.body.readableBytesView)) as? [Any])?.count == min(count + 1, limit))
+            let ids = indexes.map { String(format: "6f1c2b1e-0000-4000-8000-%012d", $0) }
+            let newID = String(format: "6f1c2b1e-0000-4000-8000-%012d", 999)
+            for limit in [1, 3, count + 1, 60] {
+                // Newest of all: on top. Same time as row k, larger id: just above it. Older than all: at the end.
+                var cases: [(micros: Int64, expected: [String])] = [(2_000_000, [newID] + ids)]
+                for k in [0, count / 2, count - 1] where count > 0 {
+                    let position = count - 1 - k
+                    cases.append((1_000_000 + Int64(k), Array(ids[..<position]) + [newID] + Array(ids[position...])))
+                }
+                cases.append((500_000, ids + [newID]))
+                for (micros, expected) in cases {
+                    let wanted = Array(expected.prefix(limit))
+                    switch slots.inserting(Self.row(999, micros: micros), limit: limit, onto: body) {
+                    case .changed(let newBody, let newSlots):
+                        #expect(newSlots == FeedPageSlots.scan(newBody), "\(count) rows, limit \(limit), at \(micros)")
+                        #expect(Self.ids(newBody) == wanted, "\(count) rows, limit \(limit), at \(micros)")
+                    case .unchanged:
+                        #expect(!wanted.contains(newID), "left out though it belongs: \(count) rows, limit \(limit), at \(micros)")
+                    case .refused:
+                        Issue.record("refused: \(count) rows, limit \(limit), at \(micros)")
+                    }
+                }
+            }
+            // Already on the page (computed after the post): unchanged.
             if count > 0 {
-                #expect(slots.pushing(Self.row(998, micros: 1_000_000), createdAtMicroseconds: 1_000_000, limit: limit, onto: body) == nil)
+                #expect(slots.inserting(Self.row(0, micros: 1_000_000), limit: 60, onto: body) == .unchanged)
             }
         }
+        #expect(FeedPageSlots.empty.inserting(#"{"id":"x","like_count":1}"#, limit: 3, onto: ByteBuffer(string: "[]")) == .refused)
     }
 
     @Test("a page cut at a cursor: the rows after it, as if scanned anew; nil past a window that is not the whole feed")

@@ -231,6 +231,36 @@ struct FeedCacheHTTPTests {
         }
     }
 
+    @Test("a post whose transaction began before a newer one committed goes below it in the cached window, which stays a hit")
+    func outOfOrderCommits() async throws {
+        try await RestWorld.run { (rest: RestTestClient, world: RestWorld, database: TestDatabase) async throws in
+            let a = rest.callAs(try await RestTestClient.token(for: world.a))
+            let b = rest.callAs(try await RestTestClient.token(for: world.b))  // follows A
+            func home() async throws -> RestTestClient.Reply { try await b.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 20]) }
+            _ = try await home()
+            let early = UUID()
+            try await database.withClient { client in
+                try await client.withConnection { connection in
+                    // Stamped now (the transaction's start), committed after a newer post.
+                    let logger = database.logger
+                    try await connection.query("BEGIN", logger: logger)
+                    try await connection.query(
+                        "INSERT INTO public.posts (id, author_id, body, visibility) VALUES (\(early), \(world.a), 'begun first', 'public')",
+                        logger: logger)
+                    #expect(try await a.send(.post, "/rpc/create_post", json: ["p_body": "committed first"]).status == .ok)
+                    try await connection.query("COMMIT", logger: logger)
+                }
+            }
+            var reply = try await home()
+            let arrived = try await eventually { reply = try await home(); return reply.column("body").contains("begun first") }
+            #expect(arrived)
+            #expect(reply["Cache-Status"]?.contains("; hit") == true, "\(reply["Cache-Status"] ?? "-")")
+            #expect(Array(reply.column("body").prefix(2)) == ["committed first", "begun first"])
+            let fresh = try await b.send(.post, "/rpc/feed_fusion_home?select=*", json: ["p_limit": 20])
+            #expect(reply.column("id") == fresh.column("id"), "\(fresh.column("body")) \(reply["Cache-Status"] ?? "")")
+        }
+    }
+
     @Test("a like changes counters in place: every cached page stays a hit and shows the new count and the liker's heart")
     func likesInPlace() async throws {
         try await RestWorld.run { (rest: RestTestClient, world: RestWorld, _: TestDatabase) async throws in
