@@ -103,6 +103,9 @@ public final class ResponseCache: Sendable {
         let id: Int
         let tags: [CacheTag]
         let task: Computation
+        /// Rows pushed onto this first page of a home while it was being computed: put in their
+        /// places when it completes, for everyone waiting on it too (it may have read from before them).
+        var pending: [String] = []
     }
 
     struct State {
@@ -204,15 +207,22 @@ public final class ResponseCache: Sendable {
         // Under the lock: what to change (and what to drop), found from the viewer's own pages. The
         // new pages are made outside it: a post of a popular author goes onto hundreds of windows,
         // and every request's lookup waits for this lock.
-        let (targets, dropped): ([(key: String, entry: Entry, limit: Int)], Int) = state.withLock { state in
-            var targets: [(key: String, entry: Entry, limit: Int)] = []
+        let (targets, dropped): ([(key: String, entry: Entry)], Int) = state.withLock { state in
+            var targets: [(key: String, entry: Entry)] = []
             var others: [String] = []
-            for (key, flight) in state.flights where flight.tags.contains(.home(viewer)) { state.flights[key] = nil }
+            for (key, flight) in state.flights where flight.tags.contains(.home(viewer)) {
+                if flight.tags.contains(where: { $0.kind == Self.homeTopKind && $0.id.hasPrefix(prefix) }) {
+                    // A window or first page being computed: it gets the row when it completes (abandoning
+                    // it instead let the fan-out of a popular author's posts keep windows from ever landing).
+                    state.flights[key]?.pending.append(row)
+                } else {
+                    state.flights[key] = nil
+                }
+            }
             for key in state.tagIndex["home"]?[viewer] ?? [] {
                 guard let entry = state.entries[key] else { continue }
-                let top = entry.tags.first { $0.kind == Self.homeTopKind && $0.id.hasPrefix(prefix) }
-                if let top, let limit = Int(top.id.dropFirst(prefix.count)) {
-                    targets.append((key, entry, limit))
+                if entry.tags.contains(where: { $0.kind == Self.homeTopKind && $0.id.hasPrefix(prefix) }) {
+                    targets.append((key, entry))
                 } else {
                     others.append(key)
                 }
@@ -221,17 +231,12 @@ public final class ResponseCache: Sendable {
             return (targets, others.count)
         }
         var replacements: [(key: String, old: Entry, new: CachedResponse?)] = []
-        for (key, entry, limit) in targets {
-            let old = entry.response
-            // An empty home ("[]") has no slots: the post is its first row.
-            let slots = old.slots ?? (String(buffer: old.body).trimmingCharacters(in: .whitespaces) == "[]" ? .empty : nil)
-            switch slots?.inserting(row, limit: limit, onto: old.body) ?? .refused {
-            case .changed(let body, let slots):
-                // Compressed when served, if asked for: a window is only ever served in slices.
-                replacements.append((key, entry, CachedResponse(body: body, slots: slots, of: old)))
-            case .unchanged: continue
-            case .refused: replacements.append((key, entry, nil))
+        for (key, entry) in targets {
+            guard let (page, changed) = Self.inserting([row], into: entry.response, tags: entry.tags) else {
+                replacements.append((key, entry, nil))
+                continue
             }
+            if changed { replacements.append((key, entry, page)) }
         }
         return state.withLock { state in
             var pushed = 0, dropped = dropped
@@ -333,8 +338,8 @@ public final class ResponseCache: Sendable {
                     case .hit(let response, let timeToLive, let cost, let current):
                         versions = current
                         if !refresh {
-                            self.complete(key, flight: id, response: response, tags: tags, cost: cost, timeToLive: timeToLive)
-                            return Computed(response: response, sharedTimeToLive: min(configuration.ttl, timeToLive))
+                            let stored = self.complete(key, flight: id, response: response, tags: tags, cost: cost, timeToLive: timeToLive)
+                            return Computed(response: stored, sharedTimeToLive: min(configuration.ttl, timeToLive))
                         }
                     case .miss(let current): versions = current
                     case .unavailable: break
@@ -343,8 +348,7 @@ public final class ResponseCache: Sendable {
                 let response = try await compute()
                 let cost = self.clock() - started
                 if let shared = self.shared, let versions { await shared.store(key, response, versions: versions, cost: cost) }
-                self.complete(key, flight: id, response: response, tags: tags, cost: cost)
-                return Computed(response: response)
+                return Computed(response: self.complete(key, flight: id, response: response, tags: tags, cost: cost))
             } catch {
                 self.state.withLock { state in
                     if state.flights[key]?.id == id { state.flights[key] = nil }
@@ -356,13 +360,16 @@ public final class ResponseCache: Sendable {
         return task
     }
 
+    /// Stores a computed answer (with the rows pushed meanwhile put in) unless its flight was
+    /// abandoned; answers what the waiting requests get.
     private func complete(
-        _ key: String, flight: Int, response: CachedResponse, tags: [CacheTag], cost: Duration, timeToLive: Duration? = nil
-    ) {
+        _ key: String, flight: Int, response computed: CachedResponse, tags: [CacheTag], cost: Duration, timeToLive: Duration? = nil
+    ) -> CachedResponse {
         state.withLock { state in
             // Invalidated (or superseded) while computing: the answer may predate the write.
-            guard state.flights[key]?.id == flight else { return }
+            guard let current = state.flights[key], current.id == flight else { return computed }
             state.flights[key] = nil
+            guard let response = Self.inserting(current.pending, into: computed, tags: tags)?.response else { return computed }
             remove(key, in: &state)
             let now = clock()
             // A shared answer keeps its age (for `Age`) and lives no longer here than in Redis.
@@ -370,7 +377,7 @@ public final class ResponseCache: Sendable {
             let entry = Entry(
                 response: response, tags: tags, storedAt: now - (configuration.ttl - left), expiresAt: now + left, cost: cost,
                 version: nextVersion(&state))
-            guard entry.size <= configuration.maxBytes else { return }
+            guard entry.size <= configuration.maxBytes else { return response }
             state.entries[key] = entry
             state.recency.touch(key)
             state.bytes += entry.size
@@ -381,7 +388,30 @@ public final class ResponseCache: Sendable {
                 remove(oldest, in: &state)
                 state.statistics.evictions += 1
             }
+            return response
         }
+    }
+
+    /// `response` (a first page of a home, tagged `hometop:<viewer>/<limit>`) with `rows` put in
+    /// their places; nil when one cannot be placed (the page is then not stored).
+    static func inserting(_ rows: [String], into response: CachedResponse, tags: [CacheTag]) -> (response: CachedResponse, changed: Bool)? {
+        guard !rows.isEmpty else { return (response, false) }
+        guard let top = tags.first(where: { $0.kind == homeTopKind }), let limit = top.id.split(separator: "/").last.flatMap({ Int($0) })
+        else { return nil }
+        var page = response, changed = false
+        for row in rows {
+            // An empty home ("[]") has no slots: the post is its first row.
+            let slots = page.slots ?? (String(buffer: page.body).trimmingCharacters(in: .whitespaces) == "[]" ? .empty : nil)
+            switch slots?.inserting(row, limit: limit, onto: page.body) ?? .refused {
+            case .changed(let body, let slots):
+                // Compressed when served, if asked for: a window is only ever served in slices.
+                page = CachedResponse(body: body, slots: slots, of: response)
+                changed = true
+            case .unchanged: continue
+            case .refused: return nil
+            }
+        }
+        return (page, changed)
     }
 
     private func remove(_ key: String, in state: inout State) {

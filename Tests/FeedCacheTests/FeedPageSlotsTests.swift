@@ -86,4 +86,36 @@ struct FeedPageSlotsTests {
         let end = try #require(slots.page(after: slots.rows.last?.cursor, limit: 3, complete: true, of: body))
         #expect(String(buffer: end.body) == "[]")
     }
+
+    @Test("a row pushed while a home window is being computed is put in when it completes: for its waiters and in the cache")
+    func pushedWhileComputing() async throws {
+        let cache = ResponseCache(ResponseCache.Configuration())
+        let viewer = "v1"
+        let tags = [CacheTag.home(viewer), CacheTag(ResponseCache.homeTopKind, "\(viewer)/60")]
+        let started = AsyncStream<Void>.makeStream()
+        let release = AsyncStream<Void>.makeStream()
+        let computing = Task {
+            try await cache.fetch("window", tags: tags) {
+                started.continuation.yield()
+                for await _ in release.stream { break }
+                // Read from before the post: it is not on the page.
+                return CachedResponse(status: 200, contentType: "application/json", contentRange: nil, body: Self.page((0..<5).reversed()))
+            }
+        }
+        for await _ in started.stream { break }
+        // A reader joining after the push must get the post too.
+        let push = cache.push(Self.row(999, micros: 2_000_000), toHomeOf: viewer)
+        #expect(push.pushed == 0 && push.dropped == 0)
+        let joined = Task { try await cache.fetch("window", tags: tags) { Issue.record("computed twice"); return response("[]") } }
+        try await Task.sleep(for: .milliseconds(50))
+        release.continuation.yield()
+        let first = try await computing.value, second = try await joined.value
+        for answer in [first, second] {
+            #expect(Self.ids(answer.response.body).first?.hasSuffix("000000000999") == true)
+            #expect(Self.ids(answer.response.body).count == 6)
+        }
+        let hit = try await cache.fetch("window", tags: tags) { Issue.record("not stored"); return response("[]") }
+        #expect(hit.outcome == .hit)
+        #expect(Self.ids(hit.response.body).count == 6)
+    }
 }
