@@ -167,7 +167,7 @@ public struct CacheInvalidationListener: Service {
         guard !viewerIDs.isEmpty else { return }
         let announced = Set(posts.map(\.id))
         do {
-            // In the order the posts were announced (their commit order), so each page gets them newest on top.
+            // In the order the posts were announced (their commit order); each goes in its keyset place.
             let ids = posts.map(\.id)
             let logger = logger
             // Guarded: on a connection that just died the query's answer may never come (see untilConnectionLost).

@@ -39,6 +39,12 @@ public struct CachedResponse: Sendable {
         self.slots = slots
     }
 
+    /// The slots of a feed page, an empty one (`[]`, which has none to scan) included; nil for
+    /// anything that is not a feed page.
+    public var pageSlots: FeedPageSlots? {
+        slots ?? (String(buffer: body).trimmingCharacters(in: .whitespaces) == "[]" ? .empty : nil)
+    }
+
     /// PostgREST's `Content-Range` for the first `rows` rows of a result of unknown size.
     public static func contentRange(rows: Int) -> String {
         rows == 0 ? "*/*" : "0-\(rows - 1)/*"

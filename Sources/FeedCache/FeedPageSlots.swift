@@ -207,7 +207,7 @@ public struct FeedPageSlots: Sendable, Equatable {
         guard limit >= 1, complete || rows.count - start >= limit else { return nil }
         let chosen = rows[start..<min(rows.count, start + limit)]
         guard let first = chosen.first, let last = chosen.last else {
-            return (ByteBuffer(string: "[]"), FeedPageSlots(rows: []))
+            return (ByteBuffer(string: "[]"), .empty)
         }
         let bytes = body.readableBytesView
         var output = ByteBuffer()

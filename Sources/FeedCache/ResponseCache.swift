@@ -196,9 +196,9 @@ public final class ResponseCache: Sendable {
     /// in its place on every cached first page of `viewer`'s home (tag `hometop:<viewer>/<limit>`),
     /// cut back to its limit (`FeedPageSlots.inserting`: on top, or lower when its transaction began
     /// before rows already shown; a page that already holds it, or is full of newer rows, is left
-    /// as it is). A page it cannot be placed on is dropped instead.
-    /// Computations in flight for the viewer's home are abandoned: they may have read from before
-    /// the post. The viewer's other home pages (a cursor page, one asked with `select` or a range)
+    /// as it is). A page it cannot be placed on is dropped instead. A first page being computed gets
+    /// the row when it completes; the viewer's other computations in flight are abandoned (they may
+    /// have read from before the post). The viewer's other home pages (a cursor page, one asked with `select` or a range)
     /// are dropped: the post may belong on them too (a transaction that began earlier commits its
     /// post with an older `created_at`). Answers the number of pages changed and dropped.
     @discardableResult
@@ -400,9 +400,7 @@ public final class ResponseCache: Sendable {
         else { return nil }
         var page = response, changed = false
         for row in rows {
-            // An empty home ("[]") has no slots: the post is its first row.
-            let slots = page.slots ?? (String(buffer: page.body).trimmingCharacters(in: .whitespaces) == "[]" ? .empty : nil)
-            switch slots?.inserting(row, limit: limit, onto: page.body) ?? .refused {
+            switch page.pageSlots?.inserting(row, limit: limit, onto: page.body) ?? .refused {
             case .changed(let body, let slots):
                 // Compressed when served, if asked for: a window is only ever served in slices.
                 page = CachedResponse(body: body, slots: slots, of: response)

@@ -310,9 +310,7 @@ public struct CachedRPCs: Sendable {
             return nil
         }
         let window = answer.response
-        // An empty home has no slots; any other answer without them is not a feed page.
-        let slots = window.slots ?? (String(buffer: window.body).trimmingCharacters(in: .whitespaces) == "[]" ? FeedPageSlots.empty : nil)
-        guard let slots,
+        guard let slots = window.pageSlots,
             let page = slots.page(after: plain.cursor, limit: plain.limit, complete: slots.rows.count < rows, of: window.body)
         else { return nil }
         return respond(answer, request, context, caching: caching, page: page, detail: "home-window")

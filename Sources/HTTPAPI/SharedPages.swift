@@ -8,8 +8,8 @@ import Synchronization
 
 /// Profile, entity and nearby pages shared between viewers where Row Level Security gives them the same rows.
 ///
-/// A profile or entity feed answers the first `limit` posts below the cursor that the caller may see
-/// (its candidate query runs under the caller's policies). So a signed-in viewer's page is, row for
+/// A profile, entity or nearby feed answers the first `limit` posts below the cursor that the caller
+/// may see (its candidate query runs under the caller's policies). So a signed-in viewer's page is, row for
 /// row, the anonymous page when every post in the range that page covers is exactly as visible to
 /// the viewer as to `anon`, when each profile the rows mention is too, and when nothing in the row depends on the
 /// viewer (a profile feed's `reasons` say `self` or `following`; hearts are filled in per viewer).
@@ -18,8 +18,13 @@ import Synchronization
 /// the database: the page under `anon`'s RLS; the viewer's relations under the viewer's own role
 /// (`internal.viewer_block_partners()` and the other helpers the policies call); and, read with the
 /// page, the posts in its range and the profiles it mentions (`PageFacts`). `SharedPagesTests`
-/// holds the decision to the policies on random worlds: every viewer, every profile and entity, the
-/// shared answer equal to the viewer's own.
+/// holds the decision to the policies on random worlds: every viewer, every profile, entity and
+/// circle, the shared answer equal to the viewer's own.
+///
+/// A profile's followers cannot share its anonymous page (their rows say `following` and hold its
+/// followers-only posts), but they share the page as its followers see it: computed for one
+/// follower, served to another when each mention on it would be shown to both alike
+/// (`viewerSeesFollowerPage`).
 public final class SharedPages: Sendable {
     /// The feeds whose pages may be shared.
     enum Feed: String, Sendable {
@@ -170,17 +175,16 @@ public final class SharedPages: Sendable {
     func facts(feed: Feed, subject: Subject, cursor: String?, lowest: String?, rows: [UUID]) async throws -> PageFacts? {
         let cap = Self.maximumCandidates + 1
         let window: PostgresQuery
-        switch subject {
-        case .id(let subject) where feed == .profile:
-            window = 
-            """
+        switch (feed, subject) {
+        case (.profile, .id(let subject)):
+            window = """
             SELECT p.id, p.author_id, p.visibility, p.author_private
             FROM public.posts p, internal.decode_cursor(\(cursor)) c, internal.decode_cursor(\(lowest)) l
             WHERE p.author_id = \(subject) AND (p.created_at, p.id) < (c.created_at, c.id)
               AND (\(lowest)::text IS NULL OR (p.created_at, p.id) >= (l.created_at, l.id))
             ORDER BY p.created_at DESC, p.id DESC LIMIT \(cap)
             """
-        case .id(let subject):
+        case (.entity, .id(let subject)):
             window = """
             SELECT p.id, p.author_id, p.visibility, p.author_private
             FROM public.post_targets pt JOIN public.posts p ON p.id = pt.post_id,
@@ -189,7 +193,7 @@ public final class SharedPages: Sendable {
               AND (\(lowest)::text IS NULL OR (pt.post_created_at, pt.post_id) >= (l.created_at, l.id))
             ORDER BY pt.post_created_at DESC, pt.post_id DESC LIMIT \(cap)
             """
-        case .place(let latitude, let longitude, let radius):
+        case (.nearby, .place(let latitude, let longitude, let radius)):
             // feed_fusion_nearby's two sources: located posts in the circle (newest first from the
             // GiST index, as the feed reads them) and posts targeting a place in it. Each is cut at
             // `cap`; a source that reaches it inside the range makes the whole too many to describe.
@@ -212,6 +216,8 @@ public final class SharedPages: Sendable {
             SELECT p.id, p.author_id, p.visibility, p.author_private FROM public.posts p JOIN candidate USING (id)
             ORDER BY p.created_at DESC, p.id DESC LIMIT \(cap)
             """
+        default:
+            return nil  // a subject of another feed's kind: nothing to describe, not shared
         }
         var candidates: [PageFacts.Candidate] = []
         for row in try await owner.guardedQuery(window, logger: logger) {
