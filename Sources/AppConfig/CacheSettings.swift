@@ -13,6 +13,9 @@ public struct CacheSettings: Sendable {
     public var maxMegabytes: Int = 64
     /// XFetch's β (probabilistic early refresh): 0 turns early refresh off.
     public var xfetchBeta: Double = 1
+    /// Each answer lives between (1 − jitter)·TTL and the TTL, at random, so that answers computed
+    /// together do not expire together (a 1,000-user arrival came back as a second storm a TTL later).
+    public var ttlJitter: Double = 0.25
     /// RPCs answered from the cache (`/rest/v1/rpc/<name>`, POST and GET).
     public var functions: Set<String> = ["feed_fusion_home", "feed_fusion_profile", "feed_fusion_entity", "feed_fusion_nearby"]
     /// `Cache-Control` of anonymous GET reads: browsers keep them `max-age`, shared caches (CDNs) `s-maxage`.
@@ -33,6 +36,7 @@ extension CacheSettings {
         maxEntries = try reader.integer("CACHE_MAX_ENTRIES", in: 1...10_000_000) ?? maxEntries
         maxMegabytes = try reader.integer("CACHE_MAX_MB", in: 1...65_536) ?? maxMegabytes
         xfetchBeta = try reader.number("CACHE_XFETCH_BETA", in: 0...100) ?? xfetchBeta
+        ttlJitter = try reader.number("CACHE_TTL_JITTER", in: 0...0.9) ?? ttlJitter
         if let names = try reader.string("CACHE_FUNCTIONS") {
             functions = Set(names.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         }

@@ -22,6 +22,10 @@ public final class ResponseCache: Sendable {
         public var maxBytes: Int = 64 << 20
         /// XFetch's β: above 1 refreshes earlier, below 1 later.
         public var beta: Double = 1
+        /// Each stored answer lives a random share of the TTL between `1 − ttlJitter` and 1, so that
+        /// answers computed together (after a restart, or when many users arrive at once) do not
+        /// all expire together and come back to the database in one storm.
+        public var ttlJitter: Double = 0
         public init() {}
     }
 
@@ -373,7 +377,8 @@ public final class ResponseCache: Sendable {
             remove(key, in: &state)
             let now = clock()
             // A shared answer keeps its age (for `Age`) and lives no longer here than in Redis.
-            let left = min(configuration.ttl, timeToLive ?? configuration.ttl)
+            let lifetime = configuration.ttlJitter > 0 ? configuration.ttl * (1 - configuration.ttlJitter * random()) : configuration.ttl
+            let left = min(lifetime, timeToLive ?? lifetime)
             let entry = Entry(
                 response: response, tags: tags, storedAt: now - (configuration.ttl - left), expiresAt: now + left, cost: cost,
                 version: nextVersion(&state))

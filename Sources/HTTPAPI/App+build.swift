@@ -120,6 +120,7 @@ func makeCache(_ settings: CacheSettings, shared: SharedCache? = nil) -> Respons
     configuration.maxEntries = settings.maxEntries
     configuration.maxBytes = settings.maxMegabytes << 20
     configuration.beta = settings.xfetchBeta
+    configuration.ttlJitter = settings.ttlJitter
     return ResponseCache(configuration, mayServeStale: { error in
         switch error {
         case is CachedRPCs.NotCacheable: false

@@ -60,6 +60,8 @@ struct MetricsController: Sendable {
         let stats = cache.statistics
         snapshot.cacheEntries = stats.entries
         snapshot.cacheBytes = stats.bytes
+        snapshot.cacheEvictions = stats.evictions
+        snapshot.cacheInvalidations = stats.invalidations
         snapshot.queues = telemetry.queueCounts
         let lag = cache.fanOutLag.summary
         snapshot.homeFanOut = (lag.posts, [("0.5", lag.p50), ("0.95", lag.p95), ("0.99", lag.p99)].compactMap { name, value in value.map { (name, $0) } })

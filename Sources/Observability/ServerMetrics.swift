@@ -125,6 +125,9 @@ public final class ServerMetrics: Sendable {
         public var poolIdle: Int?
         public var cacheEntries = 0
         public var cacheBytes = 0
+        /// Answers pushed out to stay within the cache's bounds, and dropped by writes, since start.
+        public var cacheEvictions = 0
+        public var cacheInvalidations = 0
         public var queues: [(name: String, counts: TelemetryCounts)] = []
         public var redisUp: Bool?
         /// The Redis cache level's running totals (`hit`, `miss`, `store`, `failure`, `flush`), when configured.
@@ -156,6 +159,9 @@ public final class ServerMetrics: Sendable {
         gauge("db_pool_size", "", "Database pool size (most connections it opens)", Double(snapshot.poolSize))
         gauge("cache_entries", "", "Answers held by the in-process cache", Double(snapshot.cacheEntries))
         gauge("cache", "bytes", "Bytes held by the in-process cache", Double(snapshot.cacheBytes))
+        // Evictions mean the cache is too small for its working set (CACHE_MAX_MB, CACHE_MAX_ENTRIES).
+        counter("cache_evictions", "Answers evicted to keep the in-process cache within its bounds", ("cache", "memory"), total: snapshot.cacheEvictions)
+        counter("cache_invalidations", "Answers dropped from the in-process cache by writes", ("cache", "memory"), total: snapshot.cacheInvalidations)
         for (name, counts) in snapshot.queues {
             gauge("telemetry_queue_depth", "", "Telemetry rows waiting to be written", Double(counts.depth), [("queue", name)])
             counter("telemetry_written", "Telemetry rows written", ("queue", name), total: counts.written)

@@ -92,6 +92,30 @@ struct ResponseCacheTests {
         #expect(renewed.outcome == .hit)
     }
 
+    @Test("TTL jitter: an answer lives a random share of the TTL, so answers computed together expire apart")
+    func ttlJitter() async throws {
+        let controls = Controls()
+        let cache = makeCache(controls) {
+            $0.ttl = .seconds(60)
+            $0.ttlJitter = 0.5
+            $0.beta = 0  // no early refresh: only the expiry is under test
+        }
+        let computations = Counter()
+        @Sendable func compute() async throws -> CachedResponse { response("v\(computations.next())") }
+        // rand = 0.5: lives 60 · (1 − 0.5 · 0.5) = 45 s.
+        _ = try await cache.fetch("a", tags: [], compute: compute)
+        // rand = 0.1: lives 57 s.
+        controls.setRandom(0.1)
+        _ = try await cache.fetch("b", tags: [], compute: compute)
+        controls.advance(.seconds(44))
+        #expect(try await cache.fetch("a", tags: [], compute: compute).outcome == .hit)
+        controls.advance(.seconds(2))
+        #expect(try await cache.fetch("a", tags: [], compute: compute).outcome == .miss)
+        #expect(try await cache.fetch("b", tags: [], compute: compute).outcome == .hit)
+        controls.advance(.seconds(12))
+        #expect(try await cache.fetch("b", tags: [], compute: compute).outcome == .miss)
+    }
+
     @Test("database down: an expired entry is served stale within the limit, an error beyond it")
     func staleOnError() async throws {
         let controls = Controls()
