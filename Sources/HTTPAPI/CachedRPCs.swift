@@ -183,23 +183,44 @@ public struct CachedRPCs: Sendable {
                 caching: caching, relations: relations, relationsQueried: relationsQueried, compute: compute)
         }
         guard SharedPages.viewerMayShare(feed: page.feed, subject: page.subject, viewer: viewer, relations: relations) else { return nil }
+        guard let answer = try await sharedPage(
+            request, sharing: sharing, page: page, schema: schema, body: body, viaGET: viaGET, contentType: contentType,
+            role: "anon", sharedBy: "anon", compute: computeAnonymous,
+            describe: { response in
+                // A full page covers down to its last row; a short one, the rest of the feed.
+                let slots = response.slots?.rows ?? []
+                let lowest = slots.count == page.limit ? slots.last?.cursor : nil
+                return try await sharing.facts(
+                    feed: page.feed, subject: page.subject, cursor: page.cursor, lowest: lowest,
+                    rows: slots.compactMap { UUID(uuidString: $0.id) })
+            })
+        else { return nil }
+        let rows = Set((answer.response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) })
+        guard let facts = answer.response.sharing,
+            SharedPages.viewerSeesAnonymousPage(
+                feed: page.feed, subject: page.subject, viewer: viewer, relations: relations, facts: facts, rows: rows)
+        else { return nil }
+        return respond(answer, request, context, caching: caching, relations: relations, queried: relationsQueried)
+    }
+
+    /// A page shared between viewers, cached once under `role` and `sharedBy` (in place of a viewer),
+    /// with what the decision to share it needs (`describe`, read right after the page; without it,
+    /// or when it is nil, the page is shared with nobody). Nil when the page is not cacheable.
+    func sharedPage(
+        _ request: Request, sharing: SharedPages, page: ShareablePage, schema: String, body: [UInt8], viaGET: Bool, contentType: String,
+        role: String, sharedBy: String, compute: @escaping @Sendable () async throws -> DataResponse,
+        describe: @escaping @Sendable (CachedResponse) async throws -> PageFacts?
+    ) async throws -> ResponseCache.Answer? {
         let function = page.feed.rawValue
         let logger = sharing.logger
-        let answer: ResponseCache.Answer
         do {
-            answer = try await cache.fetch(
-                Self.key(request, schema: schema, function: function, body: body, role: "anon", viewer: "anon"),
-                tags: { Self.tags(function: function, request: request, body: body, viaGET: viaGET, viewer: "anon") }
+            return try await cache.fetch(
+                Self.key(request, schema: schema, function: function, body: body, role: role, viewer: sharedBy),
+                tags: { Self.tags(function: function, request: request, body: body, viaGET: viaGET, viewer: sharedBy) }
             ) {
-                var response = try Self.stored(try await computeAnonymous(), contentType: contentType)
-                // What the decision needs, read right after the page; without it the page serves anon only.
-                let slots = response.slots?.rows ?? []
-                let rows = slots.compactMap { UUID(uuidString: $0.id) }
-                // A full page covers down to its last row; a short one, the rest of the feed.
-                let lowest = slots.count == page.limit ? slots.last?.cursor : nil
+                var response = try Self.stored(try await compute(), contentType: contentType)
                 do {
-                    response.sharing = try await sharing.facts(
-                        feed: page.feed, subject: page.subject, cursor: page.cursor, lowest: lowest, rows: rows)
+                    response.sharing = try await describe(response)
                 } catch {
                     logger.warning("page facts could not be read; the page is not shared", metadata: ["error": "\(String(reflecting: error))"])
                 }
@@ -208,12 +229,6 @@ public struct CachedRPCs: Sendable {
         } catch is NotCacheable {
             return nil
         }
-        let rows = Set((answer.response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) })
-        guard let facts = answer.response.sharing,
-            SharedPages.viewerSeesAnonymousPage(
-                feed: page.feed, subject: page.subject, viewer: viewer, relations: relations, facts: facts, rows: rows)
-        else { return nil }
-        return respond(answer, request, context, caching: caching, relations: relations, queried: relationsQueried)
     }
 
     /// A profile's page as its followers see it, computed for the first follower who asks and served
@@ -228,33 +243,20 @@ public struct CachedRPCs: Sendable {
         viaGET: Bool, contentType: String, caching: HTTPCaching, relations: ViewerRelations, relationsQueried: Bool,
         compute: @escaping @Sendable () async throws -> DataResponse
     ) async throws -> Response? {
-        guard let viewer = context.caller.userID else { return nil }
-        let function = page.feed.rawValue
-        let logger = sharing.logger
-        let answer: ResponseCache.Answer
-        do {
-            answer = try await cache.fetch(
-                Self.key(request, schema: schema, function: function, body: body, role: "authenticated", viewer: "followers"),
-                tags: { Self.tags(function: function, request: request, body: body, viaGET: viaGET, viewer: "followers") }
-            ) {
-                var response = try Self.stored(try await compute(), contentType: contentType)
-                guard let shown = Self.followerView(response.body) else { return response }
-                let rows = (response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) }
-                do {
-                    let mentions = try await sharing.mentions(of: rows).map { mention in
+        guard let viewer = context.caller.userID,
+            let answer = try await sharedPage(
+                request, sharing: sharing, page: page, schema: schema, body: body, viaGET: viaGET, contentType: contentType,
+                role: "authenticated", sharedBy: "followers", compute: compute,
+                describe: { response in
+                    guard let shown = Self.followerView(response.body) else { return nil }
+                    let mentions = try await sharing.mentions(of: (response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) })
+                    return PageFacts(candidates: [], mentions: mentions.map { mention in
                         var mention = mention
                         mention.shown = shown.contains(mention.profile)
                         return mention
-                    }
-                    response.sharing = PageFacts(candidates: [], mentions: mentions)
-                } catch {
-                    logger.warning("page facts could not be read; the page is not shared", metadata: ["error": "\(String(reflecting: error))"])
-                }
-                return response
-            }
-        } catch is NotCacheable {
-            return nil
-        }
+                    })
+                })
+        else { return nil }
         guard let facts = answer.response.sharing,
             SharedPages.viewerSeesFollowerPage(feed: page.feed, subject: page.subject, viewer: viewer, relations: relations, facts: facts)
         else { return nil }
