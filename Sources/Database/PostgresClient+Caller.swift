@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import PostgresNIO
 
 extension PostgresClient {
@@ -29,18 +30,19 @@ extension PostgresClient {
         // A pooled connection can be dead before the pool knows it (PostgreSQL restarted while it
         // sat idle). A transaction that lost its connection before `body` ran sent nothing that can
         // commit, read or write: it starts once more on another connection, within a new deadline.
-        do {
-            return try await withAcquisitionDeadline(acquisitionTimeout) { acquired in
-                try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger, onLease: acquired, body)
-            }
-        } catch is LostBeforeBody {
-            RequestStage.mark("reconnecting")
+        // The pool may lend the same dead connection again before it has seen it close: a few tries,
+        // a moment apart.
+        var attempt = 0
+        while true {
             do {
                 return try await withAcquisitionDeadline(acquisitionTimeout) { acquired in
                     try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger, onLease: acquired, body)
                 }
             } catch let error as LostBeforeBody {
-                throw error.underlying
+                attempt += 1
+                guard attempt < 4 else { throw error.underlying }
+                RequestStage.mark("reconnecting")
+                try await Task.sleep(for: .milliseconds(25 * attempt))
             }
         }
     }
@@ -70,8 +72,16 @@ extension PostgresClient {
             acquired = true
             defer { usage.released() }
             try onLease()
-            return try await untilConnectionLost(connection) { [names, values] in
-                try await Self.transaction(on: connection, readOnly: readOnly, names: names, values: values, logger: logger, body)
+            let bodyStarted = BodyStarted()
+            do {
+                return try await untilConnectionLost(connection) { [names, values] in
+                    try await Self.transaction(
+                        on: connection, readOnly: readOnly, names: names, values: values, logger: logger, bodyStarted: bodyStarted, body)
+                }
+            } catch where !(error is LostBeforeBody) && DatabaseFault.isConnectionLoss(error) && !bodyStarted.value {
+                // The loss seen by the guard (the pool lent a connection that was closing) rather than by
+                // a statement: nothing of the body was sent either.
+                throw LostBeforeBody(underlying: error)
             }
         }
     }
@@ -79,7 +89,7 @@ extension PostgresClient {
     /// BEGIN, the caller's settings, `body`, COMMIT (ROLLBACK when `body` fails on a live connection).
     private static func transaction<Result: Sendable>(
         on connection: PostgresConnection, readOnly: Bool, names: [String], values: [String], logger: Logger,
-        _ body: @Sendable (PostgresConnection) async throws -> Result
+        bodyStarted: BodyStarted, _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         do {
             RequestStage.mark("BEGIN")
@@ -102,6 +112,7 @@ extension PostgresClient {
             }
             RequestStage.mark("query")
             try connection.ensureOpen()
+            bodyStarted.set()
             let result = try await body(connection)
             RequestStage.mark("COMMIT")
             try connection.ensureOpen()
@@ -163,6 +174,13 @@ struct Commit: FixedStatement {
 }
 
 /// The connection was lost before the transaction's `body` ran: nothing was done, so it may start again.
+/// Whether a transaction's body has begun (past that, a lost connection may have run some of it).
+final class BodyStarted: Sendable {
+    private let started = Mutex(false)
+    var value: Bool { started.withLock { $0 } }
+    func set() { started.withLock { $0 = true } }
+}
+
 struct LostBeforeBody: Error {
     let underlying: any Error
 }
