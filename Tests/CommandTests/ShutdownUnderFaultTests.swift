@@ -25,6 +25,11 @@ struct ShutdownUnderFaultTests {
         var statuses: [Int: Int] = [:]
         /// Connection refused: the server had stopped accepting (fine during a shutdown).
         var refused = 0
+        /// The request could not be written: the server had closed this idle keep-alive connection
+        /// as it shut down, just as the client reused it. HTTP/1.1 cannot rule this race out (RFC
+        /// 9112 §9.3.1 lets a client retry such a request); the server never saw the request, and
+        /// it may happen only after SIGTERM, which the test checks.
+        var notSent: [ContinuousClock.Instant] = []
         /// The connection closed or timed out without an answer.
         var unanswered: [String] = []
         var acknowledgedPosts: [String] = []
@@ -105,6 +110,8 @@ struct ShutdownUnderFaultTests {
                                 } catch let error as URLError where error.code == .cannotConnectToHost {
                                     outcomes.refused += 1
                                     try? await Task.sleep(for: .milliseconds(50))
+                                } catch where "\(error)".contains("Send failure") {
+                                    outcomes.notSent.append(.now)
                                 } catch {
                                     outcomes.unanswered.append("\(path): \(error)")
                                 }
@@ -117,6 +124,7 @@ struct ShutdownUnderFaultTests {
                         for (status, count) in outcomes.statuses { all.statuses[status, default: 0] += count }
                         all.refused += outcomes.refused
                         all.unanswered += outcomes.unanswered
+                        all.notSent += outcomes.notSent
                         all.acknowledgedPosts += outcomes.acknowledgedPosts
                     }
                     return all
@@ -157,6 +165,7 @@ struct ShutdownUnderFaultTests {
             #expect(exitTime < .seconds(Self.shutdownTimeout), "round \(round): exit took \(exitTime)")
             #expect(outcomes.statuses[500] == nil, "round \(round): \(outcomes.statuses)\n\(serverLog.suffix(6000))")
             #expect(outcomes.unanswered.isEmpty, "round \(round): \(outcomes.unanswered.prefix(5))")
+            #expect(outcomes.notSent.allSatisfy { $0 >= signalled }, "round \(round): a request could not be sent before SIGTERM")
             #expect(outcomes.statuses.keys.allSatisfy { [200, 201, 503].contains($0) }, "round \(round): \(outcomes.statuses)")
             #expect((outcomes.statuses[200] ?? 0) > 0, "round \(round): nothing answered")
             // Every post the server acknowledged is stored.
