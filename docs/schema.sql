@@ -271,6 +271,19 @@ ALTER TABLE public.usage_events ADD CONSTRAINT usage_events_user_id_fkey FOREIGN
 ALTER TABLE public.usage_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.usage_events FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE realtime.messages (
+    id bigint NOT NULL,
+    topic text NOT NULL,
+    extension text NOT NULL,
+    event text,
+    payload jsonb,
+    private boolean NOT NULL DEFAULT true,
+    inserted_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE realtime.messages ADD CONSTRAINT messages_extension_check CHECK ((extension = ANY (ARRAY['broadcast'::text, 'presence'::text])));
+ALTER TABLE realtime.messages ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
+ALTER TABLE realtime.messages ENABLE ROW LEVEL SECURITY;
+
 -- Indexes -------------------------------------------------------------------------------------------
 
 CREATE INDEX refresh_tokens_session_id_idx ON auth.refresh_tokens USING btree (session_id);
@@ -396,6 +409,12 @@ CREATE POLICY rpc_observations_admins ON public.rpc_observations AS PERMISSIVE F
 
 CREATE POLICY usage_events_own ON public.usage_events AS PERMISSIVE FOR SELECT TO authenticated
     USING (((user_id = ( SELECT auth.uid() AS uid)) OR ( SELECT is_admin() AS is_admin)));
+
+CREATE POLICY "own user channel: receive" ON realtime.messages AS PERMISSIVE FOR SELECT TO authenticated
+    USING ((topic = ('user:'::text || (( SELECT auth.uid() AS uid))::text)));
+
+CREATE POLICY "own user channel: send" ON realtime.messages AS PERMISSIVE FOR INSERT TO authenticated
+    WITH CHECK ((topic = ('user:'::text || (( SELECT auth.uid() AS uid))::text)));
 
 -- Views ---------------------------------------------------------------------------------------------
 
@@ -2107,5 +2126,53 @@ CREATE OR REPLACE FUNCTION public.unlike_post(p_post_id uuid)
 AS $function$
     DELETE FROM public.post_likes WHERE post_id = p_post_id AND profile_id = internal.require_user('unlike')
 $function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION realtime.authorize(p_topic text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_read boolean := false;
+    v_write boolean := false;
+BEGIN
+    PERFORM set_config('realtime.topic', p_topic, true);
+    BEGIN
+        PERFORM realtime.stage_probe(p_topic);
+        v_read := EXISTS (SELECT 1 FROM realtime.messages WHERE topic = p_topic AND event = 'authorization probe');
+        BEGIN
+            INSERT INTO realtime.messages (topic, extension, event) VALUES (p_topic, 'broadcast', 'authorization probe');
+            v_write := true;
+        EXCEPTION WHEN insufficient_privilege THEN
+            v_write := false;
+        END;
+        -- Undo the probes: the block's changes end with this exception.
+        RAISE SQLSTATE 'RTP01';
+    EXCEPTION WHEN SQLSTATE 'RTP01' THEN
+        NULL;
+    END;
+    RETURN jsonb_build_object('read', v_read, 'write', v_write);
+END
+$function$
+;
+-- executable by: authenticated
+
+CREATE OR REPLACE FUNCTION realtime.stage_probe(p_topic text)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$ INSERT INTO realtime.messages (topic, extension, event) VALUES (p_topic, 'broadcast', 'authorization probe') $function$
+;
+-- executable by: authenticated
+
+CREATE OR REPLACE FUNCTION realtime.topic()
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$ SELECT nullif(current_setting('realtime.topic', true), '') $function$
 ;
 -- executable by: anon, authenticated, service_role

@@ -40,6 +40,8 @@ public struct Settings: Sendable {
     public var redis: RedisEndpoint?
     /// The feed cache and HTTP caching headers.
     public var cache: CacheSettings = CacheSettings()
+    /// `/realtime/v1`: its limits.
+    public var realtime: RealtimeSettings = RealtimeSettings()
     /// Observations, telemetry retention, metrics, error tracking, request logs.
     public var observability: ObservabilitySettings = ObservabilitySettings()
     /// Schemas the data API exposes (the first is the default profile).
@@ -89,7 +91,7 @@ public struct Settings: Sendable {
     }
 
     /// Schemas the data API never exposes: the server's own, the extensions', and the catalogs.
-    static let privateSchemas: Set<String> = ["auth", "internal", "feedfusion", "extensions", "pg_catalog", "information_schema"]
+    static let privateSchemas: Set<String> = ["auth", "internal", "realtime", "feedfusion", "extensions", "pg_catalog", "information_schema"]
 
     /// Secret values that must never reach a log line.
     static let secretKeys: Set<String> = ["DATABASE_URL", "DATABASE_AUTHENTICATOR_URL", "JWT_SECRET", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN"]
@@ -155,6 +157,7 @@ extension Settings {
         auth = try AuthSettings(reader: reader)
         rateLimits = try RateLimitSettings(reader: reader)
         cache = try CacheSettings(reader: reader)
+        realtime = try RealtimeSettings(reader: reader)
         observability = try ObservabilitySettings(reader: reader)
         redis = try reader.string("REDIS_URL", isSecret: true).map { raw in
             guard let endpoint = RedisEndpoint(url: raw) else {

@@ -4,11 +4,14 @@ import DataAPI
 import Database
 import FeedCache
 import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
 import Logging
 import Observability
 import PostgresNIO
 import Redis
 import RateLimiting
+import Realtime
 import ServiceLifecycle
 
 /// What the HTTP layer needs from the rest of the process.
@@ -42,6 +45,8 @@ public struct AppDependencies: Sendable {
     public let inFlight = InFlightRequests()
     public let connections = OpenConnections()
     public let runningServices = RunningServices()
+    /// `/realtime/v1` (nil when REALTIME_ENABLED=false).
+    public var realtime: RealtimeEndpoint?
     /// The rate limiters' clock (tests move it instead of sleeping).
     public var clock: @Sendable () -> ContinuousClock.Instant = { .now }
 
@@ -73,6 +78,18 @@ public struct AppDependencies: Sendable {
         self.migrateBeforeServing = migrateBeforeServing
         self.readinessTimeout = readinessTimeout
         self.rateLimits = rateLimits
+        realtime = Self.makeRealtime(RealtimeSettings(), client: client, callers: callers, acquisitionTimeout: .seconds(2), logger: logger)
+    }
+
+    static func makeRealtime(
+        _ settings: RealtimeSettings, client: PostgresClient, callers: CallerResolver, acquisitionTimeout: Duration, logger: Logger
+    ) -> RealtimeEndpoint? {
+        guard settings.enabled else { return nil }
+        let logger = Logger(label: "feedfusion.realtime")
+        return RealtimeEndpoint(
+            hub: RealtimeHub(logger: logger), callers: callers,
+            authorizer: ChannelAuthorizer(client: client, acquisitionTimeout: acquisitionTimeout, logger: logger),
+            settings: settings, logger: logger)
     }
 
     /// Everything built from settings: the pool's client, the JWT secret, the auth service.
@@ -106,6 +123,9 @@ public struct AppDependencies: Sendable {
                 requestLogger: settings.logger(logger, module: "http")))
         dependencies.logger = logger
         dependencies.databasePoolSize = settings.databasePoolSize
+        dependencies.realtime = makeRealtime(
+            settings.realtime, client: client, callers: dependencies.callers, acquisitionTimeout: settings.poolAcquisitionTimeout,
+            logger: settings.logger(logger, module: "realtime"))
         return dependencies
     }
 }
@@ -152,7 +172,7 @@ public func buildApplication(
     let router = buildRouter(dependencies)
     var app = Application(
         router: router,
-        server: .http1(additionalChannelHandlers: [dependencies.connections.handler()]),
+        server: httpServer(dependencies),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "FeedFusion"),
         services: longLivedServices(settings: settings, dependencies: dependencies, services: services, logger: logger),
         logger: logger
@@ -173,6 +193,33 @@ public func buildApplication(
     return app
 }
 
+/// HTTP/1.1, with `/realtime/v1/websocket` upgraded to a WebSocket. An upgrade the endpoint refuses
+/// (bad `vsn`, no or bad `apikey`) is answered 400 by the upgrade handler; a plain GET of the path
+/// reaches the router, which says what it expects.
+func httpServer(_ dependencies: AppDependencies) -> HTTPServerBuilder {
+    let connections = dependencies.connections
+    guard let realtime = dependencies.realtime else { return .http1(additionalChannelHandlers: [connections.handler()]) }
+    return .http1WebSocketUpgrade(
+        configuration: .init(
+            http1: .init(additionalChannelHandlers: [connections.handler()]),
+            ws: .init(maxFrameSize: realtime.settings.maxPayloadBytes)),
+        shouldUpgrade: { request, _, logger in
+            guard let path = request.path,
+                let handshake = await realtime.handshake(
+                    path: String(path.prefix { $0 != "?" }), query: path.firstIndex(of: "?").map { String(path[path.index(after: $0)...]) })
+            else { return .dontUpgrade }
+            switch handshake {
+            case .failure(let refused):
+                logger.debug("realtime handshake refused", metadata: ["reason": "\(refused.reason)"])
+                return .dontUpgrade
+            case .success(let accepted):
+                return .upgrade([:]) { inbound, outbound, _ in
+                    try await realtime.serve(accepted, inbound: inbound, outbound: outbound)
+                }
+            }
+        })
+}
+
 /// Everything that runs beside the HTTP server, in start order (they stop in reverse): the given
 /// ones (the managed PostgreSQL), the pools, the listeners, telemetry; each reports to
 /// `runningServices` so that a shutdown out of time can name what it still waits for.
@@ -181,7 +228,10 @@ func longLivedServices(settings: Settings, dependencies: AppDependencies, servic
     if dependencies.owner !== dependencies.client { all.append(dependencies.owner) }
     all.append(SchemaCacheListener(
         client: dependencies.owner, store: dependencies.data.store,
-        others: { [sessions = dependencies.callers.sessions] in sessions?.apply($0) },
+        others: { [sessions = dependencies.callers.sessions, realtime = dependencies.realtime] in
+            sessions?.apply($0)
+            realtime?.apply(sessionAnnouncement: $0)
+        },
         reconnected: { [sessions = dependencies.callers.sessions] in sessions?.forgetAll() }, logger: logger))
     if dependencies.cachedRPCs.enabled {
         all.append(CacheInvalidationListener(
@@ -190,6 +240,7 @@ func longLivedServices(settings: Settings, dependencies: AppDependencies, servic
     if let shared = dependencies.cachedRPCs.cache.shared {
         all.append(SharedCacheSubscriber(cache: dependencies.cachedRPCs.cache, shared: shared, logger: logger))
     }
+    if let realtime = dependencies.realtime { all.append(realtime.hub) }
     all += dependencies.telemetry.services + metricsPortServices(settings: settings, dependencies: dependencies, logger: logger)
     return all.map { TrackedService(base: $0, registry: dependencies.runningServices) }
 }
@@ -264,5 +315,13 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
         service: dependencies.data, cachedRPCs: dependencies.cachedRPCs, caching: HTTPCaching(settings: dependencies.cacheSettings),
         telemetry: dependencies.telemetry
     ).addRoutes(to: rest)
+
+    // The WebSocket's path asked for without an upgrade (a browser, curl): what it expects instead.
+    router.get("/realtime/v1/websocket") { _, _ -> Response in
+        throw APIError(
+            .upgradeRequired, code: "upgrade_required",
+            message: "/realtime/v1/websocket is a WebSocket: connect with Upgrade: websocket, ?apikey=<key>&vsn=1.0.0 (or 2.0.0)",
+            headers: [.upgrade: "websocket", .connection: "Upgrade"])
+    }
     return router
 }

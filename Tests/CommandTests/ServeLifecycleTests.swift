@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Database
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -21,7 +22,7 @@ struct ServeLifecycleTests {
         let dataDirectory = root.appendingPathComponent("data")
 
         for round in 1...2 {
-            let port = Int.random(in: 20_000..<60_000)
+            let port = try freeLoopbackPort()
             let process = Process()
             process.executableURL = CommandRunner.binary
             process.arguments = ["serve"]

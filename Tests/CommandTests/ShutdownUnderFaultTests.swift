@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Database
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -55,7 +56,7 @@ struct ShutdownUnderFaultTests {
         var token: String?
 
         for round in 1...6 {
-            let port = Int.random(in: 20_000..<60_000)
+            let port = try freeLoopbackPort()
             let base = "http://127.0.0.1:\(port)"
             let log = root.appendingPathComponent("serve-\(round).log")
             FileManager.default.createFile(atPath: log.path, contents: nil)

@@ -12,7 +12,7 @@ import TestSupport
 /// it instead (run: `FEEDFUSION_UPDATE_SCHEMA_SNAPSHOT=1 scripts/test --filter SchemaSnapshot`).
 @Suite("Schema snapshot")
 struct SchemaSnapshotTests {
-    static let schemas = ["auth", "public", "internal"]
+    static let schemas = ["auth", "public", "internal", "realtime"]
     static let file = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("docs/schema.sql")

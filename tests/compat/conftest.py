@@ -39,6 +39,8 @@ def server():
         "LOG_LEVEL": "warning",
         "METRICS_TOKEN": METRICS_TOKEN,
         "TELEMETRY_FLUSH_MS": "100",
+        # A small queue per realtime connection, so that the slow-consumer test fills it quickly.
+        "REALTIME_OUTBOUND_QUEUE": "64",
     }
     log = open(os.path.join(data, "serve.log"), "w")
     process = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -6,7 +6,9 @@ import PostgresNIO
 public enum SecurityAudit {
     /// Every function (`schema.name/argument count`, extensions' own aside) that `anon` or
     /// `authenticated` may execute: the API's functions in `public`, the claims readers, the helpers
-    /// the policies call, and the helpers of the API functions that run as the caller (migration 0017).
+    /// the policies call, the helpers of the API functions that run as the caller (migration 0017), and
+    /// the private-channel check the realtime server runs as the joining user (migration 0023; the
+    /// `realtime` schema is never exposed through the data API).
     /// Anything else executable by them is a mistake `verify` reports.
     public static let clientExecutableFunctions: Set<String> = [
         "auth.jwt/0", "auth.role/0", "auth.uid/0",
@@ -20,6 +22,7 @@ public enum SecurityAudit {
         "public.follow_entity/1", "public.follow_profile/1", "public.is_admin/0", "public.like_post/1",
         "public.log_usage_event_v2/4", "public.log_usage_events/1", "public.search_profiles/2", "public.track_metrics/1",
         "public.unblock_profile/1", "public.unfollow_entity/1", "public.unfollow_profile/1", "public.unlike_post/1",
+        "realtime.authorize/1", "realtime.stage_probe/1", "realtime.topic/0",
     ]
 
     /// Every check, in report order. `schemas` are the exposed schemas (`DB_SCHEMAS`); `auth` is always included.

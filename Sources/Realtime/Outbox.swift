@@ -1,0 +1,37 @@
+import Synchronization
+
+/// What one connection has yet to write: a bounded queue drained by the connection's writer. A
+/// subscriber that reads too slowly fills it; the next message then marks the connection as fallen
+/// behind and ends the queue, and the writer tells the client and closes (Supabase drops such
+/// messages silently — realtime #269; a client that knows can refetch).
+final class Outbox: Sendable {
+    let serializer: PhoenixSerializer
+    private let continuation: AsyncStream<String>.Continuation
+    private let fellBehind = Atomic<Bool>(false)
+
+    init(serializer: PhoenixSerializer, continuation: AsyncStream<String>.Continuation) {
+        self.serializer = serializer
+        self.continuation = continuation
+    }
+
+    static func make(serializer: PhoenixSerializer, capacity: Int) -> (Outbox, AsyncStream<String>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(capacity))
+        return (Outbox(serializer: serializer, continuation: continuation), stream)
+    }
+
+    var hasFallenBehind: Bool { fellBehind.load(ordering: .relaxed) }
+
+    func send(_ message: PhoenixMessage) { push(message.encoded(serializer)) }
+
+    func send(_ message: EncodedMessage) { push(message.text(serializer)) }
+
+    private func push(_ text: String) {
+        if case .dropped = continuation.yield(text) {
+            fellBehind.store(true, ordering: .relaxed)
+            continuation.finish()
+        }
+    }
+
+    /// No more messages: the writer drains what is queued and stops.
+    func finish() { continuation.finish() }
+}

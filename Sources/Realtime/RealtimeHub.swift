@@ -1,0 +1,195 @@
+import Auth
+import Database
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Every channel joined on this server: who is in which topic, with what settings and identity,
+/// and who is present. Broadcasts and presence diffs fan out from here; a message is encoded once
+/// per wire format, not once per subscriber.
+///
+/// The hub is the truth about membership: a connection asks it whether its join still stands, so
+/// that what ends a membership from outside (an expired token, a session that ended) ends it at once.
+public final class RealtimeHub: Sendable {
+    public struct MemberID: Hashable, Sendable {
+        let value: UInt64
+    }
+
+    struct Member: Sendable {
+        let outbox: Outbox
+        let topic: String
+        let joinRef: String?
+        let config: ChannelConfig
+        var caller: Caller
+        var expiresAt: Date?
+        /// For a private channel: whether the database lets this caller send on it.
+        var maySend: Bool
+        /// This member's presence: its `phx_ref` and what it tracked.
+        var presence: (ref: String, payload: [String: JSONValue])?
+    }
+
+    private struct State {
+        var topics: [String: [MemberID: Member]] = [:]
+        var topicOf: [MemberID: String] = [:]
+        var nextID: UInt64 = 0
+        var nextPresenceRef: UInt64 = 0
+    }
+    private let state = Mutex(State())
+    let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// Connections' memberships now (for /metrics and tests).
+    public var memberCount: Int { state.withLock { $0.topicOf.count } }
+
+    func join(_ member: Member) -> MemberID {
+        state.withLock { state in
+            state.nextID += 1
+            let id = MemberID(value: state.nextID)
+            state.topics[member.topic, default: [:]][id] = member
+            state.topicOf[id] = member.topic
+            return id
+        }
+    }
+
+    func member(_ id: MemberID) -> Member? {
+        state.withLock { state in state.topicOf[id].flatMap { state.topics[$0]?[id] } }
+    }
+
+    func update(_ id: MemberID, _ change: (inout Member) -> Void) {
+        state.withLock { state in
+            guard let topic = state.topicOf[id] else { return }
+            change(&state.topics[topic]![id]!)
+        }
+    }
+
+    /// Removes a membership; the others in its topic see its presence leave.
+    @discardableResult
+    func leave(_ id: MemberID) -> Member? {
+        let (removed, recipients) = state.withLock { state -> (Member?, [Member]) in
+            guard let topic = state.topicOf.removeValue(forKey: id) else { return (nil, []) }
+            let removed = state.topics[topic]?.removeValue(forKey: id)
+            if state.topics[topic]?.isEmpty == true { state.topics[topic] = nil }
+            return (removed, removed?.presence == nil ? [] : Array(state.topics[topic]?.values ?? [:].values))
+        }
+        if let removed, let presence = removed.presence {
+            let diff = Self.presenceDiff(joins: [:], leaves: [removed.config.presenceKey: [Self.meta(presence)]])
+            send(PhoenixMessage(topic: removed.topic, event: "presence_diff", payload: diff), to: recipients)
+        }
+        return removed
+    }
+
+    /// A client's broadcast to the others in its topic (and to itself when its join asked for it).
+    func broadcast(from id: MemberID, payload: JSONValue) {
+        let recipients = state.withLock { state -> [Member] in
+            guard let topic = state.topicOf[id], let members = state.topics[topic] else { return [] }
+            return members.compactMap { key, member in key != id || member.config.receivesOwnBroadcasts ? member : nil }
+        }
+        guard let topic = recipients.first?.topic else { return }
+        send(PhoenixMessage(topic: topic, event: "broadcast", payload: payload), to: recipients)
+    }
+
+    /// Tracks (or replaces) a member's presence; every member of the topic gets the diff.
+    func track(_ id: MemberID, payload: [String: JSONValue]) {
+        let outcome = state.withLock { state -> (Member, (ref: String, payload: [String: JSONValue])?, [Member])? in
+            guard let topic = state.topicOf[id], var member = state.topics[topic]?[id] else { return nil }
+            state.nextPresenceRef += 1
+            let previous = member.presence
+            member.presence = (ref: "p\(state.nextPresenceRef)", payload: payload)
+            state.topics[topic]![id] = member
+            return (member, previous, Array(state.topics[topic]!.values))
+        }
+        guard let (member, previous, recipients) = outcome, let presence = member.presence else { return }
+        var joined = Self.meta(presence)
+        if let previous { joined["phx_ref_prev"] = .string(previous.ref) }
+        let key = member.config.presenceKey
+        let diff = Self.presenceDiff(joins: [key: [joined]], leaves: previous.map { [key: [Self.meta($0)]] } ?? [:])
+        send(PhoenixMessage(topic: member.topic, event: "presence_diff", payload: diff), to: recipients)
+    }
+
+    func untrack(_ id: MemberID) {
+        let outcome = state.withLock { state -> (Member, [Member])? in
+            guard let topic = state.topicOf[id], let member = state.topics[topic]?[id], member.presence != nil else { return nil }
+            state.topics[topic]![id]!.presence = nil
+            return (member, Array(state.topics[topic]!.values))
+        }
+        guard let (member, recipients) = outcome, let presence = member.presence else { return }
+        let diff = Self.presenceDiff(joins: [:], leaves: [member.config.presenceKey: [Self.meta(presence)]])
+        send(PhoenixMessage(topic: member.topic, event: "presence_diff", payload: diff), to: recipients)
+    }
+
+    /// Who is present in a topic: `{key: {metas: [...]}}`, as `presence_state` carries it.
+    func presenceState(of topic: String) -> JSONValue {
+        let members = state.withLock { Array($0.topics[topic]?.values ?? [:].values) }
+        var byKey: [String: [JSONValue]] = [:]
+        for member in members {
+            if let presence = member.presence { byKey[member.config.presenceKey, default: []].append(.object(Self.meta(presence))) }
+        }
+        return .object(byKey.mapValues { .object(["metas": .array($0)]) })
+    }
+
+    /// Ends every membership whose token has expired: the client hears why, then the channel closes.
+    func endExpired(now: Date = Date()) {
+        let expired = state.withLock { state in
+            state.topics.values.flatMap { members in
+                members.filter { _, member in member.expiresAt.map { $0 <= now } ?? false }.map(\.key)
+            }
+        }
+        for id in expired {
+            end(id, reason: "Token has expired", extension: "system")
+        }
+    }
+
+    /// The memberships whose caller matches, with that caller.
+    func members(where matches: (Caller) -> Bool) -> [(id: MemberID, caller: Caller)] {
+        state.withLock { state in
+            state.topics.values.flatMap { members in
+                members.compactMap { id, member in matches(member.caller) ? (id, member.caller) : nil }
+            }
+        }
+    }
+
+    /// Closes a membership from the server's side: a `system` error, then `phx_close`.
+    func end(_ id: MemberID, reason: String, extension: String) {
+        guard let member = leave(id) else { return }
+        let channel = String(member.topic.dropFirst(RealtimeSession.topicPrefix.count))
+        member.outbox.send(PhoenixMessage(topic: member.topic, event: "system", payload: .object([
+            "channel": .string(channel), "extension": .string(`extension`), "message": .string(reason), "status": .string("error"),
+        ])))
+        member.outbox.send(PhoenixMessage(joinRef: member.joinRef, ref: member.joinRef, topic: member.topic, event: "phx_close", payload: .object([:])))
+        logger.debug("realtime membership ended", metadata: ["topic": "\(member.topic)", "reason": "\(reason)"])
+    }
+
+    private func send(_ message: PhoenixMessage, to recipients: [Member]) {
+        let encoded = EncodedMessage(message)
+        for recipient in recipients { recipient.outbox.send(encoded) }
+    }
+
+    static func meta(_ presence: (ref: String, payload: [String: JSONValue])) -> [String: JSONValue] {
+        var meta = presence.payload
+        meta["phx_ref"] = .string(presence.ref)
+        return meta
+    }
+
+    static func presenceDiff(joins: [String: [[String: JSONValue]]], leaves: [String: [[String: JSONValue]]]) -> JSONValue {
+        func state(_ entries: [String: [[String: JSONValue]]]) -> JSONValue {
+            .object(entries.mapValues { .object(["metas": .array($0.map(JSONValue.object))]) })
+        }
+        return .object(["joins": state(joins), "leaves": state(leaves)])
+    }
+}
+
+/// The hub's clock: ends memberships whose token expired, once a second.
+extension RealtimeHub: Service {
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                self.endExpired()
+            }
+        }
+    }
+}

@@ -1,0 +1,265 @@
+import AppConfig
+import Auth
+import Database
+import Foundation
+import Logging
+import RateLimiting
+
+/// One WebSocket connection's channels: reads the client's messages in order and answers each, as
+/// a Phoenix socket does. Everything sent to the client goes through its `Outbox`.
+struct RealtimeSession {
+    static let topicPrefix = "realtime:"
+
+    let hub: RealtimeHub
+    let callers: CallerResolver
+    let authorizer: ChannelAuthorizer
+    let settings: RealtimeSettings
+    let outbox: Outbox
+    /// The key the socket connected with: the token of a join that names none.
+    let apikey: String
+    let logger: Logger
+    /// Joins and sent events per second, for this connection.
+    let joins: RateLimiter
+    let events: RateLimiter
+    /// The channels joined on this connection, by topic.
+    private(set) var channels: [String: RealtimeHub.MemberID] = [:]
+
+    init(
+        hub: RealtimeHub, callers: CallerResolver, authorizer: ChannelAuthorizer, settings: RealtimeSettings, outbox: Outbox,
+        apikey: String, logger: Logger
+    ) {
+        self.hub = hub
+        self.callers = callers
+        self.authorizer = authorizer
+        self.settings = settings
+        self.outbox = outbox
+        self.apikey = apikey
+        self.logger = logger
+        joins = RateLimiter(RateLimit(limit: settings.maxJoinsPerSecond, period: .seconds(1)))
+        events = RateLimiter(RateLimit(limit: settings.maxEventsPerSecond, period: .seconds(1)))
+    }
+
+    /// One text frame from the client.
+    mutating func receive(_ text: String) async {
+        let message: PhoenixMessage
+        do {
+            message = try PhoenixMessage.decode(text, serializer: outbox.serializer)
+        } catch {
+            // No topic to answer on: the socket's own topic says what was wrong; the connection stays.
+            outbox.send(PhoenixMessage(topic: "phoenix", event: "phx_error", payload: .object(["reason": .string("malformed frame: \(error)")])))
+            return
+        }
+        switch (message.topic, message.event) {
+        case ("phoenix", "heartbeat"):
+            reply(to: message, status: "ok", response: .object([:]))
+        case (_, "phx_join"):
+            await join(message)
+        default:
+            await handle(message)
+        }
+    }
+
+    /// Leaves every channel: the connection has closed.
+    mutating func close() {
+        for id in channels.values { hub.leave(id) }
+        channels = [:]
+    }
+
+    // MARK: - Joining
+
+    private mutating func join(_ message: PhoenixMessage) async {
+        let topic = message.topic
+        guard topic.hasPrefix(Self.topicPrefix), topic.count > Self.topicPrefix.count else {
+            // As Phoenix answers a topic no channel serves.
+            reply(to: message, status: "error", response: .object(["reason": .string("unmatched topic")]))
+            return
+        }
+        // A second join of the same topic replaces the first, as in Phoenix.
+        if let existing = channels.removeValue(forKey: topic), let old = hub.leave(existing) {
+            outbox.send(PhoenixMessage(joinRef: old.joinRef, ref: old.joinRef, topic: topic, event: "phx_close", payload: .object([:])))
+        }
+        guard channels.count < settings.maxChannelsPerConnection else {
+            return refuseJoin(message, "ChannelRateLimitReached: too many channels on this connection (at most \(settings.maxChannelsPerConnection))")
+        }
+        guard joins.record("joins").allowed else {
+            return refuseJoin(message, "ClientJoinRateLimitReached: too many joins per second (at most \(settings.maxJoinsPerSecond))")
+        }
+        let config: ChannelConfig
+        do {
+            config = try ChannelConfig(joinPayload: message.payload)
+        } catch {
+            return refuseJoin(message, "InvalidJoinPayload: \(error.reason)")
+        }
+        let token: String
+        switch message.payload.objectValue?["access_token"] {
+        case .string(let given)? where !given.isEmpty: token = given
+        case nil, .null?, .string?: token = apikey
+        default: return refuseJoin(message, "InvalidJoinPayload: access_token must be a string")
+        }
+        let caller: Caller
+        switch await resolve(token) {
+        case .success(let resolved): caller = resolved
+        case .failure(let refusal): return refuseJoin(message, refusal.reason)
+        }
+        guard config.postgresChanges.isEmpty else {
+            return refuseJoin(message, "PostgresChangesUnavailable: postgres_changes is not served yet; broadcast and presence are")
+        }
+        var maySend = true
+        if config.isPrivate {
+            guard caller.role != .anon else {
+                return refuseJoin(message, "Unauthorized: a private channel needs a signed-in user's token")
+            }
+            do {
+                let permissions = try await authorizer.permissions(of: caller, on: String(topic.dropFirst(Self.topicPrefix.count)))
+                guard permissions.receive else {
+                    return refuseJoin(message, "Unauthorized: You do not have permissions to read from this Channel topic: \(topic.dropFirst(Self.topicPrefix.count))")
+                }
+                maySend = permissions.send
+            } catch {
+                logger.warning("realtime authorization failed", metadata: ["error": "\(String(reflecting: error))"])
+                return refuseJoin(message, "UnableToConnectToDatabase: the channel's authorization could not be checked; try again")
+            }
+        }
+        let id = hub.join(RealtimeHub.Member(
+            outbox: outbox, topic: topic, joinRef: message.joinRef ?? message.ref, config: config, caller: caller,
+            expiresAt: Self.expiry(of: caller), maySend: maySend, presence: nil))
+        channels[topic] = id
+        reply(to: message, status: "ok", response: .object(["postgres_changes": .array([])]))
+        if config.presenceEnabled {
+            outbox.send(PhoenixMessage(topic: topic, event: "presence_state", payload: hub.presenceState(of: topic)))
+        }
+    }
+
+    /// The error reply, then `phx_close`: the client stops this channel instead of retrying a join
+    /// that cannot succeed as sent.
+    private func refuseJoin(_ message: PhoenixMessage, _ reason: String) {
+        reply(to: message, status: "error", response: .object(["reason": .string(reason)]))
+        let joinRef = message.joinRef ?? message.ref
+        outbox.send(PhoenixMessage(joinRef: joinRef, ref: joinRef, topic: message.topic, event: "phx_close", payload: .object([:])))
+    }
+
+    struct Refusal: Error {
+        let reason: String
+    }
+
+    /// The caller a token stands for, with Supabase's reasons when it stands for none.
+    private func resolve(_ token: String) async -> Result<Caller, Refusal> {
+        do {
+            return .success(try await callers.caller(authorization: "Bearer \(token)", apikey: nil))
+        } catch {
+            let reason = switch error {
+            case .expired: "InvalidJWTExpiration: Token has expired"
+            case .sessionEnded: "InvalidJWTToken: the session has ended (signed out, banned or deleted)"
+            case .sessionUnverifiable: "UnableToConnectToDatabase: the session could not be checked; try again"
+            case .roleNotAllowed(let role): "InvalidJWTToken: role '\(role)' is not allowed"
+            case .malformedAuthorizationHeader, .invalidToken: "InvalidJWTToken: the token is not valid"
+            }
+            return .failure(Refusal(reason: reason))
+        }
+    }
+
+    static func expiry(of caller: Caller) -> Date? {
+        guard case .number(let seconds)? = (try? JSONValue(jsonText: caller.claimsJSON))?.objectValue?["exp"] else { return nil }
+        return Date(timeIntervalSince1970: seconds)
+    }
+
+    // MARK: - Joined channels
+
+    private mutating func handle(_ message: PhoenixMessage) async {
+        guard let id = channels[message.topic], let member = hub.member(id) else {
+            channels[message.topic] = nil
+            reply(to: message, status: "error", response: .object(["reason": .string("unmatched topic")]))
+            return
+        }
+        let fields = message.payload.objectValue ?? [:]
+        switch message.event {
+        case "phx_leave":
+            hub.leave(id)
+            channels[message.topic] = nil
+            reply(to: message, status: "ok", response: .object([:]))
+            outbox.send(PhoenixMessage(joinRef: member.joinRef, ref: member.joinRef, topic: message.topic, event: "phx_close", payload: .object([:])))
+        case "broadcast":
+            guard allowedEvent(message) else { return }
+            guard case .string? = fields["event"] else {
+                return reply(to: message, status: "error", response: .object(["reason": .string("a broadcast needs an event name (payload.event)")]))
+            }
+            guard member.maySend else { return refuseSend(message) }
+            hub.broadcast(from: id, payload: message.payload)
+            if member.config.acknowledgesBroadcasts { reply(to: message, status: "ok", response: .object([:])) }
+        case "presence":
+            guard allowedEvent(message) else { return }
+            guard member.maySend else { return refuseSend(message) }
+            switch (fields["event"], fields["payload"]) {
+            case (.string("track")?, .object(let state)?):
+                hub.track(id, payload: state)
+            case (.string("track")?, nil), (.string("track")?, .null?):
+                hub.track(id, payload: [:])
+            case (.string("untrack")?, _):
+                hub.untrack(id)
+            default:
+                return reply(to: message, status: "error", response: .object([
+                    "reason": .string("presence needs event 'track' with an object payload, or 'untrack'"),
+                ]))
+            }
+            reply(to: message, status: "ok", response: .object([:]))
+        case "access_token":
+            await refreshToken(message, id: id, member: member)
+        default:
+            reply(to: message, status: "error", response: .object(["reason": .string("unknown event '\(message.event)'")]))
+        }
+    }
+
+    /// A fresh token for a joined channel: the membership carries on as the token's caller, or
+    /// ends when the token is refused (or no longer lets it read a private channel).
+    private mutating func refreshToken(_ message: PhoenixMessage, id: RealtimeHub.MemberID, member: RealtimeHub.Member) async {
+        guard case .string(let token)? = message.payload.objectValue?["access_token"], !token.isEmpty else {
+            return reply(to: message, status: "error", response: .object(["reason": .string("access_token must be a non-empty string")]))
+        }
+        let caller: Caller
+        switch await resolve(token) {
+        case .success(let resolved): caller = resolved
+        case .failure(let refusal):
+            hub.end(id, reason: refusal.reason, extension: "system")
+            channels[message.topic] = nil
+            return
+        }
+        var maySend = member.maySend
+        if member.config.isPrivate {
+            guard caller.role != .anon,
+                let permissions = try? await authorizer.permissions(of: caller, on: String(message.topic.dropFirst(Self.topicPrefix.count))),
+                permissions.receive
+            else {
+                hub.end(id, reason: "Unauthorized: the new token may not read this channel", extension: "system")
+                channels[message.topic] = nil
+                return
+            }
+            maySend = permissions.send
+        }
+        hub.update(id) { member in
+            member.caller = caller
+            member.expiresAt = Self.expiry(of: caller)
+            member.maySend = maySend
+        }
+        if message.ref != nil { reply(to: message, status: "ok", response: .object([:])) }
+    }
+
+    private func allowedEvent(_ message: PhoenixMessage) -> Bool {
+        if events.record("events").allowed { return true }
+        reply(to: message, status: "error", response: .object([
+            "reason": .string("ClientRateLimitReached: too many messages per second (at most \(settings.maxEventsPerSecond))"),
+        ]))
+        return false
+    }
+
+    private func refuseSend(_ message: PhoenixMessage) {
+        reply(to: message, status: "error", response: .object([
+            "reason": .string("Unauthorized: You do not have permissions to write to this Channel topic: \(message.topic.dropFirst(Self.topicPrefix.count))"),
+        ]))
+    }
+
+    private func reply(to message: PhoenixMessage, status: String, response: JSONValue) {
+        outbox.send(PhoenixMessage(
+            joinRef: message.joinRef, ref: message.ref, topic: message.topic, event: "phx_reply",
+            payload: .object(["status": .string(status), "response": response])))
+    }
+}
