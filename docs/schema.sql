@@ -284,6 +284,13 @@ ALTER TABLE realtime.messages ADD CONSTRAINT messages_extension_check CHECK ((ex
 ALTER TABLE realtime.messages ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
 ALTER TABLE realtime.messages ENABLE ROW LEVEL SECURITY;
 
+CREATE TABLE realtime.subscribed_tables (
+    relation regclass NOT NULL,
+    until timestamp with time zone NOT NULL
+);
+ALTER TABLE realtime.subscribed_tables ADD CONSTRAINT subscribed_tables_pkey PRIMARY KEY (relation);
+ALTER TABLE realtime.subscribed_tables ENABLE ROW LEVEL SECURITY;
+
 -- Indexes -------------------------------------------------------------------------------------------
 
 CREATE INDEX refresh_tokens_session_id_idx ON auth.refresh_tokens USING btree (session_id);
@@ -438,7 +445,9 @@ CREATE TRIGGER follows_mark_announced AFTER INSERT OR DELETE OR UPDATE OR TRUNCA
 CREATE TRIGGER follows_set_status BEFORE INSERT ON public.follows FOR EACH ROW EXECUTE FUNCTION internal.set_follow_status();
 CREATE TRIGGER follows_truncate_announce AFTER TRUNCATE ON public.follows FOR EACH STATEMENT EXECUTE FUNCTION internal.announce_all();
 CREATE TRIGGER follows_truncate_followed_profiles AFTER TRUNCATE ON public.follows FOR EACH STATEMENT EXECUTE FUNCTION internal.clear_followed_profiles();
+CREATE TRIGGER realtime_changes AFTER INSERT OR DELETE OR UPDATE ON public.follows FOR EACH ROW EXECUTE FUNCTION realtime.announce_change('id');
 CREATE TRIGGER post_likes_count AFTER INSERT OR DELETE ON public.post_likes FOR EACH ROW EXECUTE FUNCTION internal.post_likes_count();
+CREATE TRIGGER realtime_changes AFTER INSERT OR DELETE OR UPDATE ON public.post_likes FOR EACH ROW EXECUTE FUNCTION realtime.announce_change('post_id', 'profile_id');
 CREATE TRIGGER post_targets_announce AFTER INSERT OR DELETE ON public.post_targets FOR EACH ROW EXECUTE FUNCTION internal.announce_post_target();
 CREATE TRIGGER post_targets_cap BEFORE INSERT ON public.post_targets FOR EACH ROW EXECUTE FUNCTION internal.cap_post_targets();
 CREATE TRIGGER post_targets_mark_announced AFTER INSERT OR DELETE ON public.post_targets FOR EACH STATEMENT EXECUTE FUNCTION internal.mark_cache_announced();
@@ -451,10 +460,12 @@ CREATE TRIGGER posts_mark_announced AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE
 CREATE TRIGGER posts_touch BEFORE UPDATE OF body, visibility, location ON public.posts FOR EACH ROW EXECUTE FUNCTION internal.touch_updated_at();
 CREATE TRIGGER posts_truncate_announce AFTER TRUNCATE ON public.posts FOR EACH STATEMENT EXECUTE FUNCTION internal.announce_all();
 CREATE TRIGGER posts_visibility AFTER UPDATE OF visibility, author_private ON public.posts FOR EACH ROW WHEN (((old.visibility IS DISTINCT FROM new.visibility) OR (old.author_private IS DISTINCT FROM new.author_private))) EXECUTE FUNCTION internal.posts_propagate_visibility();
+CREATE TRIGGER realtime_changes AFTER INSERT OR DELETE OR UPDATE ON public.posts FOR EACH ROW EXECUTE FUNCTION realtime.announce_change('id');
 CREATE TRIGGER profiles_announce AFTER UPDATE ON public.profiles FOR EACH ROW WHEN (((old.username IS DISTINCT FROM new.username) OR (old.display_name IS DISTINCT FROM new.display_name) OR (old.avatar_url IS DISTINCT FROM new.avatar_url) OR (old.is_private IS DISTINCT FROM new.is_private))) EXECUTE FUNCTION internal.announce_profile();
 CREATE TRIGGER profiles_mark_announced AFTER UPDATE ON public.profiles FOR EACH STATEMENT EXECUTE FUNCTION internal.mark_cache_announced();
 CREATE TRIGGER profiles_privacy AFTER UPDATE OF is_private ON public.profiles FOR EACH ROW WHEN ((old.is_private IS DISTINCT FROM new.is_private)) EXECUTE FUNCTION internal.profiles_propagate_privacy();
 CREATE TRIGGER profiles_touch BEFORE UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION internal.touch_updated_at();
+CREATE TRIGGER realtime_changes AFTER INSERT OR DELETE OR UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION realtime.announce_change('id');
 
 -- Functions (with who may execute them) -------------------------------------------------------------
 
@@ -2129,6 +2140,33 @@ $function$
 ;
 -- executable by: anon, authenticated, service_role
 
+CREATE OR REPLACE FUNCTION realtime.announce_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_row jsonb;
+    v_pk jsonb := '{}';
+    v_column text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM realtime.subscribed_tables s WHERE s.relation = TG_RELID AND s.until > now()) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'DELETE' THEN v_row := to_jsonb(OLD); ELSE v_row := to_jsonb(NEW); END IF;
+    FOREACH v_column IN ARRAY TG_ARGV LOOP
+        v_pk := v_pk || jsonb_build_object(v_column, v_row -> v_column);
+    END LOOP;
+    PERFORM pg_notify('feedfusion_realtime', jsonb_build_object(
+        'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME, 'type', TG_OP, 'pk', v_pk,
+        'at', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text);
+    RETURN NULL;
+END
+$function$
+;
+-- executable by: owner only
+
 CREATE OR REPLACE FUNCTION realtime.authorize(p_topic text)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -2159,6 +2197,30 @@ $function$
 ;
 -- executable by: authenticated
 
+CREATE OR REPLACE FUNCTION realtime.publish(p_table regclass)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_columns text;
+BEGIN
+    SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.ordinality) INTO v_columns
+    FROM pg_index i
+    CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ordinality)
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    WHERE i.indrelid = p_table AND i.indisprimary;
+    IF v_columns IS NULL THEN
+        RAISE EXCEPTION '% has no primary key: realtime changes name rows by it', p_table;
+    END IF;
+    EXECUTE format('DROP TRIGGER IF EXISTS realtime_changes ON %s', p_table);
+    EXECUTE format('CREATE TRIGGER realtime_changes AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION realtime.announce_change(%s)',
+        p_table, v_columns);
+END
+$function$
+;
+-- executable by: owner only
+
 CREATE OR REPLACE FUNCTION realtime.stage_probe(p_topic text)
  RETURNS void
  LANGUAGE sql
@@ -2176,3 +2238,42 @@ CREATE OR REPLACE FUNCTION realtime.topic()
 AS $function$ SELECT nullif(current_setting('realtime.topic', true), '') $function$
 ;
 -- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION realtime.visible_rows(p_table regclass, p_pk jsonb, p_claims text[])
+ RETURNS TABLE(claims_index integer, record jsonb)
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_query text;
+    v_claims jsonb;
+    v_row jsonb;
+BEGIN
+    -- Untyped literals take the key columns' types, so the primary key's index is used.
+    SELECT format('SELECT to_jsonb(t) FROM %s t WHERE %s', p_table, string_agg(format('t.%I = %L', key, value), ' AND '))
+    INTO v_query FROM jsonb_each_text(p_pk);
+    FOR i IN 1 .. coalesce(array_length(p_claims, 1), 0) LOOP
+        v_row := NULL;
+        BEGIN
+            v_claims := p_claims[i]::jsonb;
+            IF v_claims->>'role' NOT IN ('anon', 'authenticated', 'service_role') THEN
+                RAISE EXCEPTION 'role % is not a request role', v_claims->>'role';
+            END IF;
+            PERFORM set_config('role', v_claims->>'role', true);
+            PERFORM set_config('request.jwt.claims', p_claims[i], true);
+            PERFORM set_config('request.jwt.claim.sub', coalesce(v_claims->>'sub', ''), true);
+            PERFORM set_config('request.jwt.claim.role', v_claims->>'role', true);
+            EXECUTE v_query INTO v_row;
+        EXCEPTION WHEN OTHERS THEN
+            v_row := NULL;
+        END;
+        IF v_row IS NOT NULL THEN
+            claims_index := i;
+            record := v_row;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$function$
+;
+-- executable by: owner only

@@ -21,12 +21,15 @@ public struct CacheInvalidationListener: Service {
     let client: PostgresClient
     let cache: ResponseCache
     let fences: WriteFences?
+    /// Homes open live (realtime): new posts reach them from the same fan-out.
+    let liveHomes: (any LiveHomeFeeds)?
     let logger: Logger
 
-    public init(client: PostgresClient, cache: ResponseCache, fences: WriteFences? = nil, logger: Logger) {
+    public init(client: PostgresClient, cache: ResponseCache, fences: WriteFences? = nil, liveHomes: (any LiveHomeFeeds)? = nil, logger: Logger) {
         self.client = client
         self.cache = cache
         self.fences = fences
+        self.liveHomes = liveHomes
         self.logger = logger
     }
 
@@ -163,7 +166,8 @@ public struct CacheInvalidationListener: Service {
     /// are dropped instead: never left without the post.
     func push(_ posts: [(id: UUID, at: Int64)], on connection: PostgresConnection) async {
         let viewers = Set(cache.ids(ofKind: ResponseCache.homeTopKind).compactMap { $0.split(separator: "/").first.map(String.init) })
-        let viewerIDs = viewers.compactMap(UUID.init(uuidString:))
+        let live = liveHomes?.liveViewers() ?? []
+        let viewerIDs = Array(Set(viewers.compactMap(UUID.init(uuidString:))).union(live))
         guard !viewerIDs.isEmpty else { return }
         let announced = Set(posts.map(\.id))
         do {
@@ -183,7 +187,9 @@ public struct CacheInvalidationListener: Service {
             }
             for row in rows {
                 let (post, viewer, item) = try row.decode((UUID, UUID, String).self)
-                if announced.contains(post) { cache.push(item, toHomeOf: CacheTag.id(viewer)) }
+                guard announced.contains(post) else { continue }
+                cache.push(item, toHomeOf: CacheTag.id(viewer))
+                if live.contains(viewer) { liveHomes?.deliver(item, toHomeOf: viewer) }
             }
             for post in posts { cache.fanOutLag.record(createdAtMicroseconds: post.at) }
         } catch {

@@ -3,6 +3,7 @@ import Auth
 import DataAPI
 import Database
 import FeedCache
+import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
@@ -78,17 +79,20 @@ public struct AppDependencies: Sendable {
         self.migrateBeforeServing = migrateBeforeServing
         self.readinessTimeout = readinessTimeout
         self.rateLimits = rateLimits
-        realtime = Self.makeRealtime(RealtimeSettings(), client: client, callers: callers, acquisitionTimeout: .seconds(2), logger: logger)
+        realtime = Self.makeRealtime(
+            RealtimeSettings(), client: client, owner: owner ?? client, callers: callers, acquisitionTimeout: .seconds(2), logger: logger)
     }
 
     static func makeRealtime(
-        _ settings: RealtimeSettings, client: PostgresClient, callers: CallerResolver, acquisitionTimeout: Duration, logger: Logger
+        _ settings: RealtimeSettings, client: PostgresClient, owner: PostgresClient, callers: CallerResolver, acquisitionTimeout: Duration,
+        logger: Logger
     ) -> RealtimeEndpoint? {
         guard settings.enabled else { return nil }
-        let logger = Logger(label: "feedfusion.realtime")
+        let hub = RealtimeHub(logger: logger)
         return RealtimeEndpoint(
-            hub: RealtimeHub(logger: logger), callers: callers,
+            hub: hub, callers: callers,
             authorizer: ChannelAuthorizer(client: client, acquisitionTimeout: acquisitionTimeout, logger: logger),
+            changes: ChangeFeed(hub: hub, owner: owner, requests: client, logger: logger),
             settings: settings, logger: logger)
     }
 
@@ -124,7 +128,8 @@ public struct AppDependencies: Sendable {
         dependencies.logger = logger
         dependencies.databasePoolSize = settings.databasePoolSize
         dependencies.realtime = makeRealtime(
-            settings.realtime, client: client, callers: dependencies.callers, acquisitionTimeout: settings.poolAcquisitionTimeout,
+            settings.realtime, client: client, owner: owner ?? client, callers: dependencies.callers,
+            acquisitionTimeout: settings.poolAcquisitionTimeout,
             logger: settings.logger(logger, module: "realtime"))
         return dependencies
     }
@@ -193,6 +198,13 @@ public func buildApplication(
     return app
 }
 
+/// The realtime home channel, fed by the cache's home fan-out.
+struct RealtimeHomeFeeds: LiveHomeFeeds {
+    let hub: RealtimeHub
+    func liveViewers() -> Set<UUID> { hub.liveHomeViewers() }
+    func deliver(_ item: String, toHomeOf viewer: UUID) { hub.deliverHomePost(item, to: viewer) }
+}
+
 /// HTTP/1.1, with `/realtime/v1/websocket` upgraded to a WebSocket. An upgrade the endpoint refuses
 /// (bad `vsn`, no or bad `apikey`) is answered 400 by the upgrade handler; a plain GET of the path
 /// reaches the router, which says what it expects.
@@ -235,12 +247,16 @@ func longLivedServices(settings: Settings, dependencies: AppDependencies, servic
         reconnected: { [sessions = dependencies.callers.sessions] in sessions?.forgetAll() }, logger: logger))
     if dependencies.cachedRPCs.enabled {
         all.append(CacheInvalidationListener(
-            client: dependencies.owner, cache: dependencies.cachedRPCs.cache, fences: dependencies.data.fences, logger: logger))
+            client: dependencies.owner, cache: dependencies.cachedRPCs.cache, fences: dependencies.data.fences,
+            liveHomes: dependencies.realtime.map { RealtimeHomeFeeds(hub: $0.hub) }, logger: logger))
     }
     if let shared = dependencies.cachedRPCs.cache.shared {
         all.append(SharedCacheSubscriber(cache: dependencies.cachedRPCs.cache, shared: shared, logger: logger))
     }
-    if let realtime = dependencies.realtime { all.append(realtime.hub) }
+    if let realtime = dependencies.realtime {
+        all.append(realtime.hub)
+        if let changes = realtime.changes { all.append(changes) }
+    }
     all += dependencies.telemetry.services + metricsPortServices(settings: settings, dependencies: dependencies, logger: logger)
     return all.map { TrackedService(base: $0, registry: dependencies.runningServices) }
 }
@@ -259,7 +275,8 @@ func metricsPortServices(settings: Settings, dependencies: AppDependencies, logg
 func metricsController(_ dependencies: AppDependencies, requireToken: Bool) -> MetricsController {
     MetricsController(
         telemetry: dependencies.telemetry, client: dependencies.client, cache: dependencies.cachedRPCs.cache, redis: dependencies.redis,
-        fences: dependencies.data.fences, poolSize: dependencies.databasePoolSize, requireToken: requireToken)
+        fences: dependencies.data.fences, poolSize: dependencies.databasePoolSize, realtime: dependencies.realtime,
+        requireToken: requireToken)
 }
 
 func rateLimitMiddleware(

@@ -7,6 +7,7 @@ import HTTPTypes
 import Hummingbird
 import Observability
 import PostgresNIO
+import Realtime
 import Redis
 
 /// `GET /metrics`: the Prometheus text exposition. Never open by default: on the API port it needs
@@ -19,6 +20,7 @@ struct MetricsController: Sendable {
     let redis: RedisClient?
     let fences: WriteFences?
     let poolSize: Int
+    var realtime: RealtimeEndpoint?
     /// Whether a request must carry the token (always on the API port; on the metrics port only when one is set).
     let requireToken: Bool
 
@@ -69,6 +71,17 @@ struct MetricsController: Sendable {
             snapshot.sharedCacheOperations = [
                 "hit": shared.hits, "miss": shared.misses, "store": shared.stores, "failure": shared.failures, "flush": shared.flushes,
             ]
+        }
+        if let realtime {
+            let totals = realtime.hub.statistics.totals
+            var figures = ServerMetrics.Realtime()
+            figures.connections = realtime.openConnections
+            figures.channels = realtime.hub.memberCount
+            figures.messagesSent = totals.messagesSent
+            figures.slowConsumersClosed = totals.slowConsumersClosed
+            figures.changesDelivered = totals.changesDelivered
+            figures.changesRead = totals.changesRead
+            snapshot.realtime = figures
         }
         if let fences = fences?.statistics {
             snapshot.writeFenceOutcomes = ["passed": fences.passed, "timed_out": fences.timedOut, "released": fences.released]

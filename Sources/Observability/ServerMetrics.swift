@@ -136,7 +136,19 @@ public final class ServerMetrics: Sendable {
         public var writeFenceOutcomes: [String: Int] = [:]
         /// Posts fanned out onto cached homes so far, and the recent lag quantiles in seconds, when the cache is on.
         public var homeFanOut: (posts: Int, quantiles: [(String, Double)])?
+        /// `/realtime/v1`: connections and channels open now, and running totals.
+        public var realtime: Realtime?
         public var process = ProcessMetrics.read()
+        public init() {}
+    }
+
+    public struct Realtime: Sendable {
+        public var connections = 0
+        public var channels = 0
+        public var messagesSent = 0
+        public var slowConsumersClosed = 0
+        public var changesDelivered = 0
+        public var changesRead = 0
         public init() {}
     }
 
@@ -180,6 +192,16 @@ public final class ServerMetrics: Sendable {
                 gauge("home_fanout_lag", "seconds", "From a post's created_at to its push onto the cached homes, over the recent posts",
                       seconds, [("quantile", quantile)])
             }
+        }
+        if let realtime = snapshot.realtime {
+            gauge("realtime_connections", "", "Realtime WebSocket connections open", Double(realtime.connections))
+            gauge("realtime_channels", "", "Realtime channels joined, over every connection", Double(realtime.channels))
+            counter("realtime_messages_sent", "Realtime messages queued to clients", ("kind", "all"), total: realtime.messagesSent)
+            counter("realtime_slow_consumers_closed", "Realtime connections closed because they fell behind", ("kind", "all"),
+                    total: realtime.slowConsumersClosed)
+            counter("realtime_changes_delivered", "postgres_changes events sent to subscribers", ("kind", "all"), total: realtime.changesDelivered)
+            counter("realtime_change_reads", "Changed rows read for subscribers (once per group of the same claims)", ("kind", "all"),
+                    total: realtime.changesRead)
         }
         let process = snapshot.process
         func processGauge(_ name: String, _ help: String, _ value: Double) {

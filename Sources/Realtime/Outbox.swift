@@ -8,15 +8,17 @@ final class Outbox: Sendable {
     let serializer: PhoenixSerializer
     private let continuation: AsyncStream<String>.Continuation
     private let fellBehind = Atomic<Bool>(false)
+    private let statistics: RealtimeStatistics
 
-    init(serializer: PhoenixSerializer, continuation: AsyncStream<String>.Continuation) {
+    init(serializer: PhoenixSerializer, continuation: AsyncStream<String>.Continuation, statistics: RealtimeStatistics) {
         self.serializer = serializer
         self.continuation = continuation
+        self.statistics = statistics
     }
 
-    static func make(serializer: PhoenixSerializer, capacity: Int) -> (Outbox, AsyncStream<String>) {
+    static func make(serializer: PhoenixSerializer, capacity: Int, statistics: RealtimeStatistics) -> (Outbox, AsyncStream<String>) {
         let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(capacity))
-        return (Outbox(serializer: serializer, continuation: continuation), stream)
+        return (Outbox(serializer: serializer, continuation: continuation, statistics: statistics), stream)
     }
 
     var hasFallenBehind: Bool { fellBehind.load(ordering: .relaxed) }
@@ -26,9 +28,13 @@ final class Outbox: Sendable {
     func send(_ message: EncodedMessage) { push(message.text(serializer)) }
 
     private func push(_ text: String) {
-        if case .dropped = continuation.yield(text) {
-            fellBehind.store(true, ordering: .relaxed)
+        switch continuation.yield(text) {
+        case .enqueued: statistics.messagesSent.add(1, ordering: .relaxed)
+        case .dropped:
+            if !fellBehind.exchange(true, ordering: .relaxed) { statistics.slowConsumersClosed.add(1, ordering: .relaxed) }
             continuation.finish()
+        case .terminated: break
+        @unknown default: break
         }
     }
 

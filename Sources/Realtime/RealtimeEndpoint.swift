@@ -13,14 +13,18 @@ public final class RealtimeEndpoint: Sendable {
     public let hub: RealtimeHub
     let callers: CallerResolver
     let authorizer: ChannelAuthorizer
+    public let changes: ChangeFeed?
     public let settings: RealtimeSettings
     let logger: Logger
     private let open = Atomic<Int>(0)
 
-    public init(hub: RealtimeHub, callers: CallerResolver, authorizer: ChannelAuthorizer, settings: RealtimeSettings, logger: Logger) {
+    public init(
+        hub: RealtimeHub, callers: CallerResolver, authorizer: ChannelAuthorizer, changes: ChangeFeed?, settings: RealtimeSettings, logger: Logger
+    ) {
         self.hub = hub
         self.callers = callers
         self.authorizer = authorizer
+        self.changes = changes
         self.settings = settings
         self.logger = logger
     }
@@ -98,9 +102,10 @@ public final class RealtimeEndpoint: Sendable {
             try await outbound.close(.unknown(1013), reason: "ConnectionRateLimitReached")
             return
         }
-        let (outbox, queued) = Outbox.make(serializer: handshake.serializer, capacity: settings.outboundQueue)
+        let (outbox, queued) = Outbox.make(
+            serializer: handshake.serializer, capacity: settings.outboundQueue, statistics: hub.statistics)
         let session = RealtimeSession(
-            hub: hub, callers: callers, authorizer: authorizer, settings: settings, outbox: outbox, apikey: handshake.apikey, logger: logger)
+            hub: hub, callers: callers, authorizer: authorizer, changes: changes, settings: settings, outbox: outbox, apikey: handshake.apikey, logger: logger)
         let maxPayloadBytes = settings.maxPayloadBytes, queueLimit = settings.outboundQueue
         enum Finished { case reader, writer, timer }
         try await withThrowingTaskGroup(of: Finished.self) { group in

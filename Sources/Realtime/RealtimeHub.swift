@@ -27,22 +27,39 @@ public final class RealtimeHub: Sendable {
         var maySend: Bool
         /// This member's presence: its `phx_ref` and what it tracked.
         var presence: (ref: String, payload: [String: JSONValue])?
+        /// The `postgres_changes` bindings of its join.
+        var bindings: [PostgresBinding] = []
     }
+
+    /// A member with bindings that match a change.
+    struct ChangeSubscriber: Sendable {
+        let outbox: Outbox
+        let topic: String
+        let caller: Caller
+        let bindings: [PostgresBinding]
+    }
+
+    /// The live home feed: each member hears the new posts of its own caller's home (and nothing
+    /// else is sent on it), fed by the home fan-out.
+    public static let homeTopic = "realtime:home"
 
     private struct State {
         var topics: [String: [MemberID: Member]] = [:]
+        /// Members of the home topic, by their user.
+        var homeMembers: [UUID: Set<MemberID>] = [:]
         var topicOf: [MemberID: String] = [:]
         var nextID: UInt64 = 0
         var nextPresenceRef: UInt64 = 0
     }
     private let state = Mutex(State())
     let logger: Logger
+    public let statistics = RealtimeStatistics()
 
     public init(logger: Logger) {
         self.logger = logger
     }
 
-    /// Connections' memberships now (for /metrics and tests).
+    /// Channels joined now, over every connection (for /metrics and tests).
     public var memberCount: Int { state.withLock { $0.topicOf.count } }
 
     func join(_ member: Member) -> MemberID {
@@ -51,6 +68,7 @@ public final class RealtimeHub: Sendable {
             let id = MemberID(value: state.nextID)
             state.topics[member.topic, default: [:]][id] = member
             state.topicOf[id] = member.topic
+            if member.topic == Self.homeTopic, let user = member.caller.userID { state.homeMembers[user, default: []].insert(id) }
             return id
         }
     }
@@ -73,6 +91,10 @@ public final class RealtimeHub: Sendable {
             guard let topic = state.topicOf.removeValue(forKey: id) else { return (nil, []) }
             let removed = state.topics[topic]?.removeValue(forKey: id)
             if state.topics[topic]?.isEmpty == true { state.topics[topic] = nil }
+            if topic == Self.homeTopic, let user = removed?.caller.userID {
+                state.homeMembers[user]?.remove(id)
+                if state.homeMembers[user]?.isEmpty == true { state.homeMembers[user] = nil }
+            }
             return (removed, removed?.presence == nil ? [] : Array(state.topics[topic]?.values ?? [:].values))
         }
         if let removed, let presence = removed.presence {
@@ -143,6 +165,24 @@ public final class RealtimeHub: Sendable {
         }
     }
 
+    /// The users with a live home open now.
+    public func liveHomeViewers() -> Set<UUID> {
+        state.withLock { Set($0.homeMembers.keys) }
+    }
+
+    /// A new post in `viewer`'s home (a feed row, JSON text, as the database said the viewer sees
+    /// it), as a broadcast `new_post` to the viewer's home members: the clients' `on_broadcast` hears it.
+    public func deliverHomePost(_ item: String, to viewer: UUID) {
+        let outboxes = state.withLock { state in
+            (state.homeMembers[viewer] ?? []).compactMap { state.topics[Self.homeTopic]?[$0]?.outbox }
+        }
+        guard !outboxes.isEmpty, let row = try? JSONValue(jsonText: item) else { return }
+        let message = EncodedMessage(PhoenixMessage(topic: Self.homeTopic, event: "broadcast", payload: .object([
+            "type": .string("broadcast"), "event": .string("new_post"), "payload": row,
+        ])))
+        for outbox in outboxes { outbox.send(message) }
+    }
+
     /// The memberships whose caller matches, with that caller.
     func members(where matches: (Caller) -> Bool) -> [(id: MemberID, caller: Caller)] {
         state.withLock { state in
@@ -152,13 +192,52 @@ public final class RealtimeHub: Sendable {
         }
     }
 
+    /// The members whose bindings match a change of `schema.table` of kind `type`.
+    func changeSubscribers(schema: String, table: String, type: String) -> [ChangeSubscriber] {
+        state.withLock { state in
+            state.topics.values.flatMap { members in
+                members.values.compactMap { member -> ChangeSubscriber? in
+                    guard !member.bindings.isEmpty else { return nil }
+                    let matching = member.bindings.filter { $0.matches(schema: schema, table: table, type: type) }
+                    return matching.isEmpty ? nil : ChangeSubscriber(outbox: member.outbox, topic: member.topic, caller: member.caller, bindings: matching)
+                }
+            }
+        }
+    }
+
+    /// The tables subscribers watch now, as `(schema, table)`; a nil table is every published table of the schema.
+    func watchedTables() -> Set<WatchedTable> {
+        state.withLock { state in
+            Set(state.topics.values.flatMap { members in
+                members.values.flatMap { $0.bindings.map { WatchedTable(schema: $0.schema, table: $0.table) } }
+            })
+        }
+    }
+
+    struct WatchedTable: Hashable, Sendable {
+        let schema: String
+        let table: String?
+    }
+
+    /// A `system` message to every member with `postgres_changes` bindings (the change feed's state).
+    func systemMessageToChangeSubscribers(status: String, message: String) {
+        let members = state.withLock { state in state.topics.values.flatMap { $0.values.filter { !$0.bindings.isEmpty } } }
+        for member in members {
+            member.outbox.send(Self.systemMessage(topic: member.topic, status: status, message: message, extension: "postgres_changes"))
+        }
+    }
+
+    static func systemMessage(topic: String, status: String, message: String, extension: String) -> PhoenixMessage {
+        PhoenixMessage(topic: topic, event: "system", payload: .object([
+            "channel": .string(String(topic.dropFirst(RealtimeSession.topicPrefix.count))), "extension": .string(`extension`),
+            "message": .string(message), "status": .string(status),
+        ]))
+    }
+
     /// Closes a membership from the server's side: a `system` error, then `phx_close`.
     func end(_ id: MemberID, reason: String, extension: String) {
         guard let member = leave(id) else { return }
-        let channel = String(member.topic.dropFirst(RealtimeSession.topicPrefix.count))
-        member.outbox.send(PhoenixMessage(topic: member.topic, event: "system", payload: .object([
-            "channel": .string(channel), "extension": .string(`extension`), "message": .string(reason), "status": .string("error"),
-        ])))
+        member.outbox.send(Self.systemMessage(topic: member.topic, status: "error", message: reason, extension: `extension`))
         member.outbox.send(PhoenixMessage(joinRef: member.joinRef, ref: member.joinRef, topic: member.topic, event: "phx_close", payload: .object([:])))
         logger.debug("realtime membership ended", metadata: ["topic": "\(member.topic)", "reason": "\(reason)"])
     }

@@ -13,6 +13,8 @@ struct RealtimeSession {
     let hub: RealtimeHub
     let callers: CallerResolver
     let authorizer: ChannelAuthorizer
+    /// Row changes; nil where the server runs without them (some tests).
+    let changes: ChangeFeed?
     let settings: RealtimeSettings
     let outbox: Outbox
     /// The key the socket connected with: the token of a join that names none.
@@ -25,12 +27,13 @@ struct RealtimeSession {
     private(set) var channels: [String: RealtimeHub.MemberID] = [:]
 
     init(
-        hub: RealtimeHub, callers: CallerResolver, authorizer: ChannelAuthorizer, settings: RealtimeSettings, outbox: Outbox,
-        apikey: String, logger: Logger
+        hub: RealtimeHub, callers: CallerResolver, authorizer: ChannelAuthorizer, changes: ChangeFeed?, settings: RealtimeSettings,
+        outbox: Outbox, apikey: String, logger: Logger
     ) {
         self.hub = hub
         self.callers = callers
         self.authorizer = authorizer
+        self.changes = changes
         self.settings = settings
         self.outbox = outbox
         self.apikey = apikey
@@ -101,11 +104,35 @@ struct RealtimeSession {
         case .success(let resolved): caller = resolved
         case .failure(let refusal): return refuseJoin(message, refusal.reason)
         }
-        guard config.postgresChanges.isEmpty else {
-            return refuseJoin(message, "PostgresChangesUnavailable: postgres_changes is not served yet; broadcast and presence are")
+        var bindings: [PostgresBinding] = []
+        if !config.postgresChanges.isEmpty {
+            guard let changes else {
+                return refuseJoin(message, "PostgresChangesUnavailable: this server does not serve postgres_changes")
+            }
+            do {
+                let tables = try await changes.publishedTables()
+                for binding in config.postgresChanges {
+                    bindings.append(try PostgresBinding(binding, id: changes.newBindingID()) { schema, table in
+                        tables["\(schema).\(table)"]?.columns.map(\.name)
+                    })
+                }
+                // The tables announce changes before the client is told it is subscribed.
+                try await changes.lease(await changes.tables(watched: Set(bindings.map { .init(schema: $0.schema, table: $0.table) })))
+            } catch let invalid as PostgresBinding.Invalid {
+                return refuseJoin(message, "InvalidPostgresChanges: \(invalid.reason)")
+            } catch {
+                logger.warning("realtime postgres_changes setup failed", metadata: ["error": "\(String(reflecting: error))"])
+                return refuseJoin(message, "UnableToConnectToDatabase: postgres_changes could not be set up; try again")
+            }
         }
         var maySend = true
-        if config.isPrivate {
+        if topic == RealtimeHub.homeTopic {
+            // Each member hears only its own home: a user's token is required, and nobody sends here.
+            guard caller.userID != nil, caller.role == .authenticated else {
+                return refuseJoin(message, "Unauthorized: the home feed needs a signed-in user's token")
+            }
+            maySend = false
+        } else if config.isPrivate {
             guard caller.role != .anon else {
                 return refuseJoin(message, "Unauthorized: a private channel needs a signed-in user's token")
             }
@@ -122,11 +149,19 @@ struct RealtimeSession {
         }
         let id = hub.join(RealtimeHub.Member(
             outbox: outbox, topic: topic, joinRef: message.joinRef ?? message.ref, config: config, caller: caller,
-            expiresAt: Self.expiry(of: caller), maySend: maySend, presence: nil))
+            expiresAt: Self.expiry(of: caller), maySend: maySend, presence: nil, bindings: bindings))
         channels[topic] = id
-        reply(to: message, status: "ok", response: .object(["postgres_changes": .array([])]))
+        reply(to: message, status: "ok", response: .object(["postgres_changes": .array(bindings.map(\.echo))]))
         if config.presenceEnabled {
             outbox.send(PhoenixMessage(topic: topic, event: "presence_state", payload: hub.presenceState(of: topic)))
+        }
+        if let changes, !bindings.isEmpty {
+            // Registered and leased before this: every change committed from now on is delivered.
+            outbox.send(await changes.startListening()
+                ? RealtimeHub.systemMessage(topic: topic, status: "ok", message: "Subscribed to PostgreSQL", extension: "postgres_changes")
+                : RealtimeHub.systemMessage(
+                    topic: topic, status: "error", message: "Not connected to PostgreSQL yet; changes are delivered once it is",
+                    extension: "postgres_changes"))
         }
     }
 
@@ -252,9 +287,10 @@ struct RealtimeSession {
     }
 
     private func refuseSend(_ message: PhoenixMessage) {
-        reply(to: message, status: "error", response: .object([
-            "reason": .string("Unauthorized: You do not have permissions to write to this Channel topic: \(message.topic.dropFirst(Self.topicPrefix.count))"),
-        ]))
+        let reason = message.topic == RealtimeHub.homeTopic
+            ? "Unauthorized: the home feed is the server's: it carries new posts, nothing sent by clients"
+            : "Unauthorized: You do not have permissions to write to this Channel topic: \(message.topic.dropFirst(Self.topicPrefix.count))"
+        reply(to: message, status: "error", response: .object(["reason": .string(reason)]))
     }
 
     private func reply(to message: PhoenixMessage, status: String, response: JSONValue) {

@@ -142,3 +142,108 @@ def test_a_token_that_expires_ends_its_channels(server):
         await client.realtime.close()
 
     run(scenario())
+
+
+def test_postgres_changes_deliver_only_what_the_subscriber_may_see(server):
+    async def scenario():
+        author, author_id = await _signed_in(server)
+        reader, reader_id = await _signed_in(server)
+        await reader.rpc("follow_profile", {"p_profile_id": author_id}).execute()
+        received = []
+        channel = reader.channel(f"posts-of-{author_id[:8]}")
+        channel.on_postgres_changes(
+            "INSERT", lambda change: received.append(change["data"]), table="posts", schema="public", filter=f"author_id=eq.{author_id}")
+        subscribed = []
+        channel.on_system(lambda payload: subscribed.append(payload))
+        assert (await _subscribe(channel))[0] == "SUBSCRIBED"
+        assert await _eventually(lambda: subscribed)
+        assert subscribed[0].message == "Subscribed to PostgreSQL"
+
+        # A followed author's public post arrives, with the row as the reader may read it.
+        post = (await author.rpc("create_post", {"p_body": "visible to all"}).execute()).data
+        assert await _eventually(lambda: received, seconds=2)
+        change = received[0]
+        assert change["type"] == "INSERT" and change["table"] == "posts" and change["schema"] == "public"
+        assert change["record"]["id"] == post["id"] and change["record"]["body"] == "visible to all"
+        assert {"name": "body", "type": "text"} in change["columns"]
+
+        # A private post never does; a post by someone else is not this binding's.
+        await author.rpc("create_post", {"p_body": "only me", "p_visibility": "private"}).execute()
+        other, _ = await _signed_in(server)
+        await other.rpc("create_post", {"p_body": "someone else"}).execute()
+        # The followers-only post arrives: the reader follows the author.
+        await author.rpc("create_post", {"p_body": "followers only", "p_visibility": "followers"}).execute()
+        assert await _eventually(lambda: len(received) == 2, seconds=2)
+        assert received[1]["record"]["body"] == "followers only"
+
+        # Once blocked, the author's posts stop arriving at once.
+        await author.rpc("block_profile", {"p_profile_id": reader_id}).execute()
+        await author.rpc("create_post", {"p_body": "after the block"}).execute()
+        await asyncio.sleep(1.0)
+        assert [c["record"]["body"] for c in received] == ["visible to all", "followers only"]
+        for client in (author, reader, other):
+            await client.realtime.close()
+
+    run(scenario())
+
+
+def test_postgres_changes_bindings_that_cannot_be_served_are_refused(server):
+    async def scenario():
+        client = await _client(server)
+        for table, filter_, reason in (
+            ("not_a_table", None, "not published"),
+            ("posts", "no_such_column=eq.1", "not a column"),
+            ("posts", "body=like.x", "operator"),
+        ):
+            channel = client.channel(f"bad-{uuid.uuid4().hex[:8]}")
+            channel.on_postgres_changes("INSERT", lambda change: None, table=table, filter=filter_)
+            state, error = await _subscribe(channel)
+            assert state == "CHANNEL_ERROR" and reason in str(error), (table, filter_, error)
+        await client.realtime.close()
+
+    run(scenario())
+
+
+def test_the_live_home_feed_gets_new_posts_from_the_fan_out(server):
+    async def scenario():
+        author, author_id = await _signed_in(server)
+        reader, reader_id = await _signed_in(server)
+        stranger, _ = await _signed_in(server)
+        await reader.rpc("follow_profile", {"p_profile_id": author_id}).execute()
+        arrived = []
+        home = reader.channel("home")
+        home.on_broadcast("new_post", lambda message: arrived.append(message["payload"]))
+        assert (await _subscribe(home))[0] == "SUBSCRIBED"
+
+        post = (await author.rpc("create_post", {"p_body": "for my followers' homes"}).execute()).data
+        assert await _eventually(lambda: arrived, seconds=3)
+        row = arrived[0]
+        # The row as the home feed shows it: the post, its author, and why it is there.
+        assert row["id"] == post["id"] and row["body"] == "for my followers' homes"
+        assert row["reasons"] == ["following"] and row["author"]["id"] == author_id
+
+        # Not in the reader's home: a private post, a stranger's post.
+        await author.rpc("create_post", {"p_body": "private", "p_visibility": "private"}).execute()
+        await stranger.rpc("create_post", {"p_body": "not followed"}).execute()
+        # Another user's home channel (same topic name) hears only its own user's posts.
+        other_home = []
+        stranger_home = stranger.channel("home")
+        stranger_home.on_broadcast("new_post", lambda message: other_home.append(message["payload"]))
+        assert (await _subscribe(stranger_home))[0] == "SUBSCRIBED"
+        await author.rpc("create_post", {"p_body": "second"}).execute()
+        assert await _eventually(lambda: len(arrived) == 2, seconds=3)
+        assert [r["body"] for r in arrived] == ["for my followers' homes", "second"]
+        assert other_home == []
+        # Nobody sends on the home channel.
+        await home.send_broadcast("new_post", {"id": "forged"})
+        await asyncio.sleep(0.3)
+        assert len(arrived) == 2 and other_home == []
+
+        # The anonymous key has no home.
+        anonymous = await _client(server)
+        state, error = await _subscribe(anonymous.channel("home"))
+        assert state == "CHANNEL_ERROR" and "Unauthorized" in str(error)
+        for client in (author, reader, stranger, anonymous):
+            await client.realtime.close()
+
+    run(scenario())

@@ -196,3 +196,35 @@ def test_signing_out_everywhere_ends_the_users_channels_at_once(server, anon, em
                 ended.add(message["topic"])
             assert ended == {mine, public}
     run(scenario())
+
+
+def _metrics(server):
+    request = urllib.request.Request(f"http://127.0.0.1:{server['port']}/metrics",
+                                     headers={"Authorization": f"Bearer {server['metrics_token']}"})
+    with urllib.request.urlopen(request) as response:
+        values = {}
+        for line in response.read().decode().splitlines():
+            if line.startswith("feedfusion_realtime"):
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+
+def test_metrics_count_connections_channels_and_messages(server):
+    async def scenario():
+        async with websockets.connect(_url(server)) as a, websockets.connect(_url(server)) as b:
+            topic = f"realtime:counted-{uuid.uuid4().hex[:8]}"
+            for ws in (a, b):
+                assert (await _join(ws, topic, "1"))["payload"]["status"] == "ok"
+            before = _metrics(server)
+            assert before["feedfusion_realtime_connections"] >= 2
+            assert before["feedfusion_realtime_channels"] >= 2
+            for n in range(10):
+                await a.send(json.dumps({"topic": topic, "event": "broadcast", "ref": None,
+                                         "payload": {"type": "broadcast", "event": "e", "payload": {"n": n}}}))
+            for _ in range(10):
+                await asyncio.wait_for(b.recv(), 5)
+            after = _metrics(server)
+            sent = 'feedfusion_realtime_messages_sent_total{kind="all"}'
+            assert after[sent] - before.get(sent, 0) >= 10
+    run(scenario())
