@@ -2197,6 +2197,35 @@ $function$
 ;
 -- executable by: authenticated
 
+CREATE OR REPLACE FUNCTION realtime.post_for_readers(p_post uuid, p_viewers uuid[])
+ RETURNS TABLE(viewer uuid, record jsonb)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+    WITH viewer AS (
+        SELECT v.id,
+            ARRAY(SELECT b.blocked_id FROM public.blocks b WHERE b.blocker_id = v.id
+                  UNION SELECT b.blocker_id FROM public.blocks b WHERE b.blocked_id = v.id) AS partners,
+            coalesce((SELECT f.profiles FROM internal.followed_profiles f WHERE f.user_id = v.id), '{}'::uuid[]) AS followed,
+            EXISTS (SELECT 1 FROM auth.users u
+                    WHERE u.id = v.id
+                      AND (u.raw_app_meta_data ->> 'role' = 'admin' OR coalesce(u.raw_app_meta_data -> 'roles', '[]'::jsonb) ? 'admin')
+                      AND (u.banned_until IS NULL OR u.banned_until <= now())) AS admin
+        FROM (SELECT DISTINCT unnest(p_viewers) AS id) v
+    )
+    SELECT v.id, to_jsonb(p)
+    FROM viewer v CROSS JOIN public.posts p
+    WHERE p.id = p_post
+      AND (p.author_id = v.id
+           OR (p.author_id <> ALL (v.partners)
+               AND ((p.visibility = 'public' AND NOT p.author_private)
+                    OR (p.visibility <> 'private' AND p.author_id = ANY (v.followed))))
+           OR v.admin)
+$function$
+;
+-- executable by: owner only
+
 CREATE OR REPLACE FUNCTION realtime.publish(p_table regclass)
  RETURNS void
  LANGUAGE plpgsql

@@ -218,28 +218,85 @@ public final class ChangeFeed: Service, Sendable {
             }
             return
         }
-        // Subscribers with the same claims see the same row: one read per distinct claims.
+        // A post's signed-in subscribers: its readers among them all in one query (the policy set-wise,
+        // migration 0025). Everyone else: one read per distinct claims, all in one round trip.
+        var readers: [UUID] = []
+        var others: [RealtimeHub.ChangeSubscriber] = []
+        let postID: UUID? = schema == "public" && table == "posts" ? pk["id"].flatMap { Filter.text($0) }.flatMap(UUID.init(uuidString:)) : nil
+        for subscriber in subscribers {
+            if postID != nil, subscriber.caller.role == .authenticated, let user = subscriber.caller.userID {
+                readers.append(user)
+            } else {
+                others.append(subscriber)
+            }
+        }
+        var rowForUser: [UUID: Row] = [:]
         var groups: [String: Int] = [:]
         var claims: [String] = []
-        for subscriber in subscribers where groups[subscriber.caller.claimsJSON] == nil {
+        for subscriber in others where groups[subscriber.caller.claimsJSON] == nil {
             groups[subscriber.caller.claimsJSON] = claims.count + 1
             claims.append(subscriber.caller.claimsJSON)
         }
-        let visible: [Int: [String: JSONValue]]
+        var visible: [Int: Row] = [:]
         do {
-            visible = try await visibleRows(info.qualifiedName, pk: .object(pk), claims: claims)
-            hub.statistics.changesRead.add(claims.count, ordering: .relaxed)
+            if let postID, !readers.isEmpty {
+                rowForUser = try await postForReaders(postID, viewers: readers)
+                hub.statistics.changesRead.add(1, ordering: .relaxed)
+            }
+            if !claims.isEmpty {
+                visible = try await visibleRows(info.qualifiedName, pk: .object(pk), claims: claims)
+                hub.statistics.changesRead.add(claims.count, ordering: .relaxed)
+            }
         } catch {
             logger.warning("realtime visibility check failed", metadata: ["error": "\(String(reflecting: error))", "table": "\(table)"])
             return
         }
+        // `data` with the record, as JSON text, once per distinct row.
+        var encoded: [String: String] = [:]
         for subscriber in subscribers {
-            guard let row = groups[subscriber.caller.claimsJSON].flatMap({ visible[$0] }) else { continue }
-            let ids = subscriber.bindings.filter { $0.filter?.matches(row) ?? true }.map(\.id)
-            var withRecord = data
-            withRecord["record"] = .object(row)
-            send(withRecord, ids: ids, to: subscriber)
+            let row: Row?
+            if postID != nil, subscriber.caller.role == .authenticated, let user = subscriber.caller.userID {
+                row = rowForUser[user]
+            } else {
+                row = groups[subscriber.caller.claimsJSON].flatMap { visible[$0] }
+            }
+            guard let row else { continue }
+            let ids = subscriber.bindings.filter { $0.filter?.matches(row.fields) ?? true }.map(\.id)
+            guard !ids.isEmpty else { continue }
+            let dataText = encoded[row.text] ?? {
+                var withRecord = data
+                withRecord["record"] = .null
+                // The record spliced in as the database wrote it.
+                let text = JSONValue.object(withRecord).jsonText.replacingOccurrences(of: #""record":null"#, with: #""record":"# + row.text)
+                encoded[row.text] = text
+                return text
+            }()
+            hub.statistics.changesDelivered.add(1, ordering: .relaxed)
+            subscriber.outbox.sendFrame(
+                topic: subscriber.topic, event: "postgres_changes",
+                payloadText: #"{"ids":[\#(ids.map(String.init).joined(separator: ","))],"data":\#(dataText)}"#)
         }
+    }
+
+    /// A post as each of `viewers` who may read it reads it (all get the same row: posts have no
+    /// per-column privileges).
+    private func postForReaders(_ post: UUID, viewers: [UUID]) async throws -> [UUID: Row] {
+        let rows = try await requests.query(
+            "SELECT viewer, record::text FROM realtime.post_for_readers(\(post), \(viewers))", logger: logger)
+        var readers: [UUID: Row] = [:]
+        var parsed: Row?
+        for try await (viewer, record) in rows.decode((UUID, String).self) {
+            if parsed?.text != record { parsed = Row(text: record, fields: try JSONValue(jsonText: record).objectValue ?? [:]) }
+            readers[viewer] = parsed
+        }
+        return readers
+    }
+
+    /// A changed row as read for a subscriber: its text (the event is encoded once per distinct
+    /// row, not once per subscriber) and its fields (for the filters).
+    struct Row: Sendable {
+        let text: String
+        let fields: [String: JSONValue]
     }
 
     private func send(_ data: [String: JSONValue], ids: [Int], to subscriber: RealtimeHub.ChangeSubscriber) {
@@ -250,13 +307,13 @@ public final class ChangeFeed: Service, Sendable {
         ])))
     }
 
-    private func visibleRows(_ table: String, pk: JSONValue, claims: [String]) async throws -> [Int: [String: JSONValue]] {
+    private func visibleRows(_ table: String, pk: JSONValue, claims: [String]) async throws -> [Int: Row] {
         let rows = try await requests.query(
             "SELECT claims_index, record::text FROM realtime.visible_rows(\(table)::regclass, \(pk.jsonText)::jsonb, \(claims)::text[])",
             logger: logger)
-        var visible: [Int: [String: JSONValue]] = [:]
+        var visible: [Int: Row] = [:]
         for try await (index, record) in rows.decode((Int, String).self) {
-            visible[index] = try JSONValue(jsonText: record).objectValue
+            visible[index] = Row(text: record, fields: try JSONValue(jsonText: record).objectValue ?? [:])
         }
         return visible
     }

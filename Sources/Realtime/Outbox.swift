@@ -27,6 +27,11 @@ final class Outbox: Sendable {
 
     func send(_ message: EncodedMessage) { push(message.text(serializer)) }
 
+    /// A server push (no refs) whose payload is JSON text already.
+    func sendFrame(topic: String, event: String, payloadText: String) {
+        push(PhoenixMessage.frame(topic: topic, event: event, payloadText: payloadText, serializer: serializer))
+    }
+
     private func push(_ text: String) {
         switch continuation.yield(text) {
         case .enqueued: statistics.messagesSent.add(1, ordering: .relaxed)

@@ -69,6 +69,14 @@ public struct PhoenixMessage: Sendable, Equatable {
         }
     }
 
+    /// A server push's frame from its payload's JSON text (no refs).
+    static func frame(topic: String, event: String, payloadText: String, serializer: PhoenixSerializer) -> String {
+        switch serializer {
+        case .v1: #"{"topic":\#(jsonString(topic)),"event":\#(jsonString(event)),"payload":\#(payloadText),"ref":null,"join_ref":null}"#
+        case .v2: "[null,null,\(jsonString(topic)),\(jsonString(event)),\(payloadText)]"
+        }
+    }
+
     /// The frame's text. Every key is present (`ref: null` on pushes): the clients require it.
     public func encoded(_ serializer: PhoenixSerializer) -> String {
         let payloadText = payload.jsonText
