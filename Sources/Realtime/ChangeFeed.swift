@@ -212,9 +212,10 @@ public final class ChangeFeed: Service, Sendable {
         if type == "DELETE" {
             // The row is gone: nothing to read as anyone. Only its primary key is sent (as Supabase
             // does), and only to bindings whose filter, if any, is on the primary key.
+            let dataText = JSONValue.object(data).jsonText
             for subscriber in subscribers {
                 let ids = subscriber.bindings.filter { $0.filter.map { pk[$0.column] != nil && $0.matches(pk) } ?? true }.map(\.id)
-                send(data, ids: ids, to: subscriber)
+                send(dataText, ids: ids, to: subscriber)
             }
             return
         }
@@ -271,10 +272,7 @@ public final class ChangeFeed: Service, Sendable {
                 encoded[row.text] = text
                 return text
             }()
-            hub.statistics.changesDelivered.add(1, ordering: .relaxed)
-            subscriber.outbox.sendFrame(
-                topic: subscriber.topic, event: "postgres_changes",
-                payloadText: #"{"ids":[\#(ids.map(String.init).joined(separator: ","))],"data":\#(dataText)}"#)
+            send(dataText, ids: ids, to: subscriber)
         }
     }
 
@@ -299,12 +297,14 @@ public final class ChangeFeed: Service, Sendable {
         let fields: [String: JSONValue]
     }
 
-    private func send(_ data: [String: JSONValue], ids: [Int], to subscriber: RealtimeHub.ChangeSubscriber) {
+    /// One `postgres_changes` event; `dataText` (the `data` object as JSON) is made once per change
+    /// and row, not once per subscriber.
+    private func send(_ dataText: String, ids: [Int], to subscriber: RealtimeHub.ChangeSubscriber) {
         guard !ids.isEmpty else { return }
         hub.statistics.changesDelivered.add(1, ordering: .relaxed)
-        subscriber.outbox.send(PhoenixMessage(topic: subscriber.topic, event: "postgres_changes", payload: .object([
-            "ids": .array(ids.map { .number(Double($0)) }), "data": .object(data),
-        ])))
+        subscriber.outbox.sendFrame(
+            topic: subscriber.topic, event: "postgres_changes",
+            payloadText: #"{"ids":[\#(ids.map(String.init).joined(separator: ","))],"data":\#(dataText)}"#)
     }
 
     private func visibleRows(_ table: String, pk: JSONValue, claims: [String]) async throws -> [Int: Row] {

@@ -69,23 +69,22 @@ public struct PhoenixMessage: Sendable, Equatable {
         }
     }
 
-    /// A server push's frame from its payload's JSON text (no refs).
-    static func frame(topic: String, event: String, payloadText: String, serializer: PhoenixSerializer) -> String {
+    /// A frame from its parts, the payload as JSON text already: the one place the two wire
+    /// layouts are written. Every key is present (`ref: null` on pushes): the clients require it.
+    static func frame(
+        joinRef: String? = nil, ref: String? = nil, topic: String, event: String, payloadText: String, serializer: PhoenixSerializer
+    ) -> String {
         switch serializer {
-        case .v1: #"{"topic":\#(jsonString(topic)),"event":\#(jsonString(event)),"payload":\#(payloadText),"ref":null,"join_ref":null}"#
-        case .v2: "[null,null,\(jsonString(topic)),\(jsonString(event)),\(payloadText)]"
+        case .v1:
+            #"{"topic":\#(jsonString(topic)),"event":\#(jsonString(event)),"payload":\#(payloadText),"ref":\#(jsonString(ref)),"join_ref":\#(jsonString(joinRef))}"#
+        case .v2:
+            "[\(jsonString(joinRef)),\(jsonString(ref)),\(jsonString(topic)),\(jsonString(event)),\(payloadText)]"
         }
     }
 
-    /// The frame's text. Every key is present (`ref: null` on pushes): the clients require it.
+    /// The frame's text.
     public func encoded(_ serializer: PhoenixSerializer) -> String {
-        let payloadText = payload.jsonText
-        switch serializer {
-        case .v1:
-            return #"{"topic":\#(jsonString(topic)),"event":\#(jsonString(event)),"payload":\#(payloadText),"ref":\#(jsonString(ref)),"join_ref":\#(jsonString(joinRef))}"#
-        case .v2:
-            return "[\(jsonString(joinRef)),\(jsonString(ref)),\(jsonString(topic)),\(jsonString(event)),\(payloadText)]"
-        }
+        Self.frame(joinRef: joinRef, ref: ref, topic: topic, event: event, payloadText: payload.jsonText, serializer: serializer)
     }
 }
 
