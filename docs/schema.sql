@@ -987,77 +987,74 @@ CREATE OR REPLACE FUNCTION internal.home_fanout(p_post uuid, p_viewers uuid[])
  STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-    WITH candidate AS (
-        -- Only viewers related to the post can have it in their home (the cheap cut; the reasons
-        -- below decide): its author, followers of the author or of a targeted entity, and the
-        -- mentioned. Found from the post's side (index scans of the author's and entities'
-        -- followers) and matched against the cached viewers by a hash join: in 0021 each cached
-        -- viewer was probed three times per post, ~25 ms a post with 1,000 cached homes.
-        SELECT DISTINCT c.id
+    WITH post AS MATERIALIZED (
+        SELECT p.id AS post_id, p.author_id, p.body, p.visibility, p.created_at, p.like_count, p.author_private,
+            CASE WHEN p.location IS NOT NULL THEN pg_catalog.jsonb_build_object(
+                'lat', extensions.st_y(p.location::extensions.geometry),
+                'lng', extensions.st_x(p.location::extensions.geometry)) END AS location,
+            internal.encode_cursor(p.created_at, p.id) AS cursor,
+            a.id AS profile_id, a.username, a.display_name, a.avatar_url, a.is_private AS author_is_private,
+            EXISTS (SELECT 1 FROM public.post_targets t WHERE t.post_id = p.id AND t.target_profile_id IS NOT NULL) AS mentions,
+            -- The target list as everyone sees it when it names no profile (whose visibility varies).
+            coalesce((
+                SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                    'kind', CASE WHEN t.target_entity_id IS NOT NULL THEN 'entity' ELSE 'profile' END,
+                    'id', coalesce(t.target_entity_id, t.target_profile_id),
+                    'name', e.name) ORDER BY t.id)
+                FROM public.post_targets t LEFT JOIN public.entities e ON e.id = t.target_entity_id
+                WHERE t.post_id = p.id), '[]'::jsonb) AS entity_targets
         FROM public.posts p
+        LEFT JOIN public.profiles a ON a.id = p.author_id
+        WHERE p.id = p_post
+    ),
+    related AS (
+        -- Each way a viewer can have the post in their home is one of the home feed's sources.
+        SELECT c.id, c.reason
+        FROM post p
         CROSS JOIN LATERAL (
-            SELECT p.author_id AS id
-            UNION ALL SELECT f.follower_id FROM public.follows f WHERE f.followed_profile_id = p.author_id
-            UNION ALL SELECT f.follower_id FROM public.post_targets t
+            SELECT p.author_id AS id, 'self' AS reason
+            UNION ALL SELECT f.follower_id, 'following' FROM public.follows f
+                WHERE f.followed_profile_id = p.author_id AND f.status = 'accepted'
+            UNION ALL SELECT f.follower_id, 'entity' FROM public.post_targets t
                 JOIN public.follows f ON f.followed_entity_id = t.target_entity_id
-                WHERE t.post_id = p.id AND t.target_entity_id IS NOT NULL
-            UNION ALL SELECT t.target_profile_id FROM public.post_targets t
-                WHERE t.post_id = p.id AND t.target_profile_id IS NOT NULL
+                WHERE t.post_id = p.post_id AND t.target_entity_id IS NOT NULL
+            UNION ALL SELECT t.target_profile_id, 'mention' FROM public.post_targets t
+                WHERE t.post_id = p.post_id AND t.target_profile_id IS NOT NULL
         ) c
         JOIN unnest(p_viewers) AS v(id) ON v.id = c.id
-        WHERE p.id = p_post
+    ),
+    candidate AS (
+        SELECT r.id,
+            pg_catalog.array_agg(DISTINCT r.reason ORDER BY r.reason) AS reasons,
+            bool_or(r.reason = 'following') AS follows_author
+        FROM related r
+        GROUP BY r.id
     ),
     viewer AS (
         -- What the policies read through viewer_block_partners(), viewer_blocked_by(),
-        -- viewer_followed_profiles() and is_admin(), for each viewer instead of auth.uid().
-        SELECT v.id,
-            ARRAY(SELECT b.blocked_id FROM public.blocks b WHERE b.blocker_id = v.id
-                  UNION SELECT b.blocker_id FROM public.blocks b WHERE b.blocked_id = v.id) AS partners,
-            ARRAY(SELECT b.blocker_id FROM public.blocks b WHERE b.blocked_id = v.id) AS blocked_by,
-            coalesce((SELECT f.profiles FROM internal.followed_profiles f WHERE f.user_id = v.id), '{}'::uuid[]) AS followed,
+        -- viewer_followed_profiles() and is_admin(), for this viewer and this author only.
+        SELECT c.id, c.reasons, c.follows_author, p.*,
+            EXISTS (SELECT 1 FROM public.blocks b WHERE b.blocker_id = p.author_id AND b.blocked_id = c.id) AS blocked_by_author,
+            EXISTS (SELECT 1 FROM public.blocks b WHERE b.blocker_id = c.id AND b.blocked_id = p.author_id) AS blocks_author,
             EXISTS (SELECT 1 FROM auth.users u
-                    WHERE u.id = v.id
+                    WHERE u.id = c.id
                       AND (u.raw_app_meta_data ->> 'role' = 'admin' OR coalesce(u.raw_app_meta_data -> 'roles', '[]'::jsonb) ? 'admin')
                       AND (u.banned_until IS NULL OR u.banned_until <= now())) AS admin
-        FROM candidate v
-    ),
-    seen AS (
-        -- posts_read for each viewer.
-        SELECT v.*, p.id AS post_id, p.author_id, p.body, p.visibility, p.created_at, p.location, p.like_count
-        FROM viewer v CROSS JOIN public.posts p
-        WHERE p.id = p_post
-          AND (p.author_id = v.id
-               OR (p.author_id <> ALL (v.partners)
-                   AND ((p.visibility = 'public' AND NOT p.author_private)
-                        OR (p.visibility <> 'private' AND p.author_id = ANY (v.followed))))
-               OR v.admin)
-    ),
-    reasoned AS (
-        -- The home feed's four sources, as feed_fusion_home reads them.
-        SELECT s.*, ARRAY(
-            SELECT r FROM (
-                SELECT 'entity' AS r WHERE EXISTS (
-                    SELECT 1 FROM public.follows fe JOIN public.post_targets t ON t.target_entity_id = fe.followed_entity_id
-                    WHERE fe.follower_id = s.id AND t.post_id = s.post_id)
-                UNION ALL SELECT 'following' WHERE s.author_id = ANY (s.followed)
-                UNION ALL SELECT 'mention' WHERE EXISTS (
-                    SELECT 1 FROM public.post_targets t WHERE t.post_id = s.post_id AND t.target_profile_id = s.id)
-                UNION ALL SELECT 'self' WHERE s.author_id = s.id
-            ) x ORDER BY r) AS reasons
-        FROM seen s
+        FROM candidate c CROSS JOIN post p
     )
-    SELECT r.id, pg_catalog.to_json(ROW(
-        r.post_id,
+    SELECT v.id, pg_catalog.to_json(ROW(
+        v.post_id,
         -- profiles_read for the author (a hidden author shows as an id without a name).
-        pg_catalog.jsonb_build_object('id', r.author_id, 'username', a.username, 'display_name', a.display_name, 'avatar_url', a.avatar_url),
-        r.body,
-        r.visibility,
-        r.created_at,
-        CASE WHEN r.location IS NOT NULL THEN pg_catalog.jsonb_build_object(
-            'lat', extensions.st_y(r.location::extensions.geometry),
-            'lng', extensions.st_x(r.location::extensions.geometry)) END,
-        -- post_targets_read: a mention shows only when the mentioned profile is visible (profiles_read).
-        coalesce((
+        CASE WHEN v.profile_id IS NOT NULL
+                  AND (v.author_id = v.id OR v.admin OR (NOT v.blocked_by_author AND (NOT v.author_is_private OR v.follows_author)))
+             THEN pg_catalog.jsonb_build_object('id', v.author_id, 'username', v.username, 'display_name', v.display_name, 'avatar_url', v.avatar_url)
+             ELSE pg_catalog.jsonb_build_object('id', v.author_id, 'username', NULL, 'display_name', NULL, 'avatar_url', NULL) END,
+        v.body,
+        v.visibility,
+        v.created_at,
+        v.location,
+        CASE WHEN NOT v.mentions THEN v.entity_targets ELSE coalesce((
+            -- post_targets_read: a mention shows only when the mentioned profile is visible (profiles_read).
             SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                 'kind', CASE WHEN t.target_entity_id IS NOT NULL THEN 'entity' ELSE 'profile' END,
                 'id', coalesce(t.target_entity_id, t.target_profile_id),
@@ -1065,18 +1062,24 @@ AS $function$
             FROM public.post_targets t
             LEFT JOIN public.entities e ON e.id = t.target_entity_id
             LEFT JOIN public.profiles tp ON tp.id = t.target_profile_id
-            WHERE t.post_id = r.post_id
-              AND (t.target_profile_id IS NULL OR t.target_profile_id = r.id OR r.admin
-                   OR (tp.id <> ALL (r.blocked_by) AND (NOT tp.is_private OR tp.id = ANY (r.followed))))), '[]'::jsonb),
-        r.reasons,
-        r.like_count,
-        internal.encode_cursor(r.created_at, r.post_id),
-        EXISTS (SELECT 1 FROM public.post_likes l WHERE l.post_id = r.post_id AND l.profile_id = r.id)
+            WHERE t.post_id = v.post_id
+              AND (t.target_profile_id IS NULL OR t.target_profile_id = v.id OR v.admin
+                   OR (NOT EXISTS (SELECT 1 FROM public.blocks b WHERE b.blocker_id = tp.id AND b.blocked_id = v.id)
+                       AND (NOT tp.is_private
+                            OR EXISTS (SELECT 1 FROM public.follows f WHERE f.follower_id = v.id
+                                       AND f.followed_profile_id = tp.id AND f.status = 'accepted'))))), '[]'::jsonb) END,
+        v.reasons,
+        v.like_count,
+        v.cursor,
+        EXISTS (SELECT 1 FROM public.post_likes l WHERE l.post_id = v.post_id AND l.profile_id = v.id)
     )::public.feed_item)::text
-    FROM reasoned r
-    LEFT JOIN public.profiles a ON a.id = r.author_id
-        AND (a.id = r.id OR r.admin OR (a.id <> ALL (r.blocked_by) AND (NOT a.is_private OR a.id = ANY (r.followed))))
-    WHERE cardinality(r.reasons) > 0
+    FROM viewer v
+    -- posts_read for this viewer.
+    WHERE v.author_id = v.id
+       OR (NOT v.blocked_by_author AND NOT v.blocks_author
+           AND ((v.visibility = 'public' AND NOT v.author_private)
+                OR (v.visibility <> 'private' AND v.follows_author)))
+       OR v.admin
 $function$
 ;
 -- executable by: owner only
@@ -2203,25 +2206,28 @@ CREATE OR REPLACE FUNCTION realtime.post_for_readers(p_post uuid, p_viewers uuid
  STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-    WITH viewer AS (
-        SELECT v.id,
-            ARRAY(SELECT b.blocked_id FROM public.blocks b WHERE b.blocker_id = v.id
-                  UNION SELECT b.blocker_id FROM public.blocks b WHERE b.blocked_id = v.id) AS partners,
-            coalesce((SELECT f.profiles FROM internal.followed_profiles f WHERE f.user_id = v.id), '{}'::uuid[]) AS followed,
-            EXISTS (SELECT 1 FROM auth.users u
-                    WHERE u.id = v.id
-                      AND (u.raw_app_meta_data ->> 'role' = 'admin' OR coalesce(u.raw_app_meta_data -> 'roles', '[]'::jsonb) ? 'admin')
-                      AND (u.banned_until IS NULL OR u.banned_until <= now())) AS admin
-        FROM (SELECT DISTINCT unnest(p_viewers) AS id) v
+    WITH post AS MATERIALIZED (
+        SELECT p.id, p.author_id, p.visibility, p.author_private,
+            to_jsonb(p) - ARRAY(
+                SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = 'public.posts'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                  AND NOT pg_catalog.has_column_privilege('authenticated', 'public.posts'::regclass, a.attnum, 'SELECT')) AS record
+        FROM public.posts p WHERE p.id = p_post
     )
-    SELECT v.id, to_jsonb(p)
-    FROM viewer v CROSS JOIN public.posts p
-    WHERE p.id = p_post
-      AND (p.author_id = v.id
-           OR (p.author_id <> ALL (v.partners)
-               AND ((p.visibility = 'public' AND NOT p.author_private)
-                    OR (p.visibility <> 'private' AND p.author_id = ANY (v.followed))))
-           OR v.admin)
+    SELECT v.id, p.record
+    FROM (SELECT DISTINCT unnest(p_viewers) AS id) v CROSS JOIN post p
+    WHERE p.author_id = v.id
+       OR (NOT EXISTS (SELECT 1 FROM public.blocks b
+                       WHERE (b.blocker_id = v.id AND b.blocked_id = p.author_id)
+                          OR (b.blocker_id = p.author_id AND b.blocked_id = v.id))
+           AND ((p.visibility = 'public' AND NOT p.author_private)
+                OR (p.visibility <> 'private'
+                    AND EXISTS (SELECT 1 FROM public.follows f WHERE f.follower_id = v.id
+                                AND f.followed_profile_id = p.author_id AND f.status = 'accepted'))))
+       OR EXISTS (SELECT 1 FROM auth.users u
+                  WHERE u.id = v.id
+                    AND (u.raw_app_meta_data ->> 'role' = 'admin' OR coalesce(u.raw_app_meta_data -> 'roles', '[]'::jsonb) ? 'admin')
+                    AND (u.banned_until IS NULL OR u.banned_until <= now()))
 $function$
 ;
 -- executable by: owner only
@@ -2274,25 +2280,41 @@ CREATE OR REPLACE FUNCTION realtime.visible_rows(p_table regclass, p_pk jsonb, p
  SET search_path TO ''
 AS $function$
 DECLARE
+    v_where text;
+    v_queries jsonb := '{}';  -- role → its query ('' when it may select no column)
     v_query text;
+    v_role text;
     v_claims jsonb;
     v_row jsonb;
 BEGIN
     -- Untyped literals take the key columns' types, so the primary key's index is used.
-    SELECT format('SELECT to_jsonb(t) FROM %s t WHERE %s', p_table, string_agg(format('t.%I = %L', key, value), ' AND '))
-    INTO v_query FROM jsonb_each_text(p_pk);
+    SELECT string_agg(format('t.%I = %L', key, value), ' AND ') INTO v_where FROM jsonb_each_text(p_pk);
     FOR i IN 1 .. coalesce(array_length(p_claims, 1), 0) LOOP
         v_row := NULL;
         BEGIN
             v_claims := p_claims[i]::jsonb;
-            IF v_claims->>'role' NOT IN ('anon', 'authenticated', 'service_role') THEN
-                RAISE EXCEPTION 'role % is not a request role', v_claims->>'role';
+            v_role := v_claims->>'role';
+            IF v_role IS NULL OR v_role NOT IN ('anon', 'authenticated', 'service_role') THEN
+                RAISE EXCEPTION 'role % is not a request role', v_role;
             END IF;
-            PERFORM set_config('role', v_claims->>'role', true);
-            PERFORM set_config('request.jwt.claims', p_claims[i], true);
-            PERFORM set_config('request.jwt.claim.sub', coalesce(v_claims->>'sub', ''), true);
-            PERFORM set_config('request.jwt.claim.role', v_claims->>'role', true);
-            EXECUTE v_query INTO v_row;
+            v_query := v_queries->>v_role;
+            IF v_query IS NULL THEN
+                SELECT format('SELECT to_jsonb(x) FROM (SELECT %s FROM %s t WHERE %s) x',
+                              string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum), p_table, v_where)
+                INTO v_query
+                FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
+                  AND pg_catalog.has_column_privilege(v_role, p_table, a.attnum, 'SELECT');
+                v_query := coalesce(v_query, '');
+                v_queries := v_queries || jsonb_build_object(v_role, v_query);
+            END IF;
+            IF v_query <> '' THEN
+                PERFORM set_config('role', v_role, true);
+                PERFORM set_config('request.jwt.claims', p_claims[i], true);
+                PERFORM set_config('request.jwt.claim.sub', coalesce(v_claims->>'sub', ''), true);
+                PERFORM set_config('request.jwt.claim.role', v_role, true);
+                EXECUTE v_query INTO v_row;
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             v_row := NULL;
         END;

@@ -18,6 +18,9 @@ public struct RealtimeSettings: Sendable {
     /// Messages queued for one connection that has not read them; past it the connection is told
     /// it fell behind and is closed (a bounded queue, never a silent drop).
     public var outboundQueue = 1_000
+    /// Announced database changes waiting to be delivered (writes outrunning delivery); past it
+    /// changes are dropped and every changes subscriber is told (`ChangesDropped`).
+    public var changeQueue = 100_000
 
     public init() {}
 }
@@ -32,5 +35,6 @@ extension RealtimeSettings {
         maxEventsPerSecond = try reader.integer("REALTIME_MAX_EVENTS_PER_SECOND", in: 1...1_000_000) ?? maxEventsPerSecond
         maxPayloadBytes = try reader.integer("REALTIME_MAX_PAYLOAD_BYTES", in: 1024...16 << 20) ?? maxPayloadBytes
         outboundQueue = try reader.integer("REALTIME_OUTBOUND_QUEUE", in: 16...1_000_000) ?? outboundQueue
+        changeQueue = try reader.integer("REALTIME_CHANGE_QUEUE", in: 1...10_000_000) ?? changeQueue
     }
 }

@@ -159,7 +159,7 @@ public struct CacheInvalidationListener: Service {
     }
 
     /// Fan-out on write: each new post onto the cached first pages of the homes it belongs to, as
-    /// the database says each viewer sees it (`internal.home_fanout`, migration 0021). One query for
+    /// the database says each viewer sees it (`internal.home_fanout`, migrations 0021, 0022, 0026). One query for
     /// the whole batch, not one per post: the listener is serial, and under load a round trip per
     /// post let it fall behind the writes (seconds of lag at 30 posts/s on a busy machine), while a
     /// batch grows with the backlog, so the lag stays bounded. When that cannot be asked, those homes
@@ -174,22 +174,22 @@ public struct CacheInvalidationListener: Service {
             // In the order the posts were announced (their commit order); each goes in its keyset place.
             let ids = posts.map(\.id)
             let logger = logger
+            let cache = cache, liveHomes = liveHomes
             // Guarded: on a connection that just died the query's answer may never come (see untilConnectionLost).
-            let rows = try await untilConnectionLost(connection) {
-                try await connection.query(
+            // Rows are used as they arrive, live homes first: a post to 1,000 followers is 1,000
+            // rows, and the first follower need not wait for the last row to be read.
+            try await untilConnectionLost(connection) {
+                let rows = try await connection.query(
                     """
                     SELECT p.id, f.viewer, f.item
                     FROM unnest(\(ids)::uuid[]) WITH ORDINALITY AS p(id, n)
                     CROSS JOIN LATERAL internal.home_fanout(p.id, \(viewerIDs)) f
                     ORDER BY p.n
-                    """, logger: logger
-                ).collect()
-            }
-            for row in rows {
-                let (post, viewer, item) = try row.decode((UUID, UUID, String).self)
-                guard announced.contains(post) else { continue }
-                cache.push(item, toHomeOf: CacheTag.id(viewer))
-                if live.contains(viewer) { liveHomes?.deliver(item, toHomeOf: viewer) }
+                    """, logger: logger)
+                for try await (post, viewer, item) in rows.decode((UUID, UUID, String).self) where announced.contains(post) {
+                    if live.contains(viewer) { liveHomes?.deliver(item, toHomeOf: viewer) }
+                    cache.push(item, toHomeOf: CacheTag.id(viewer))
+                }
             }
             for post in posts { cache.fanOutLag.record(createdAtMicroseconds: post.at) }
         } catch {

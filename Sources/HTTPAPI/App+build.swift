@@ -92,7 +92,7 @@ public struct AppDependencies: Sendable {
         return RealtimeEndpoint(
             hub: hub, callers: callers,
             authorizer: ChannelAuthorizer(client: client, acquisitionTimeout: acquisitionTimeout, logger: logger),
-            changes: ChangeFeed(hub: hub, owner: owner, requests: client, logger: logger),
+            changes: ChangeFeed(hub: hub, owner: owner, requests: client, queueCapacity: settings.changeQueue, logger: logger),
             settings: settings, logger: logger)
     }
 

@@ -25,6 +25,9 @@ public final class ChangeFeed: Service, Sendable {
 
     struct Table: Sendable {
         let qualifiedName: String
+        /// Its oid: the request role reads it by oid, which needs no USAGE on a schema that only
+        /// the subscriber's role (not the server's request role) may use.
+        let oid: UInt32
         let columns: [(name: String, type: String)]
         let columnsJSON: JSONValue
     }
@@ -35,12 +38,18 @@ public final class ChangeFeed: Service, Sendable {
         var wake: CheckedContinuation<Void, Never>?
         var listening = false
         var tables: [String: Table]?
+        var tablesReadAt = ContinuousClock.now - .seconds(60)
         var leasedUntil: [String: ContinuousClock.Instant] = [:]
     }
     private let state = Mutex(State())
     private let nextBindingID = Atomic<Int>(0)
+    private let droppedChanges = Atomic<Int>(0)
+    private let lastDropNotice = Atomic<Int>(0)
+    /// How many announced changes the queue holds before it drops (and says so).
+    let queueCapacity: Int
 
-    public init(hub: RealtimeHub, owner: PostgresClient, requests: PostgresClient, logger: Logger) {
+    public init(hub: RealtimeHub, owner: PostgresClient, requests: PostgresClient, queueCapacity: Int = 100_000, logger: Logger) {
+        self.queueCapacity = queueCapacity
         self.hub = hub
         self.owner = owner
         self.requests = requests
@@ -91,11 +100,21 @@ public final class ChangeFeed: Service, Sendable {
 
     // MARK: - Joining
 
-    /// The published tables and their columns, read from the catalog once.
-    func publishedTables() async throws -> [String: Table] {
-        if let tables = state.withLock({ $0.tables }) { return tables }
+    /// The published tables and their columns, read from the catalog once — and again when a join
+    /// names a table not among them (published since, or with new columns: `realtime.publish` at
+    /// runtime needs no restart), at most once a second however many joins ask.
+    func publishedTables(naming wanted: [String] = []) async throws -> [String: Table] {
+        let now = ContinuousClock.now
+        let cached = state.withLock { state -> [String: Table]? in
+            guard let tables = state.tables else { return nil }
+            let missing = wanted.contains { tables[$0] == nil }
+            guard missing, now - state.tablesReadAt >= .seconds(1) else { return tables }
+            return nil
+        }
+        if let cached { return cached }
+        state.withLock { $0.tablesReadAt = now }
         let rows = try await owner.query("""
-            SELECT n.nspname, c.relname,
+            SELECT c.oid::int8, n.nspname, c.relname,
                    (SELECT json_agg(json_build_object('name', a.attname, 'type', t.typname) ORDER BY a.attnum)
                     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::text
@@ -103,14 +122,14 @@ public final class ChangeFeed: Service, Sendable {
             WHERE tr.tgname = 'realtime_changes' AND NOT tr.tgisinternal
             """, logger: logger)
         var tables: [String: Table] = [:]
-        for try await (schema, name, columnsText) in rows.decode((String, String, String).self) {
+        for try await (oid, schema, name, columnsText) in rows.decode((Int64, String, String, String).self) {
             let columns = (try JSONValue(jsonText: columnsText)).arrayItems.compactMap { column -> (String, String)? in
                 guard case .string(let name)? = column.objectValue?["name"], case .string(let type)? = column.objectValue?["type"] else { return nil }
                 return (name, type)
             }
             let qualified = Self.quote(schema) + "." + Self.quote(name)
             tables["\(schema).\(name)"] = Table(
-                qualifiedName: qualified, columns: columns,
+                qualifiedName: qualified, oid: UInt32(truncatingIfNeeded: oid), columns: columns,
                 columnsJSON: .array(columns.map { .object(["name": .string($0.0), "type": .string($0.1)]) }))
         }
         state.withLock { $0.tables = tables }
@@ -147,7 +166,7 @@ public final class ChangeFeed: Service, Sendable {
     // MARK: - Running
 
     public func run() async throws {
-        let (changes, queue) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(100_000))
+        let (changes, queue) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(queueCapacity))
         await withDiscardingTaskGroup { group in
             group.addTask {
                 for await payload in changes {
@@ -182,14 +201,24 @@ public final class ChangeFeed: Service, Sendable {
                             status: "error", message: "Lost the connection to PostgreSQL; changes may have been missed, reconnecting")
                     }
                 ) { payload in
-                    if case .dropped = queue.yield(payload) {
-                        self.logger.error("realtime change queue full; a change was dropped")
-                    }
+                    if case .dropped = queue.yield(payload) { self.dropped() }
                 }
             }
             queue.finish()
             group.cancelAll()
         }
+    }
+
+    /// A change the server could not keep (its queue of announced changes is full: writes outran
+    /// delivery for a long while). Never silent (supabase/realtime#269): every changes subscriber
+    /// hears that changes were dropped — at most once a second — and can refetch.
+    private func dropped() {
+        droppedChanges.add(1, ordering: .relaxed)
+        let second = Int(Date().timeIntervalSince1970)
+        guard lastDropNotice.exchange(second, ordering: .relaxed) != second else { return }
+        logger.error("realtime change queue full; changes dropped, subscribers told", metadata: ["dropped": "\(droppedChanges.load(ordering: .relaxed))"])
+        hub.systemMessageToChangeSubscribers(
+            status: "error", message: "ChangesDropped: the server fell behind the database's changes and dropped some; refetch to catch up")
     }
 
     /// One announced change, to every subscriber that may see it.
@@ -245,7 +274,7 @@ public final class ChangeFeed: Service, Sendable {
                 hub.statistics.changesRead.add(1, ordering: .relaxed)
             }
             if !claims.isEmpty {
-                visible = try await visibleRows(info.qualifiedName, pk: .object(pk), claims: claims)
+                visible = try await visibleRows(info.oid, pk: .object(pk), claims: claims)
                 hub.statistics.changesRead.add(claims.count, ordering: .relaxed)
             }
         } catch {
@@ -307,9 +336,9 @@ public final class ChangeFeed: Service, Sendable {
             payloadText: #"{"ids":[\#(ids.map(String.init).joined(separator: ","))],"data":\#(dataText)}"#)
     }
 
-    private func visibleRows(_ table: String, pk: JSONValue, claims: [String]) async throws -> [Int: Row] {
+    private func visibleRows(_ table: UInt32, pk: JSONValue, claims: [String]) async throws -> [Int: Row] {
         let rows = try await requests.query(
-            "SELECT claims_index, record::text FROM realtime.visible_rows(\(table)::regclass, \(pk.jsonText)::jsonb, \(claims)::text[])",
+            "SELECT claims_index, record::text FROM realtime.visible_rows(\(Int64(table))::oid::regclass, \(pk.jsonText)::jsonb, \(claims)::text[])",
             logger: logger)
         var visible: [Int: Row] = [:]
         for try await (index, record) in rows.decode((Int, String).self) {

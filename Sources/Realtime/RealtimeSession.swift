@@ -110,7 +110,12 @@ struct RealtimeSession {
                 return refuseJoin(message, "PostgresChangesUnavailable: this server does not serve postgres_changes")
             }
             do {
-                let tables = try await changes.publishedTables()
+                let named = config.postgresChanges.compactMap { binding -> String? in
+                    guard case .string(let table)? = binding.objectValue?["table"], table != "*" else { return nil }
+                    if case .string(let schema)? = binding.objectValue?["schema"] { return "\(schema).\(table)" }
+                    return "public.\(table)"
+                }
+                let tables = try await changes.publishedTables(naming: named)
                 for binding in config.postgresChanges {
                     bindings.append(try PostgresBinding(binding, id: changes.newBindingID()) { schema, table in
                         tables["\(schema).\(table)"]?.columns.map(\.name)

@@ -67,4 +67,56 @@ struct RealtimePostReadersTests {
             try await Self.expectAgreement(client, model, "seed \(seed), changed", logger: logger)
         }
     }
+
+    /// Column privileges (migration 0027): a subscriber's record holds the columns its role may
+    /// select and no other; a role that may select none gets no record — on any published table
+    /// (`realtime.visible_rows`) and on posts (`realtime.post_for_readers`).
+    @Test("records leave out the columns the subscriber's role may not select")
+    func columnPrivileges() async throws {
+        let database = try await TestDatabase.migrated()
+        let logger = database.logger
+        try await database.withClient { client in
+            for statement: PostgresQuery in [
+                "CREATE TABLE public.rt_notes (id integer PRIMARY KEY, title text, secret text)",
+                "ALTER TABLE public.rt_notes ENABLE ROW LEVEL SECURITY",
+                "CREATE POLICY rt_notes_read ON public.rt_notes FOR SELECT USING (true)",
+                "GRANT SELECT (id, title) ON public.rt_notes TO authenticated",
+                "GRANT SELECT ON public.rt_notes TO service_role",
+                "INSERT INTO public.rt_notes VALUES (1, 'hello', 'hush')",
+            ] { try await client.query(statement, logger: logger) }
+            let user = UUID()
+            let claims = [
+                #"{"role":"authenticated","sub":"\#(user.uuidString.lowercased())"}"#, #"{"role":"service_role"}"#, #"{"role":"anon"}"#,
+            ]
+            var records: [Int: NSDictionary] = [:]
+            for try await (index, record) in try await client.query(
+                #"SELECT claims_index, record::text FROM realtime.visible_rows('public.rt_notes'::regclass, '{"id": 1}'::jsonb, \#(claims))"#,
+                logger: logger
+            ).decode((Int, String).self) {
+                records[index] = try Self.JSONValueText(record)
+            }
+            #expect(records[1] == ["id": 1, "title": "hello"] as NSDictionary)
+            #expect(records[2] == ["id": 1, "title": "hello", "secret": "hush"] as NSDictionary)
+            #expect(records[3] == nil, "anon may select no column of the table")
+
+            // Posts: the body withheld from signed-in users is left out of the record they get.
+            let model = try await FeedModel.build(seed: 7, on: client)
+            let post = model.posts[0]
+            let columns = try await client.query(
+                "SELECT string_agg(quote_ident(attname), ', ') FROM pg_attribute WHERE attrelid = 'public.posts'::regclass AND attnum > 0 AND NOT attisdropped AND attname <> 'body'",
+                logger: logger
+            ).decode(String.self).reduce(into: [String]()) { $0.append($1) }[0]
+            try await client.query("REVOKE SELECT ON public.posts FROM authenticated", logger: logger)
+            try await client.query(PostgresQuery(unsafeSQL: "GRANT SELECT (\(columns)) ON public.posts TO authenticated"), logger: logger)
+            var readers = 0
+            for try await record in try await client.query(
+                "SELECT record::text FROM realtime.post_for_readers(\(post.id), \(model.users))", logger: logger
+            ).decode(String.self) {
+                let fields = try Self.JSONValueText(record)
+                #expect(fields["body"] == nil && fields["id"] != nil, "\(record)")
+                readers += 1
+            }
+            #expect(readers > 0)
+        }
+    }
 }

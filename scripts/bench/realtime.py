@@ -1,12 +1,15 @@
 """The realtime benchmark's load generator (run by scripts/bench-realtime): loopback only, bounded in
 time. Reads its setup from the environment the script exports; prints one line per figure."""
 import asyncio
+import concurrent.futures
+import multiprocessing
 import base64
 import hashlib
 import hmac
 import json
 import os
 import resource
+import sys
 import statistics
 import time
 import urllib.request
@@ -52,6 +55,22 @@ def create_post(author_token, body):
     return json.loads(urllib.request.urlopen(request).read())
 
 
+def write_posts(author, posts_per_second, writers):
+    """Posts at `posts_per_second` from `writers` threads for SECONDS; returns how many were made."""
+    start = time.monotonic()
+
+    def write(offset):
+        n = 0
+        while time.monotonic() - start < SECONDS:
+            create_post(author, f"sustained {offset} {n}")
+            n += 1
+            time.sleep(max(0, start + (n * writers + offset) / posts_per_second - time.monotonic()))
+        return n
+
+    with concurrent.futures.ThreadPoolExecutor(writers) as threads:
+        return sum(threads.map(write, range(writers)))
+
+
 def pct(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
@@ -93,6 +112,8 @@ async def fan_out(kind, posts=10):
     for ws, user in zip(sockets, followers):
         if kind == "home":
             status = await join(ws, "realtime:home", access_token=token(user))
+        elif kind == "broadcast":
+            status = await join(ws, "realtime:floor", access_token=token(user))
         else:
             status = await join(ws, f"realtime:posts-{user[:8]}", access_token=token(user), config={
                 "postgres_changes": [{"event": "INSERT", "schema": "public", "table": "posts", "filter": f"author_id=eq.{AUTHOR}"}]})
@@ -114,20 +135,33 @@ async def fan_out(kind, posts=10):
     readers = [asyncio.create_task(receive(ws)) for ws in sockets]
     await asyncio.sleep(1)
     author = token(AUTHOR)
+    sender = None
+    if kind == "broadcast":
+        sender = await websockets.connect(url(), open_timeout=60, ping_interval=None)
+        assert await join(sender, "realtime:floor", access_token=author) == "ok"
     for n in range(posts):
-        await asyncio.to_thread(create_post, author, f"bench {kind} {n}")
+        if sender:
+            # The floor: no database, the same 1,000 sockets read by the same generator.
+            await sender.send(json.dumps({"topic": "realtime:floor", "event": "broadcast", "ref": None, "payload": {
+                "type": "broadcast", "event": "floor", "payload": {"created_at": datetime.now().astimezone().isoformat()}}}))
+        else:
+            await asyncio.to_thread(create_post, author, f"bench {kind} {n}")
         await asyncio.sleep(0.3)
     await asyncio.sleep(2)
     for reader in readers:
         reader.cancel()
     expected = posts * len(sockets)
-    print(f"fan-out ({kind:<16}) {len(latencies)}/{expected} delivered to {len(sockets)} subscribers; commit to delivery "
+    print(f"fan-out ({kind:<16}) {len(latencies)}/{expected} delivered to {len(sockets)} subscribers; "
+          f"{'send' if sender else 'commit'} to delivery "
           f"p50 {pct(latencies, 0.5):.0f} ms, p95 {pct(latencies, 0.95):.0f} ms, max {max(latencies or [0]):.0f} ms")
-    await asyncio.gather(*(ws.close() for ws in sockets))
+    await asyncio.gather(*(ws.close() for ws in sockets + ([sender] if sender else [])))
+    return pct(latencies, 0.95)
 
 
-async def sustained(posts_per_second=20):
-    """postgres_changes under RLS at a steady write rate: deliveries per second the subscribers get."""
+async def sustained(posts_per_second=20, writers=1):
+    """postgres_changes under RLS at a steady write rate: deliveries per second the subscribers get
+    (counted by the generator) and the server queued (its counter): with several writers the offered
+    rate goes past what one generator process can read on these shared cores."""
     followers = FOLLOWERS
     sockets = await asyncio.gather(*(websockets.connect(url(), open_timeout=60, ping_interval=None) for _ in followers))
     for ws, user in zip(sockets, followers):
@@ -137,24 +171,25 @@ async def sustained(posts_per_second=20):
 
     async def receive(ws):
         while True:
-            await ws.recv()
-            received[0] += 1
+            if '"event":"postgres_changes"' in await ws.recv():
+                received[0] += 1
 
     readers = [asyncio.create_task(receive(ws)) for ws in sockets]
+    await asyncio.sleep(1)
     author = token(AUTHOR)
+    queued_before = metric("feedfusion_realtime_changes_delivered_total") or 0
     start = time.monotonic()
-    sent = 0
-    while time.monotonic() - start < SECONDS:
-        await asyncio.to_thread(create_post, author, f"sustained {sent}")
-        sent += 1
-        await asyncio.sleep(max(0, start + sent / posts_per_second - time.monotonic()))
+    # The writers run in another process, so that reading the deliveries does not slow the writes.
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        sent = await asyncio.to_thread(pool.apply, write_posts, (author, posts_per_second, writers))
     writing = time.monotonic() - start
     in_window = received[0]
+    queued = (metric("feedfusion_realtime_changes_delivered_total") or 0) - queued_before
     await asyncio.sleep(3)
     for reader in readers:
         reader.cancel()
-    print(f"postgres_changes (RLS)   {sent / writing:.1f} posts/s to {len(sockets)} subscribers: {in_window / writing:.0f} deliveries/s "
-          f"while writing ({received[0]}/{sent * len(sockets)} delivered 3 s after)")
+    print(f"postgres_changes (RLS)   {sent / writing:.1f} posts/s to {len(sockets)} subscribers: server queued {queued / writing:.0f}/s, "
+          f"generator read {in_window / writing:.0f}/s while writing ({received[0]}/{sent * len(sockets)} delivered 3 s after)")
     await asyncio.gather(*(ws.close() for ws in sockets))
 
 
@@ -196,14 +231,27 @@ async def broadcast(receivers=200, senders=10, rate=90):
     await asyncio.gather(*(ws.close() for ws in listening + sending))
 
 
-async def main():
+async def main(parts):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    await connections()
-    await fan_out("home")
-    await fan_out("postgres_changes")
-    await sustained()
-    await broadcast()
+    if "connections" in parts:
+        await connections()
+    if "fan-out" in parts:
+        # The reference, measured in the same run: a broadcast to the same 1,000 sockets (no
+        # database), so the generator's own time to read 1,000 sockets on the shared cores is in view.
+        floor = await fan_out("broadcast")
+        home = await fan_out("home")
+        lag = metric('feedfusion_home_fanout_lag_seconds{quantile="0.95"}')
+        changes = await fan_out("postgres_changes")
+        print(f"p95 over the broadcast floor: home {home / floor:.2f}x, postgres_changes {changes / floor:.2f}x; "
+              f"server side, created_at to every live home's queue: p95 {lag * 1000:.0f} ms")
+    if "sustained" in parts:
+        await sustained()
+        await sustained(posts_per_second=100, writers=4)
+    if "broadcast" in parts:
+        await broadcast()
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    # Parts to run (all by default): connections fan-out sustained broadcast.
+    asyncio.run(main(sys.argv[1:] or ["connections", "fan-out", "sustained", "broadcast"]))

@@ -21,12 +21,14 @@ def _free_port() -> int:
 METRICS_TOKEN = "compat-metrics-token-" + uuid.uuid4().hex
 
 
-@pytest.fixture(scope="session")
-def server():
+def start_server(data=None, port=None, **settings):
+    """Starts `feedfusion serve` on its own data folder (managed PostgreSQL) and waits until it is
+    ready. `settings` add to or override the suite's environment. Returns (process, port, env, log path)."""
     binary = os.environ.get("FEEDFUSION_BIN", ".build/debug/feedfusion")
-    data = tempfile.mkdtemp(prefix="compat-", dir=os.environ.get("FEEDFUSION_TEST_TMP"))
-    os.chmod(data, 0o755)
-    port = _free_port()
+    if data is None:
+        data = tempfile.mkdtemp(prefix="compat-", dir=os.environ.get("FEEDFUSION_TEST_TMP"))
+        os.chmod(data, 0o755)
+    port = port or _free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "DATA_DIR": data,
@@ -41,8 +43,9 @@ def server():
         "TELEMETRY_FLUSH_MS": "100",
         # A small queue per realtime connection, so that the slow-consumer test fills it quickly.
         "REALTIME_OUTBOUND_QUEUE": "64",
+        **settings,
     }
-    log = open(os.path.join(data, "serve.log"), "w")
+    log = open(os.path.join(data, "serve.log"), "a")
     process = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while True:
@@ -56,23 +59,37 @@ def server():
             process.kill()
             raise RuntimeError("feedfusion serve did not become ready: " + open(log.name).read()[-2000:])
         time.sleep(0.25)
-    keys = json.loads(subprocess.check_output([binary, "keys", "--json"], env=env))
-    keys["process"] = process
-    keys["metrics_token"] = METRICS_TOKEN
-    keys["port"] = port
-    keys["log"] = log.name
-    # The managed cluster's owner connection, for tests that compare what is stored (the fuzzer).
-    cluster = os.path.join(data, "postgres")
-    with open(os.path.join(cluster, "port")) as port_file, open(os.path.join(cluster, "superuser-password")) as secret:
-        keys["database_url"] = f"postgresql://postgres:{secret.read().strip()}@127.0.0.1:{port_file.read().strip()}/feedfusion"
-    yield keys
+    return process, port, env, log.name
+
+
+def stop_server(process, timeout=30):
+    """SIGTERM, as an orchestrator stops it; returns the exit code (killed after `timeout` s)."""
     process.terminate()
     try:
-        process.wait(timeout=30)
+        process.wait(timeout=timeout)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0, "serve did not exit cleanly on SIGTERM"
+    return process.returncode
+
+
+def server_keys(process, port, env, log):
+    """What the tests need to talk to a started server: its URL, keys, and the managed cluster's
+    owner connection (for tests that compare what is stored, or change the schema)."""
+    binary = os.environ.get("FEEDFUSION_BIN", ".build/debug/feedfusion")
+    keys = json.loads(subprocess.check_output([binary, "keys", "--json"], env=env))
+    keys.update(process=process, metrics_token=METRICS_TOKEN, port=port, log=log, env=env)
+    cluster = os.path.join(env["DATA_DIR"], "postgres")
+    with open(os.path.join(cluster, "port")) as port_file, open(os.path.join(cluster, "superuser-password")) as secret:
+        keys["database_url"] = f"postgresql://postgres:{secret.read().strip()}@127.0.0.1:{port_file.read().strip()}/feedfusion"
+    return keys
+
+
+@pytest.fixture(scope="session")
+def server():
+    keys = server_keys(*start_server())
+    yield keys
+    assert stop_server(keys["process"]) == 0, "serve did not exit cleanly on SIGTERM"
 
 
 @pytest.fixture(autouse=True)

@@ -247,3 +247,40 @@ def test_the_live_home_feed_gets_new_posts_from_the_fan_out(server):
             await client.realtime.close()
 
     run(scenario())
+
+
+def test_a_server_restart_closes_channels_cleanly_and_the_client_rejoins(server):
+    """SIGTERM closes every WebSocket with a close frame (no hang, exit 0); the unchanged client
+    reconnects with its backoff when the server is back and rejoins its channels by itself."""
+    import threading
+    from conftest import server_keys, start_server, stop_server
+
+    own = server_keys(*start_server())
+    process, env, port = own["process"], own["env"], own["port"]
+    try:
+        async def scenario():
+            client = await _client(own)
+            heard, states = [], []
+            channel = client.channel("room-restart", {"config": {"broadcast": {"self": True}}})
+            channel.on_broadcast("chat", lambda message: heard.append(message["payload"]["text"]))
+            await channel.subscribe(lambda state, error: states.append(state))
+            assert await _eventually(lambda: "SUBSCRIBED" in states)
+            await channel.send_broadcast("chat", {"text": "before"})
+            assert await _eventually(lambda: heard == ["before"])
+            # The stop must not wait on the open WebSocket: it is closed as part of the shutdown.
+            code = await asyncio.to_thread(stop_server, process, 20)
+            assert code == 0
+            assert await _eventually(lambda: "CHANNEL_ERROR" in states, 5)
+            restarted = {}
+            threading.Thread(target=lambda: restarted.update(zip(("process", "port", "env", "log"), start_server(env["DATA_DIR"], port)))).start()
+            # Back within the client's retries (1 + 2 + 4 + 8 s): SUBSCRIBED again, with nobody's help.
+            assert await _eventually(lambda: states.count("SUBSCRIBED") >= 2, 40), states
+            await channel.send_broadcast("chat", {"text": "after"})
+            assert await _eventually(lambda: heard == ["before", "after"])
+            await client.realtime.close()
+            return restarted
+
+        restarted = asyncio.run(asyncio.wait_for(scenario(), 90))
+        process = restarted["process"]
+    finally:
+        assert stop_server(process) == 0

@@ -228,3 +228,72 @@ def test_metrics_count_connections_channels_and_messages(server):
             sent = 'feedfusion_realtime_messages_sent_total{kind="all"}'
             assert after[sent] - before.get(sent, 0) >= 10
     run(scenario())
+
+
+def test_changes_the_server_cannot_keep_up_with_are_announced_not_silently_dropped():
+    """A burst of writes past the queue of announced changes (REALTIME_CHANGE_QUEUE=1 here): the
+    subscriber gets a `system` error saying changes were dropped (supabase/realtime#269 is the
+    silent version of this)."""
+    import subprocess
+    from conftest import server_keys, start_server, stop_server
+
+    own = server_keys(*start_server(REALTIME_CHANGE_QUEUE="1"))
+    process, port = own["process"], own["port"]
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/auth/v1/signup", method="POST",
+            data=json.dumps({"email": f"burst-{uuid.uuid4().hex[:8]}@example.com", "password": "Correct-Horse-42!"}).encode(),
+            headers={"apikey": own["anon_key"], "Content-Type": "application/json"})
+        author = json.loads(urllib.request.urlopen(request).read())["user"]["id"]
+
+        async def scenario():
+            async with websockets.connect(_url(own), max_size=None) as ws:
+                reply = await _join(ws, "realtime:burst", "1", config={
+                    "postgres_changes": [{"event": "INSERT", "schema": "public", "table": "posts"}]})
+                assert reply["payload"]["status"] == "ok", reply
+                await _next(ws, lambda m: m.get("event") == "system" and m["payload"].get("status") == "ok", 10)
+                # 500 posts in one commit: their announcements arrive at once.
+                await asyncio.to_thread(subprocess.run, ["/usr/lib/postgresql/15/bin/psql", "-XAtq", "-v", "ON_ERROR_STOP=1", own["database_url"], "-c",
+                    "UPDATE internal.settings SET value = '1000000' WHERE name = 'posts_per_hour';"
+                    f"INSERT INTO public.posts (author_id, body) SELECT '{author}', 'burst ' || g FROM generate_series(1, 500) g"],
+                    check=True)
+                notice = await _next(ws, lambda m: m.get("event") == "system" and m["payload"].get("status") == "error", 15)
+                assert notice["payload"]["message"].startswith("ChangesDropped"), notice
+                assert notice["payload"]["extension"] == "postgres_changes"
+
+        run(scenario())
+    finally:
+        assert stop_server(process) == 0
+
+
+def test_a_table_published_at_runtime_can_be_subscribed_to_without_a_restart(server):
+    """`realtime.publish` by an operator while the server runs: the next join naming the table is
+    served (the catalog is read again for a table it has not seen), and its columns follow the
+    role's column privileges (`secret` is not granted to anon)."""
+    import subprocess
+    schema = f"rt_{uuid.uuid4().hex[:8]}"
+
+    def psql(sql):
+        subprocess.run(["/usr/lib/postgresql/15/bin/psql", "-XAtq", "-v", "ON_ERROR_STOP=1", server["database_url"], "-c", sql], check=True)
+
+    async def scenario():
+        async with websockets.connect(_url(server), max_size=None) as ws:
+            binding = {"event": "INSERT", "schema": schema, "table": "notes"}
+            # Not published yet: refused, naming the table.
+            psql(f"CREATE SCHEMA {schema}; CREATE TABLE {schema}.notes (id integer PRIMARY KEY, title text, secret text);"
+                 f"ALTER TABLE {schema}.notes ENABLE ROW LEVEL SECURITY;"
+                 f"CREATE POLICY notes_read ON {schema}.notes FOR SELECT USING (true);"
+                 f"GRANT USAGE ON SCHEMA {schema} TO anon; GRANT SELECT (id, title) ON {schema}.notes TO anon")
+            reply = await _join(ws, "realtime:runtime-1", "1", config={"postgres_changes": [dict(binding, filter="title=eq.x")]})
+            assert reply["payload"]["status"] == "error", reply
+            psql(f"SELECT realtime.publish('{schema}.notes')")
+            await asyncio.sleep(1.1)  # the catalog is read again at most once a second
+            reply = await _join(ws, "realtime:runtime-2", "2", config={"postgres_changes": [binding]})
+            assert reply["payload"]["status"] == "ok", reply
+            await _next(ws, lambda m: m.get("event") == "system" and m["payload"].get("status") == "ok", 10)
+            psql(f"INSERT INTO {schema}.notes VALUES (1, 'hello', 'hush')")
+            change = await _next(ws, lambda m: m.get("event") == "postgres_changes", 10)
+            assert change["payload"]["data"]["record"] == {"id": 1, "title": "hello"}
+        psql(f"DROP SCHEMA {schema} CASCADE")
+
+    run(scenario())
