@@ -80,15 +80,18 @@ public struct CacheInvalidationListener: Service {
         let events = payloads.map { (payload: $0, event: InvalidationEvent.decode($0)) }
         // New posts go on top of the cached homes they belong to (fan-out on write) instead of
         // dropping them. Without a connection to ask, or with a shared level in Redis (whose copies
-        // the other instances read), they drop the homes as other changes do.
-        let fanOut = connection != nil && cache.shared == nil
+        // the other instances read), they drop the homes as other changes do — and still reach the
+        // homes open live on this instance (realtime), which the fan-out serves either way.
+        let pushToCache = connection != nil && cache.shared == nil
+        let fanOut = pushToCache || (connection != nil && !(liveHomes?.liveViewers().isEmpty ?? true))
         var inserted: [(id: UUID, at: Int64)] = []
         if fanOut {
             for case let event? in events.map(\.event) where event.t == .post && event.op == "INSERT" {
                 if let id = event.id, let at = event.at { inserted.append((id, at)) }
             }
         }
-        let insertedIDs = Set(inserted.map(\.id))
+        // Posts whose homes get them pushed, not dropped.
+        let insertedIDs = pushToCache ? Set(inserted.map(\.id)) : []
         for (payload, event) in events {
             guard let event else {
                 logger.warning("unreadable cache invalidation event; cache dropped", metadata: ["payload": "\(payload.prefix(200))"])
@@ -152,7 +155,7 @@ public struct CacheInvalidationListener: Service {
             for token in passedEarly { fences?.passed(token) }
             passedEarly = []
             if let connection, !inserted.isEmpty {
-                await push(inserted, on: connection)
+                await push(inserted, on: connection, toCache: pushToCache)
             }
         }
         for token in passedEarly + passedAfterPush { fences?.passed(token) }
@@ -164,8 +167,9 @@ public struct CacheInvalidationListener: Service {
     /// post let it fall behind the writes (seconds of lag at 30 posts/s on a busy machine), while a
     /// batch grows with the backlog, so the lag stays bounded. When that cannot be asked, those homes
     /// are dropped instead: never left without the post.
-    func push(_ posts: [(id: UUID, at: Int64)], on connection: PostgresConnection) async {
-        let viewers = Set(cache.ids(ofKind: ResponseCache.homeTopKind).compactMap { $0.split(separator: "/").first.map(String.init) })
+    func push(_ posts: [(id: UUID, at: Int64)], on connection: PostgresConnection, toCache: Bool = true) async {
+        let viewers = toCache
+            ? Set(cache.ids(ofKind: ResponseCache.homeTopKind).compactMap { $0.split(separator: "/").first.map(String.init) }) : []
         let live = liveHomes?.liveViewers() ?? []
         let viewerIDs = Array(Set(viewers.compactMap(UUID.init(uuidString:))).union(live))
         guard !viewerIDs.isEmpty else { return }
@@ -188,7 +192,7 @@ public struct CacheInvalidationListener: Service {
                     """, logger: logger)
                 for try await (post, viewer, item) in rows.decode((UUID, UUID, String).self) where announced.contains(post) {
                     if live.contains(viewer) { liveHomes?.deliver(item, toHomeOf: viewer) }
-                    cache.push(item, toHomeOf: CacheTag.id(viewer))
+                    if toCache { cache.push(item, toHomeOf: CacheTag.id(viewer)) }
                 }
             }
             for post in posts { cache.fanOutLag.record(createdAtMicroseconds: post.at) }

@@ -29,6 +29,16 @@ public final class RealtimeHub: Sendable {
         var presence: (ref: String, payload: [String: JSONValue])?
         /// The `postgres_changes` bindings of its join.
         var bindings: [PostgresBinding] = []
+        /// Where its messages go (see ``RealtimeHub/room(topic:isPrivate:)``).
+        var room: String { RealtimeHub.room(topic: topic, isPrivate: config.isPrivate) }
+    }
+
+    /// A topic's private channel and its public one are apart, as in Supabase: a public join of a
+    /// private channel's topic hears nothing of its members and reaches none of them (else anyone
+    /// could read `user:<id>` by joining it without `private`). Topics all start with `realtime:`,
+    /// so the private rooms' names cannot be a public topic.
+    static func room(topic: String, isPrivate: Bool) -> String {
+        isPrivate && topic != homeTopic ? "private:" + topic : topic
     }
 
     /// A member with bindings that match a change.
@@ -66,8 +76,8 @@ public final class RealtimeHub: Sendable {
         state.withLock { state in
             state.nextID += 1
             let id = MemberID(value: state.nextID)
-            state.topics[member.topic, default: [:]][id] = member
-            state.topicOf[id] = member.topic
+            state.topics[member.room, default: [:]][id] = member
+            state.topicOf[id] = member.room
             if member.topic == Self.homeTopic, let user = member.caller.userID { state.homeMembers[user, default: []].insert(id) }
             return id
         }
@@ -144,8 +154,8 @@ public final class RealtimeHub: Sendable {
     }
 
     /// Who is present in a topic: `{key: {metas: [...]}}`, as `presence_state` carries it.
-    func presenceState(of topic: String) -> JSONValue {
-        let members = state.withLock { Array($0.topics[topic]?.values ?? [:].values) }
+    func presenceState(of room: String) -> JSONValue {
+        let members = state.withLock { Array($0.topics[room]?.values ?? [:].values) }
         var byKey: [String: [JSONValue]] = [:]
         for member in members {
             if let presence = member.presence { byKey[member.config.presenceKey, default: []].append(.object(Self.meta(presence))) }

@@ -158,7 +158,8 @@ struct RealtimeSession {
         channels[topic] = id
         reply(to: message, status: "ok", response: .object(["postgres_changes": .array(bindings.map(\.echo))]))
         if config.presenceEnabled {
-            outbox.send(PhoenixMessage(topic: topic, event: "presence_state", payload: hub.presenceState(of: topic)))
+            outbox.send(PhoenixMessage(
+                topic: topic, event: "presence_state", payload: hub.presenceState(of: RealtimeHub.room(topic: topic, isPrivate: config.isPrivate))))
         }
         if let changes, !bindings.isEmpty {
             // Registered and leased before this: every change committed from now on is delivered.

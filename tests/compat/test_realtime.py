@@ -1,6 +1,7 @@
 """/realtime/v1 with the official clients, unchanged: supabase-py's async client and its realtime
 part join channels, broadcast, track presence and join private channels the database authorizes."""
 import asyncio
+import os
 import uuid
 
 import pytest
@@ -122,7 +123,20 @@ def test_private_channels_are_authorized_by_the_database(server):
         anonymous = await _client(server)
         state, error = await _subscribe(anonymous.channel(topic, {"config": {"private": True}}))
         assert state == "CHANNEL_ERROR" and "Unauthorized" in str(error)
-        for client in (owner, other, anonymous):
+        # The same topic joined without `private` is another channel: it hears nothing of the
+        # private one, and what it sends never reaches the private members.
+        eavesdropper = await _client(server)
+        public = eavesdropper.channel(topic, {"config": {"broadcast": {"self": True}}})
+        overheard = []
+        public.on_broadcast("note", lambda message: overheard.append(message))
+        assert (await _subscribe(public))[0] == "SUBSCRIBED"
+        await mine.send_broadcast("note", {"n": 2})
+        assert await _eventually(lambda: len(heard) == 2)
+        await public.send_broadcast("note", {"n": "forged"})
+        assert await _eventually(lambda: len(overheard) == 1)  # its own, with self
+        await asyncio.sleep(0.3)
+        assert [m["payload"]["n"] for m in heard] == [1, 2] and [m["payload"]["n"] for m in overheard] == ["forged"]
+        for client in (owner, other, anonymous, eavesdropper):
             await client.realtime.close()
 
     run(scenario())
@@ -204,7 +218,7 @@ def test_postgres_changes_bindings_that_cannot_be_served_are_refused(server):
     run(scenario())
 
 
-def test_the_live_home_feed_gets_new_posts_from_the_fan_out(server):
+def _live_home(server):
     async def scenario():
         author, author_id = await _signed_in(server)
         reader, reader_id = await _signed_in(server)
@@ -247,6 +261,35 @@ def test_the_live_home_feed_gets_new_posts_from_the_fan_out(server):
             await client.realtime.close()
 
     run(scenario())
+
+
+def test_the_live_home_feed_gets_new_posts_from_the_fan_out(server):
+    _live_home(server)
+
+
+def test_the_live_home_feed_with_the_cache_shared_through_redis():
+    """With REDIS_URL the cached homes are dropped, not pushed (other instances read Redis's
+    copies), and the live homes open on this instance are still fed by the fan-out."""
+    import socket
+    import subprocess
+    import tempfile
+    from conftest import server_keys, start_server, stop_server
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        redis_port = probe.getsockname()[1]
+    redis = subprocess.Popen(["/usr/bin/redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no", "--dir", tempfile.mkdtemp(dir=os.environ.get("FEEDFUSION_TEST_TMP"))],
+                             stdout=subprocess.DEVNULL)
+    try:
+        own = server_keys(*start_server(REDIS_URL=f"redis://127.0.0.1:{redis_port}"))
+        try:
+            _live_home(own)
+        finally:
+            assert stop_server(own["process"]) == 0
+    finally:
+        redis.terminate()
+        redis.wait(timeout=10)
 
 
 def test_a_server_restart_closes_channels_cleanly_and_the_client_rejoins(server):
