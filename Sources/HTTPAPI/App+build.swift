@@ -333,6 +333,20 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
         telemetry: dependencies.telemetry
     ).addRoutes(to: rest)
 
+    if let realtime = dependencies.realtime {
+        let api = router.group("/realtime/v1")
+        if limits.enabled {
+            // Counted with the data API's requests: one budget per client for HTTP writes.
+            api.add(middleware: rateLimitMiddleware(
+                dependencies, policy: "default", RateLimit(limit: limits.restPerMinute, period: .seconds(60), burst: limits.restBurst)
+            ) { retry in
+                APIError(.tooManyRequests, code: "too_many_requests", message: "Too many requests: retry in \(retry) s")
+            })
+        }
+        api.add(middleware: CallerMiddleware(callers: dependencies.callers))
+        RealtimeController(realtime: realtime).addRoutes(to: api)
+    }
+
     // The WebSocket's path asked for without an upgrade (a browser, curl): what it expects instead.
     router.get("/realtime/v1/websocket") { _, _ -> Response in
         throw APIError(

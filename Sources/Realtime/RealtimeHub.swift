@@ -124,6 +124,15 @@ public final class RealtimeHub: Sendable {
         send(PhoenixMessage(topic: topic, event: "broadcast", payload: payload), to: recipients)
     }
 
+    /// A broadcast from outside the topic (over HTTP) to every member of its public or private
+    /// channel; returns how many it reached.
+    @discardableResult
+    func broadcast(toTopic topic: String, isPrivate: Bool, payload: JSONValue) -> Int {
+        let recipients = state.withLock { state in Array(state.topics[Self.room(topic: topic, isPrivate: isPrivate)]?.values ?? [:].values) }
+        send(PhoenixMessage(topic: topic, event: "broadcast", payload: payload), to: recipients)
+        return recipients.count
+    }
+
     /// Tracks (or replaces) a member's presence; every member of the topic gets the diff.
     func track(_ id: MemberID, payload: [String: JSONValue]) {
         let outcome = state.withLock { state -> (Member, (ref: String, payload: [String: JSONValue])?, [Member])? in

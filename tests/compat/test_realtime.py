@@ -327,3 +327,63 @@ def test_a_server_restart_closes_channels_cleanly_and_the_client_rejoins(server)
         process = restarted["process"]
     finally:
         assert stop_server(process) == 0
+
+
+def test_broadcasts_sent_over_http_reach_the_channel(server):
+    """`channel.http_send()` (POST /realtime/v1/api/broadcast/<topic>/events/<event>) and the
+    messages form reach the members; a private channel over HTTP obeys its policies too."""
+    import json
+    import urllib.error
+    import urllib.request
+    from realtime.exceptions import RealtimeHTTPError
+
+    async def scenario():
+        listener, listener_id = await _signed_in(server)
+        room = f"http-{uuid.uuid4().hex[:8]}"
+        heard, heard_private = [], []
+        public = listener.channel(room)
+        public.on_broadcast("note", lambda message: heard.append(message["payload"]))
+        assert (await _subscribe(public))[0] == "SUBSCRIBED"
+        private = listener.channel(f"user:{listener_id}", {"config": {"private": True}})
+        private.on_broadcast("note", lambda message: heard_private.append(message["payload"]))
+        assert (await _subscribe(private))[0] == "SUBSCRIBED"
+
+        # The unchanged client's http_send, as the anonymous key: the public channel hears it.
+        sender = await _client(server)
+        await sender.channel(room).http_send("note", {"text": "over http"})
+        assert await _eventually(lambda: heard == [{"text": "over http"}])
+
+        # The messages form.
+        request = urllib.request.Request(
+            f"{server['url']}/realtime/v1/api/broadcast", method="POST",
+            data=json.dumps({"messages": [{"topic": room, "event": "note", "payload": {"n": 1}},
+                                          {"topic": room, "event": "note", "payload": {"n": 2}}]}).encode(),
+            headers={"apikey": server["anon_key"], "Content-Type": "application/json"})
+        assert urllib.request.urlopen(request).status == 202
+        assert await _eventually(lambda: heard[1:] == [{"n": 1}, {"n": 2}])
+
+        # Private: the anonymous key may not send; another user may not (the policy); the owner may.
+        with pytest.raises(RealtimeHTTPError) as refused:
+            await sender.channel(f"user:{listener_id}", {"config": {"private": True}}).http_send("note", {"forged": True})
+        assert refused.value.status == 403
+        other, _ = await _signed_in(server)
+        with pytest.raises(RealtimeHTTPError) as refused:
+            await other.channel(f"user:{listener_id}", {"config": {"private": True}}).http_send("note", {"forged": True})
+        assert refused.value.status == 403 and "permissions to write" in str(refused.value)
+        await listener.channel(f"user:{listener_id}", {"config": {"private": True}}).http_send("note", {"mine": True})
+        assert await _eventually(lambda: heard_private == [{"mine": True}])
+        assert all("forged" not in m for m in heard + heard_private)
+
+        # Bad requests: a clear 400 or 415, never a 5xx.
+        for body, content_type, status in [(b"{not json", "application/json", 400), (b"\x00\x01", "application/octet-stream", 415),
+                                           (b'{"messages": []}', "application/json", 400)]:
+            path = "/realtime/v1/api/broadcast" if b"messages" in body else f"/realtime/v1/api/broadcast/{room}/events/note"
+            bad = urllib.request.Request(f"{server['url']}{path}", method="POST", data=body,
+                                         headers={"apikey": server["anon_key"], "Content-Type": content_type})
+            with pytest.raises(urllib.error.HTTPError) as answered:
+                urllib.request.urlopen(bad)
+            assert answered.value.code == status and "message" in json.loads(answered.value.read())
+        for client in (listener, sender, other):
+            await client.realtime.close()
+
+    run(scenario())
