@@ -136,6 +136,13 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
+        // The admin dashboard's pages, styles and scripts (served by HTTPAPI), and its session cookie.
+        .target(
+            name: "Dashboard",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
         // Supabase Realtime's protocol on WebSockets: Phoenix channels, broadcast, presence, and
         // private channels authorized by the database.
         .target(
@@ -158,6 +165,7 @@ let package = Package(
             dependencies: [
                 "AppConfig",
                 "Auth",
+                "Dashboard",
                 "DataAPI",
                 "Database",
                 "FeedCache",

@@ -57,6 +57,18 @@ ALTER TABLE auth.users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 ALTER TABLE auth.users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE auth.users FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE internal.admin_audit (
+    id bigint NOT NULL,
+    at timestamp with time zone NOT NULL DEFAULT now(),
+    admin_id uuid,
+    action text NOT NULL,
+    target uuid,
+    detail jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+ALTER TABLE internal.admin_audit ADD CONSTRAINT admin_audit_action_check CHECK (((char_length(action) >= 1) AND (char_length(action) <= 64)));
+ALTER TABLE internal.admin_audit ADD CONSTRAINT admin_audit_pkey PRIMARY KEY (id);
+ALTER TABLE internal.admin_audit ENABLE ROW LEVEL SECURITY;
+
 CREATE TABLE internal.followed_profiles (
     user_id uuid NOT NULL,
     profiles uuid[] NOT NULL
@@ -296,6 +308,7 @@ ALTER TABLE realtime.subscribed_tables ENABLE ROW LEVEL SECURITY;
 CREATE INDEX refresh_tokens_session_id_idx ON auth.refresh_tokens USING btree (session_id);
 CREATE INDEX sessions_user_id_idx ON auth.sessions USING btree (user_id);
 CREATE UNIQUE INDEX users_email_key ON auth.users USING btree (lower(email));
+CREATE INDEX admin_audit_at_idx ON internal.admin_audit USING btree (at DESC, id DESC);
 CREATE INDEX rate_limit_counters_expiry_idx ON internal.rate_limit_counters USING btree (expires_at);
 CREATE INDEX blocks_blocked_idx ON public.blocks USING btree (blocked_id, blocker_id);
 CREATE INDEX client_metrics_name_idx ON ONLY public.client_metrics USING btree (name, created_at DESC);
@@ -508,6 +521,22 @@ $function$
 ;
 -- executable by: anon, authenticated, service_role
 
+CREATE OR REPLACE FUNCTION internal.admin_user_row(u auth.users)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+    SELECT jsonb_build_object(
+        'id', u.id, 'email', u.email, 'created_at', u.created_at, 'last_sign_in_at', u.last_sign_in_at,
+        'banned_until', CASE WHEN u.banned_until > now() THEN u.banned_until END,
+        'is_admin', coalesce(u.raw_app_meta_data ->> 'role' = 'admin', false) OR coalesce(u.raw_app_meta_data -> 'roles', '[]'::jsonb) ? 'admin',
+        'username', p.username, 'display_name', p.display_name)
+    FROM (SELECT 1) one LEFT JOIN public.profiles p ON p.id = u.id
+$function$
+;
+-- executable by: owner only
+
 CREATE OR REPLACE FUNCTION internal.admit_telemetry(p_user uuid, p_kind text)
  RETURNS void
  LANGUAGE plpgsql
@@ -669,6 +698,17 @@ BEGIN
     PERFORM pg_notify('feedfusion_cache', json_build_object('t', 'viewers', 'v', viewers)::text);
     RETURN NULL;
 END
+$function$
+;
+-- executable by: owner only
+
+CREATE OR REPLACE FUNCTION internal.audit(p_admin uuid, p_action text, p_target uuid, p_detail jsonb)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+    INSERT INTO internal.admin_audit (admin_id, action, target, detail) VALUES (p_admin, p_action, p_target, coalesce(p_detail, '{}'::jsonb))
 $function$
 ;
 -- executable by: owner only
@@ -1332,6 +1372,22 @@ $function$
 ;
 -- executable by: owner only
 
+CREATE OR REPLACE FUNCTION internal.require_admin(p_what text)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+BEGIN
+    IF NOT public.is_admin() THEN
+        RAISE EXCEPTION 'only admins may %', p_what USING ERRCODE = '42501';
+    END IF;
+    RETURN auth.uid();
+END
+$function$
+;
+-- executable by: owner only
+
 CREATE OR REPLACE FUNCTION internal.require_user(p_action text)
  RETURNS uuid
  LANGUAGE plpgsql
@@ -1569,17 +1625,85 @@ $function$
 ;
 -- executable by: anon, authenticated, service_role
 
+CREATE OR REPLACE FUNCTION public.admin_activity(p_days integer)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_from timestamptz;
+BEGIN
+    PERFORM internal.require_admin('read the statistics');
+    IF p_days IS NULL OR p_days NOT BETWEEN 1 AND 90 THEN
+        RAISE EXCEPTION 'p_days must be between 1 and 90' USING ERRCODE = '22023';
+    END IF;
+    v_from := date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - make_interval(days => p_days - 1);
+    RETURN (
+        WITH days AS (
+            SELECT d AS day FROM generate_series(v_from, now(), interval '1 day') d
+        ),
+        signups AS (
+            SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day, count(*) AS n
+            FROM auth.users WHERE created_at >= v_from GROUP BY 1
+        ),
+        posts AS (
+            SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day, count(*) AS n,
+                   count(DISTINCT author_id) AS authors
+            FROM public.posts WHERE created_at >= v_from GROUP BY 1
+        )
+        SELECT jsonb_agg(jsonb_build_object(
+            'day', to_char(d.day AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+            'signups', coalesce(s.n, 0), 'posts', coalesce(p.n, 0), 'active_users', coalesce(p.authors, 0)) ORDER BY d.day)
+        FROM days d LEFT JOIN signups s ON s.day = d.day LEFT JOIN posts p ON p.day = d.day);
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.admin_audit_log(p_limit integer, p_before bigint)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+BEGIN
+    PERFORM internal.require_admin('read the audit log');
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'p_limit must be between 1 and 200' USING ERRCODE = '22023';
+    END IF;
+    RETURN coalesce((
+        SELECT jsonb_agg(jsonb_build_object('id', a.id, 'at', a.at, 'admin_id', a.admin_id, 'admin_email', u.email,
+                                            'action', a.action, 'target', a.target, 'detail', a.detail) ORDER BY a.at DESC, a.id DESC)
+        FROM (SELECT * FROM internal.admin_audit WHERE p_before IS NULL OR id < p_before ORDER BY at DESC, id DESC LIMIT p_limit) a
+        LEFT JOIN auth.users u ON u.id = a.admin_id), '[]'::jsonb);
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
 CREATE OR REPLACE FUNCTION public.admin_ban_user(p_user_id uuid, p_until timestamp with time zone)
  RETURNS boolean
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+DECLARE
+    v_admin uuid := internal.require_admin('ban users');
 BEGIN
-    IF NOT public.is_admin() THEN
-        RAISE EXCEPTION 'only admins may ban users' USING ERRCODE = '42501';
+    IF p_user_id = v_admin AND p_until > now() THEN
+        RAISE EXCEPTION 'admins may not ban themselves' USING ERRCODE = '22023';
     END IF;
-    RETURN public.admin_set_user_ban(p_user_id, p_until);
+    UPDATE auth.users SET banned_until = p_until, updated_at = now() WHERE id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF p_until IS NOT NULL AND p_until > now() THEN
+        DELETE FROM auth.sessions WHERE user_id = p_user_id;
+    END IF;
+    PERFORM internal.audit(v_admin, CASE WHEN p_until > now() THEN 'ban' ELSE 'unban' END, p_user_id,
+                           jsonb_build_object('until', p_until));
+    RETURN true;
 END
 $function$
 ;
@@ -1614,12 +1738,93 @@ CREATE OR REPLACE FUNCTION public.admin_delete_post(p_post_id uuid)
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+DECLARE
+    v_admin uuid := internal.require_admin('remove other users'' posts');
+    v_author uuid;
+    v_body text;
 BEGIN
-    IF NOT public.is_admin() THEN
-        RAISE EXCEPTION 'only admins may remove other users'' posts' USING ERRCODE = '42501';
+    DELETE FROM public.posts WHERE id = p_post_id RETURNING author_id, body INTO v_author, v_body;
+    IF NOT FOUND THEN
+        RETURN false;
     END IF;
-    DELETE FROM public.posts WHERE id = p_post_id;
-    RETURN FOUND;
+    PERFORM internal.audit(v_admin, 'delete_post', v_author, jsonb_build_object('post', p_post_id, 'body', left(v_body, 200)));
+    RETURN true;
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.admin_delete_user(p_user_id uuid)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_admin uuid := internal.require_admin('delete users');
+    v_email text;
+BEGIN
+    IF p_user_id = v_admin THEN
+        RAISE EXCEPTION 'admins may not delete their own account here' USING ERRCODE = '22023';
+    END IF;
+    DELETE FROM auth.users WHERE id = p_user_id RETURNING email INTO v_email;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM internal.audit(v_admin, 'delete_user', p_user_id, jsonb_build_object('email', v_email));
+    RETURN true;
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.admin_record_action(p_action text, p_detail jsonb)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_admin uuid := internal.require_admin('act on the server');
+BEGIN
+    IF p_action IS NULL OR p_action NOT IN ('flush_cache') THEN
+        RAISE EXCEPTION 'unknown server action %', p_action USING ERRCODE = '22023';
+    END IF;
+    PERFORM internal.audit(v_admin, p_action, NULL, p_detail);
+    RETURN true;
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.admin_set_admin(p_user_id uuid, p_admin boolean)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_admin uuid := internal.require_admin('change who is an admin');
+BEGIN
+    IF p_admin IS NULL THEN
+        RAISE EXCEPTION 'p_admin must be true or false' USING ERRCODE = '22023';
+    END IF;
+    IF p_user_id = v_admin AND NOT p_admin THEN
+        RAISE EXCEPTION 'admins may not remove their own admin role' USING ERRCODE = '22023';
+    END IF;
+    UPDATE auth.users SET
+        raw_app_meta_data = CASE WHEN p_admin
+            THEN (raw_app_meta_data - 'role') || jsonb_build_object('role', 'admin')
+            ELSE (raw_app_meta_data - 'role') || jsonb_build_object('roles',
+                coalesce((SELECT jsonb_agg(r) FROM jsonb_array_elements(coalesce(raw_app_meta_data -> 'roles', '[]'::jsonb)) r
+                          WHERE r <> '"admin"'::jsonb), '[]'::jsonb)) END,
+        updated_at = now()
+    WHERE id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM internal.audit(v_admin, CASE WHEN p_admin THEN 'make_admin' ELSE 'unmake_admin' END, p_user_id, '{}'::jsonb);
+    RETURN true;
 END
 $function$
 ;
@@ -1632,17 +1837,27 @@ CREATE OR REPLACE FUNCTION public.admin_set_user_ban(p_user_id uuid, p_banned_un
  SET search_path TO ''
 AS $function$
 BEGIN
-    IF NOT public.is_admin() THEN
-        RAISE EXCEPTION 'only admins may ban users' USING ERRCODE = '42501';
-    END IF;
-    UPDATE auth.users SET banned_until = p_banned_until, updated_at = now() WHERE id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-    IF p_banned_until IS NOT NULL AND p_banned_until > now() THEN
-        DELETE FROM auth.sessions WHERE user_id = p_user_id;
-    END IF;
-    RETURN true;
+    PERFORM internal.require_admin('ban users');
+    RETURN public.admin_ban_user(p_user_id, p_banned_until);
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.admin_sign_out_user(p_user_id uuid)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_admin uuid := internal.require_admin('sign users out');
+    v_ended integer;
+BEGIN
+    DELETE FROM auth.sessions WHERE user_id = p_user_id;
+    GET DIAGNOSTICS v_ended = ROW_COUNT;
+    PERFORM internal.audit(v_admin, 'sign_out', p_user_id, jsonb_build_object('sessions', v_ended));
+    RETURN v_ended;
 END
 $function$
 ;
@@ -1668,6 +1883,80 @@ BEGIN
             SELECT id FROM auth.users WHERE last_sign_in_at >= v_today
             UNION SELECT author_id FROM public.posts WHERE created_at >= v_today
             UNION SELECT profile_id FROM public.post_likes WHERE created_at >= v_today) active));
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.admin_user(p_user_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_user auth.users;
+BEGIN
+    PERFORM internal.require_admin('read users');
+    SELECT * INTO v_user FROM auth.users WHERE id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN internal.admin_user_row(v_user) || jsonb_build_object(
+        'bio', (SELECT bio FROM public.profiles WHERE id = p_user_id),
+        'is_private', (SELECT is_private FROM public.profiles WHERE id = p_user_id),
+        'sessions', coalesce((SELECT jsonb_agg(jsonb_build_object('id', s.id, 'created_at', s.created_at, 'updated_at', s.updated_at)
+                                               ORDER BY s.updated_at DESC)
+                              FROM auth.sessions s WHERE s.user_id = p_user_id), '[]'::jsonb),
+        'posts', coalesce((SELECT jsonb_agg(jsonb_build_object('id', p.id, 'body', p.body, 'visibility', p.visibility,
+                                                               'created_at', p.created_at, 'like_count', p.like_count)
+                                            ORDER BY p.created_at DESC)
+                           FROM (SELECT * FROM public.posts WHERE author_id = p_user_id ORDER BY created_at DESC LIMIT 20) p), '[]'::jsonb),
+        'post_count', (SELECT count(*) FROM public.posts WHERE author_id = p_user_id),
+        'followers', (SELECT count(*) FROM public.follows WHERE followed_profile_id = p_user_id AND status = 'accepted'),
+        'following', (SELECT count(*) FROM public.follows WHERE follower_id = p_user_id AND status = 'accepted'),
+        'audit', coalesce((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'action', a.action, 'admin_id', a.admin_id, 'detail', a.detail)
+                                            ORDER BY a.at DESC, a.id DESC)
+                           FROM (SELECT * FROM internal.admin_audit WHERE target = p_user_id ORDER BY at DESC, id DESC LIMIT 20) a), '[]'::jsonb));
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.admin_users(p_query text, p_limit integer, p_offset integer)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_pattern text;
+    v_result jsonb;
+BEGIN
+    PERFORM internal.require_admin('list users');
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 100 THEN
+        RAISE EXCEPTION 'p_limit must be between 1 and 100' USING ERRCODE = '22023';
+    END IF;
+    IF p_offset IS NULL OR p_offset NOT BETWEEN 0 AND 1000000 THEN
+        RAISE EXCEPTION 'p_offset must be between 0 and 1000000' USING ERRCODE = '22023';
+    END IF;
+    IF char_length(coalesce(p_query, '')) > 320 THEN
+        RAISE EXCEPTION 'the search is longer than an email address can be' USING ERRCODE = '22023';
+    END IF;
+    -- The search text is matched literally: its % and _ are not wildcards.
+    v_pattern := '%' || replace(replace(replace(lower(btrim(coalesce(p_query, ''))), '\', '\\'), '%', '\%'), '_', '\_') || '%';
+    WITH matching AS (
+        SELECT u AS account FROM auth.users u LEFT JOIN public.profiles p ON p.id = u.id
+        WHERE v_pattern = '%%' OR lower(u.email) LIKE v_pattern OR lower(p.username) LIKE v_pattern
+    )
+    SELECT jsonb_build_object(
+        'total', (SELECT count(*) FROM matching),
+        'users', coalesce((
+            SELECT jsonb_agg(internal.admin_user_row(m.account) ORDER BY (m.account).created_at DESC, (m.account).id)
+            FROM (SELECT account FROM matching ORDER BY (account).created_at DESC, (account).id LIMIT p_limit OFFSET p_offset) m),
+            '[]'::jsonb))
+    INTO v_result;
+    RETURN v_result;
 END
 $function$
 ;

@@ -1,6 +1,7 @@
 import AppConfig
 import Auth
 import DataAPI
+import Dashboard
 import Database
 import FeedCache
 import Foundation
@@ -48,6 +49,8 @@ public struct AppDependencies: Sendable {
     public let runningServices = RunningServices()
     /// `/realtime/v1` (nil when REALTIME_ENABLED=false).
     public var realtime: RealtimeEndpoint?
+    /// The admin dashboard's pages and scripts, read once.
+    public let dashboardAssets = DashboardAssets()
     /// The rate limiters' clock (tests move it instead of sleeping).
     public var clock: @Sendable () -> ContinuousClock.Instant = { .now }
 
@@ -346,6 +349,17 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
         api.add(middleware: CallerMiddleware(callers: dependencies.callers))
         RealtimeController(realtime: realtime).addRoutes(to: api)
     }
+
+    DashboardController(
+        assets: dependencies.dashboardAssets, auth: dependencies.auth, callers: dependencies.callers, client: dependencies.client,
+        cache: dependencies.cachedRPCs.cache, metrics: metricsController(dependencies, requireToken: true),
+        acquisitionTimeout: dependencies.data.acquisitionTimeout,
+        sessionLimit: limits.enabled
+            ? rateLimitMiddleware(
+                dependencies, policy: "auth", RateLimit(limit: limits.authPerMinute, period: .seconds(60), burst: limits.authBurst)
+            ) { retry in APIError(.tooManyRequests, code: "over_request_rate_limit", message: "Too many sign-in attempts; retry in \(retry) s") }
+            : nil
+    ).addRoutes(to: router)
 
     // The WebSocket's path asked for without an upgrade (a browser, curl): what it expects instead.
     router.get("/realtime/v1/websocket") { _, _ -> Response in

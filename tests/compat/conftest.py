@@ -80,8 +80,11 @@ def server_keys(process, port, env, log):
     keys = json.loads(subprocess.check_output([binary, "keys", "--json"], env=env))
     keys.update(process=process, metrics_token=METRICS_TOKEN, port=port, log=log, env=env)
     cluster = os.path.join(env["DATA_DIR"], "postgres")
-    with open(os.path.join(cluster, "port")) as port_file, open(os.path.join(cluster, "superuser-password")) as secret:
-        keys["database_url"] = f"postgresql://postgres:{secret.read().strip()}@127.0.0.1:{port_file.read().strip()}/feedfusion"
+    if "DATABASE_URL" in env:
+        keys["database_url"] = env["DATABASE_URL"]
+    else:
+        with open(os.path.join(cluster, "port")) as port_file, open(os.path.join(cluster, "superuser-password")) as secret:
+            keys["database_url"] = f"postgresql://postgres:{secret.read().strip()}@127.0.0.1:{port_file.read().strip()}/feedfusion"
     return keys
 
 

@@ -8,7 +8,7 @@ public enum SecurityAudit {
     /// `authenticated` may execute: the API's functions in `public`, the claims readers, the helpers
     /// the policies call, the helpers of the API functions that run as the caller (migration 0017), and
     /// the private-channel check the realtime server runs as the joining user (migration 0023; the
-    /// `realtime` schema is never exposed through the data API).
+    /// `realtime` schema is never exposed through the data API), and the admin dashboard's functions.
     /// Anything else executable by them is a mistake `verify` reports.
     public static let clientExecutableFunctions: Set<String> = [
         "auth.jwt/0", "auth.role/0", "auth.uid/0",
@@ -23,6 +23,9 @@ public enum SecurityAudit {
         "public.log_usage_event_v2/4", "public.log_usage_events/1", "public.search_profiles/2", "public.track_metrics/1",
         "public.unblock_profile/1", "public.unfollow_entity/1", "public.unfollow_profile/1", "public.unlike_post/1",
         "realtime.authorize/1", "realtime.stage_probe/1", "realtime.topic/0",
+        // The admin dashboard's functions (migration 0028): each refuses non-admins itself.
+        "public.admin_activity/1", "public.admin_audit_log/2", "public.admin_delete_user/1", "public.admin_record_action/2",
+        "public.admin_set_admin/2", "public.admin_sign_out_user/1", "public.admin_user/1", "public.admin_users/3",
     ]
 
     /// Every check, in report order. `schemas` are the exposed schemas (`DB_SCHEMAS`); `auth` is always included.
@@ -58,10 +61,10 @@ public enum SecurityAudit {
                     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                     WHERE p.prosecdef AND n.nspname = ANY(\(schemas)) AND p.prorettype <> 'trigger'::regtype
                       AND (has_function_privilege('anon', p.oid, 'EXECUTE') OR has_function_privilege('authenticated', p.oid, 'EXECUTE'))
-                      AND p.prosrc !~ '(is_admin|auth\\.uid|require_user)\\s*\\('
+                      AND p.prosrc !~ '(is_admin|auth\\.uid|require_user|require_admin)\\s*\\('
                     ORDER BY 1
                     """),
-                passing: "every SECURITY DEFINER function clients can call checks is_admin(), auth.uid() or require_user()",
+                passing: "every SECURITY DEFINER function clients can call checks is_admin(), auth.uid(), require_user() or require_admin()",
                 failing: "SECURITY DEFINER functions clients can call that never check who is calling"),
             .expectingNone(
                 "client_role_privileges",

@@ -1,0 +1,243 @@
+"""The admin dashboard (/admin) in a real browser: Debian's Chromium driven by Playwright, axe-core
+for accessibility. Sign-in as admin and as a non-admin, each module's main flow and error state,
+keyboard-only ban, no horizontal scroll at 360 px, zero serious or critical axe violations; every
+page is photographed at phone and desktop widths into .feedfusion/screenshots (or
+$FEEDFUSION_SCREENSHOTS)."""
+import json
+import os
+import re
+import signal
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect, sync_playwright
+
+from conftest import server_keys, start_server, stop_server
+
+SHOTS = os.environ.get("FEEDFUSION_SCREENSHOTS", ".feedfusion/screenshots")
+PASSWORD = "Correct-Horse-42!"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    os.makedirs(SHOTS, exist_ok=True)
+    with sync_playwright() as playwright:
+        # Playwright's own browser download cannot work here: Debian's Chromium instead.
+        launched = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    server_errors = []
+    opened.on("response", lambda response: server_errors.append(response.url) if response.status == 500 else None)
+    yield opened
+    context.close()
+    assert server_errors == [], f"500s while the dashboard was used: {server_errors}"
+
+
+def call(server, method, path, body=None, token=None, key=None):
+    key = key or server["anon_key"]
+    request = urllib.request.Request(
+        server["url"] + path, method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={"apikey": key, "Authorization": f"Bearer {token or key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request) as response:
+            text = response.read().decode()
+            return response.status, json.loads(text) if text else None
+    except urllib.error.HTTPError as error:
+        text = error.read().decode()
+        return error.code, json.loads(text) if text else None
+
+
+def make_user(server, admin=False):
+    email = f"{'admin' if admin else 'user'}-{uuid.uuid4().hex[:10]}@example.com"
+    status, user = call(server, "POST", "/auth/v1/admin/users", {
+        "email": email, "password": PASSWORD, "email_confirm": True, "app_metadata": {"role": "admin"} if admin else {}},
+        key=server["service_role_key"])
+    assert status == 200, user
+    return email, user["id"]
+
+
+def token_of(server, email):
+    status, session = call(server, "POST", "/auth/v1/token?grant_type=password", {"email": email, "password": PASSWORD})
+    assert status == 200, session
+    return session["access_token"]
+
+
+def sign_in(page, server, email, then="/admin/"):
+    page.goto(server["url"] + then)
+    expect(page).to_have_url(re.compile(r"/admin/sign-in"))
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def check(page, name):
+    """No serious or critical axe violation; no horizontal scroll at 360 px; photographed at both widths."""
+    results = Axe().run(page)
+    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+               for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == [], f"{name}: {serious}"
+    for width, label in [(360, "phone"), (1280, "desktop")]:
+        page.set_viewport_size({"width": width, "height": 800})
+        page.wait_for_timeout(100)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name} scrolls sideways at {width} px"
+        page.screenshot(path=os.path.join(SHOTS, f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_a_non_admin_is_refused_by_the_page_and_by_the_database(server, page):
+    email, _ = make_user(server)
+    page.goto(server["url"] + "/admin/sign-in")
+    check(page, "sign-in")
+    sign_in(page, server, email)
+    expect(page.get_by_role("alert")).to_contain_text("not an admin")
+    # Not a matter of hiding: the admin RPCs refuse the user's own token.
+    status, body = call(server, "POST", "/rest/v1/rpc/admin_users", {"p_query": "", "p_limit": 5, "p_offset": 0}, token=token_of(server, email))
+    assert status == 403 and body["code"] == "42501"
+    # Without a session the pages send to the sign-in form; the session endpoints refuse cross-site requests.
+    page.goto(server["url"] + "/admin/users")
+    expect(page).to_have_url(re.compile(r"/admin/sign-in\?next=%2Fadmin%2Fusers"))
+    status, body = call(server, "POST", "/admin/session", {"email": email, "password": PASSWORD})
+    assert status == 403 and body["code"] == "csrf"
+
+
+def test_the_overview_shows_the_servers_figures_and_the_last_30_days(server, page):
+    email, _ = make_user(server, admin=True)
+    sign_in(page, server, email)
+    expect(page).to_have_url(re.compile(r"/admin/$"))
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    status, stats = call(server, "POST", "/rest/v1/rpc/admin_stats", {}, token=token_of(server, email))
+    assert status == 200
+    expect(page.locator("#totals .figure").first).to_have_text(f"{stats['users']:,}")
+    expect(page.locator("#activity-chart polyline")).to_have_count(3)
+    # The live figures: rates appear from the second reading, 5 s after the first.
+    expect(page.locator("#fig-rps")).not_to_have_text("–", timeout=15_000)
+    expect(page.locator("#live-chart .target-line")).to_have_count(1)
+    expect(page.get_by_text(re.compile(r"Signed in as admin-"))).to_be_visible()
+    check(page, "overview")
+    # The session is a cookie scripts cannot read, and nothing is kept in localStorage.
+    assert page.evaluate("document.cookie") == ""
+    assert page.evaluate("localStorage.length") == 0
+    cookie = next(c for c in page.context.cookies() if c["name"] == "feedfusion_admin")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/admin/session"
+
+
+def tab_to(page, name, limit=60):
+    """Presses Tab until the focused element's accessible text is `name` (keyboard only)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "(() => { const e = document.activeElement; return e ? (e.getAttribute('aria-label') || e.labels?.[0]?.textContent || e.textContent || '').trim() : ''; })()")
+        if focused == name:
+            return
+    raise AssertionError(f"Tab never reached {name!r}")
+
+
+def test_keyboard_only_ban_ends_the_users_access_at_once(server, page):
+    admin, _ = make_user(server, admin=True)
+    victim, victim_id = make_user(server)
+    victim_token = token_of(server, victim)
+    assert call(server, "POST", "/rest/v1/rpc/feed_fusion_home", {"p_limit": 5}, token=victim_token)[0] == 200
+    sign_in(page, server, admin, then="/admin/users")
+    expect(page).to_have_url(re.compile(r"/admin/users"))
+    expect(page.locator("#user-rows tr").first).to_be_visible()
+    check(page, "users")
+
+    tab_to(page, "Search by email or username")
+    page.keyboard.type(victim)
+    page.keyboard.press("Enter")
+    expect(page.locator("#user-rows tr")).to_have_count(1)
+    tab_to(page, f"Manage {victim}")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name=f"User {victim}")).to_be_focused()
+    tab_to(page, "Ban for")
+    page.keyboard.press("ArrowDown")  # 1 day
+    tab_to(page, "Ban")
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text(f"Ban {victim}?")
+    expect(page.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Ban")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#toast")).to_contain_text(f"{victim} is banned for 1 day")
+    expect(page.locator("#user-detail")).to_contain_text("banned until")
+    check(page, "user-detail")
+
+    # The banned user's very next request is refused, and they cannot sign in again.
+    status, body = call(server, "POST", "/rest/v1/rpc/feed_fusion_home", {"p_limit": 5}, token=victim_token)
+    assert status == 401, body
+    assert call(server, "POST", "/auth/v1/token?grant_type=password", {"email": victim, "password": PASSWORD})[0] == 400
+    # The audit log names it.
+    status, log = call(server, "POST", "/rest/v1/rpc/admin_audit_log", {"p_limit": 20, "p_before": None}, token=token_of(server, admin))
+    assert any(entry["action"] == "ban" and entry["target"] == victim_id and entry["admin_email"] == admin for entry in log)
+
+
+def test_removing_a_post_takes_it_out_of_the_followers_feed(server, page):
+    admin, _ = make_user(server, admin=True)
+    author, author_id = make_user(server)
+    follower, _ = make_user(server)
+    author_token, follower_token = token_of(server, author), token_of(server, follower)
+    assert call(server, "POST", "/rest/v1/rpc/follow_profile", {"p_profile_id": author_id}, token=follower_token)[0] in (200, 204)
+    status, post = call(server, "POST", "/rest/v1/rpc/create_post", {"p_body": "a post to moderate"}, token=author_token)
+    assert status == 200
+
+    def home_ids():
+        return [row["id"] for row in call(server, "POST", "/rest/v1/rpc/feed_fusion_home", {"p_limit": 20}, token=follower_token)[1]]
+
+    assert post["id"] in home_ids()
+    sign_in(page, server, admin, then=f"/admin/users?user={author_id}")
+    expect(page.get_by_role("heading", name=f"User {author}")).to_be_visible()
+    page.get_by_role("row", name=re.compile("a post to moderate")).get_by_role("button", name="Remove").click()
+    page.get_by_role("dialog").get_by_role("button", name="Remove post").click()
+    expect(page.locator("#toast")).to_contain_text("The post was removed.")
+    expect(page.locator("#user-detail")).to_contain_text("No posts.")
+    deadline = time.time() + 5
+    while post["id"] in home_ids() and time.time() < deadline:
+        time.sleep(0.1)
+    assert post["id"] not in home_ids()
+
+
+def test_with_the_database_stopped_every_module_says_so_and_offers_a_retry(browser):
+    """Its own server, on a database another process hosts, so that the database can stop under it."""
+    host = server_keys(*start_server())
+    cluster = os.path.join(host["env"]["DATA_DIR"], "postgres")
+    own = None
+    try:
+        with open(os.path.join(host["env"]["DATA_DIR"], "jwt-secret")) as secret:
+            own = server_keys(*start_server(
+                DATABASE_URL=host["database_url"], JWT_SECRET=secret.read().strip(), DB_POOL_ACQUISITION_TIMEOUT_MS="1000"))
+        email, _ = make_user(own, admin=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        sign_in(page, own, email, then="/admin/users")
+        expect(page.locator("#user-rows tr").first).to_be_visible()
+
+        # The database stops (fast shutdown of the host's cluster).
+        with open(os.path.join(cluster, "data", "postmaster.pid")) as pidfile:
+            os.kill(int(pidfile.readline()), signal.SIGINT)
+        time.sleep(2)
+        page.get_by_label("Search by email or username").fill("anyone")
+        page.keyboard.press("Enter")
+        alert = page.locator("#list-state[role=alert]")
+        expect(alert).to_contain_text("database", timeout=15_000)
+        expect(alert.get_by_role("button", name="Retry")).to_be_visible()
+        check(page, "users-database-stopped")
+        # A page opened now: its session cannot be refreshed either; it says why instead of going blank.
+        page.goto(own["url"] + "/admin/")
+        expect(page.locator("#page-state[role=alert]")).to_contain_text("database", timeout=15_000)
+        check(page, "overview-database-stopped")
+        context.close()
+    finally:
+        if own:
+            stop_server(own["process"])
+        stop_server(host["process"])
