@@ -192,6 +192,26 @@ ALTER TABLE public.post_likes ADD CONSTRAINT post_likes_profile_id_fkey FOREIGN 
 ALTER TABLE public.post_likes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.post_likes FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE public.post_reports (
+    id bigint NOT NULL,
+    post_id uuid NOT NULL,
+    reporter_id uuid NOT NULL DEFAULT auth.uid(),
+    reason text NOT NULL,
+    note text,
+    created_at timestamp with time zone NOT NULL DEFAULT now(),
+    resolved_at timestamp with time zone,
+    resolution text
+);
+ALTER TABLE public.post_reports ADD CONSTRAINT post_reports_note_check CHECK ((char_length(note) <= 500));
+ALTER TABLE public.post_reports ADD CONSTRAINT post_reports_once UNIQUE (post_id, reporter_id);
+ALTER TABLE public.post_reports ADD CONSTRAINT post_reports_pkey PRIMARY KEY (id);
+ALTER TABLE public.post_reports ADD CONSTRAINT post_reports_post_id_fkey FOREIGN KEY (post_id) REFERENCES posts(id) ON DELETE CASCADE;
+ALTER TABLE public.post_reports ADD CONSTRAINT post_reports_reason_check CHECK ((reason = ANY (ARRAY['spam'::text, 'abuse'::text, 'harassment'::text, 'illegal'::text, 'other'::text])));
+ALTER TABLE public.post_reports ADD CONSTRAINT post_reports_reporter_id_fkey FOREIGN KEY (reporter_id) REFERENCES profiles(id) ON DELETE CASCADE;
+ALTER TABLE public.post_reports ADD CONSTRAINT post_reports_resolution_check CHECK ((resolution = ANY (ARRAY['dismissed'::text, 'removed'::text])));
+ALTER TABLE public.post_reports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.post_reports FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE public.post_targets (
     id bigint NOT NULL,
     post_id uuid NOT NULL,
@@ -319,6 +339,8 @@ CREATE INDEX error_events_fingerprint_idx ON public.error_events USING btree (fi
 CREATE INDEX follows_followed_entity_idx ON public.follows USING btree (followed_entity_id, follower_id) WHERE (followed_entity_id IS NOT NULL);
 CREATE INDEX follows_followed_profile_idx ON public.follows USING btree (followed_profile_id, follower_id) WHERE (followed_profile_id IS NOT NULL);
 CREATE INDEX post_likes_profile_idx ON public.post_likes USING btree (profile_id, created_at DESC);
+CREATE INDEX post_reports_open_idx ON public.post_reports USING btree (post_id) WHERE (resolved_at IS NULL);
+CREATE INDEX post_reports_reporter_idx ON public.post_reports USING btree (reporter_id, created_at DESC);
 CREATE INDEX post_targets_entity_time_idx ON public.post_targets USING btree (target_entity_id, post_created_at DESC, post_id DESC) INCLUDE (post_author_id, post_visibility, post_author_private) WHERE (target_entity_id IS NOT NULL);
 CREATE INDEX post_targets_profile_time_idx ON public.post_targets USING btree (target_profile_id, post_created_at DESC, post_id DESC) INCLUDE (post_author_id, post_visibility, post_author_private) WHERE (target_profile_id IS NOT NULL);
 CREATE INDEX posts_author_created_idx ON public.posts USING btree (author_id, created_at DESC, id DESC);
@@ -385,6 +407,18 @@ CREATE POLICY post_likes_read ON public.post_likes AS PERMISSIVE FOR SELECT TO a
   WHERE (p.id = post_likes.post_id))) AND (EXISTS ( SELECT 1
    FROM profiles pr
   WHERE (pr.id = post_likes.profile_id)))) OR ( SELECT is_admin() AS is_admin)));
+
+CREATE POLICY post_reports_read ON public.post_reports AS PERMISSIVE FOR SELECT TO authenticated
+    USING (((reporter_id = ( SELECT auth.uid() AS uid)) OR ( SELECT is_admin() AS is_admin)));
+
+CREATE POLICY post_reports_revise ON public.post_reports AS PERMISSIVE FOR UPDATE TO authenticated
+    USING (((reporter_id = ( SELECT auth.uid() AS uid)) AND (resolved_at IS NULL)))
+    WITH CHECK (((reporter_id = ( SELECT auth.uid() AS uid)) AND (resolved_at IS NULL)));
+
+CREATE POLICY post_reports_write ON public.post_reports AS PERMISSIVE FOR INSERT TO authenticated
+    WITH CHECK (((reporter_id = ( SELECT auth.uid() AS uid)) AND (resolved_at IS NULL) AND (resolution IS NULL) AND (EXISTS ( SELECT 1
+   FROM posts p
+  WHERE (p.id = post_reports.post_id)))));
 
 CREATE POLICY post_targets_delete_own ON public.post_targets AS PERMISSIVE FOR DELETE TO authenticated
     USING ((EXISTS ( SELECT 1
@@ -461,6 +495,7 @@ CREATE TRIGGER follows_truncate_followed_profiles AFTER TRUNCATE ON public.follo
 CREATE TRIGGER realtime_changes AFTER INSERT OR DELETE OR UPDATE ON public.follows FOR EACH ROW EXECUTE FUNCTION realtime.announce_change('id');
 CREATE TRIGGER post_likes_count AFTER INSERT OR DELETE ON public.post_likes FOR EACH ROW EXECUTE FUNCTION internal.post_likes_count();
 CREATE TRIGGER realtime_changes AFTER INSERT OR DELETE OR UPDATE ON public.post_likes FOR EACH ROW EXECUTE FUNCTION realtime.announce_change('post_id', 'profile_id');
+CREATE TRIGGER post_reports_count_client_report BEFORE INSERT ON public.post_reports FOR EACH ROW EXECUTE FUNCTION internal.count_client_report();
 CREATE TRIGGER post_targets_announce AFTER INSERT OR DELETE ON public.post_targets FOR EACH ROW EXECUTE FUNCTION internal.announce_post_target();
 CREATE TRIGGER post_targets_cap BEFORE INSERT ON public.post_targets FOR EACH ROW EXECUTE FUNCTION internal.cap_post_targets();
 CREATE TRIGGER post_targets_mark_announced AFTER INSERT OR DELETE ON public.post_targets FOR EACH STATEMENT EXECUTE FUNCTION internal.mark_cache_announced();
@@ -869,6 +904,25 @@ $function$
 ;
 -- executable by: owner only
 
+CREATE OR REPLACE FUNCTION internal.count_client_report()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_cap int := coalesce((SELECT value::int FROM internal.settings WHERE name = 'reports_per_hour'), 20);
+BEGIN
+    IF pg_catalog.current_setting('role') IN ('anon', 'authenticated')
+       AND NOT internal.check_rate_limit('report_post:' || NEW.reporter_id, v_cap, 3600) THEN
+        RAISE EXCEPTION 'too many reports: at most % per hour', v_cap USING ERRCODE = 'PT429';
+    END IF;
+    RETURN NEW;
+END
+$function$
+;
+-- executable by: owner only
+
 CREATE OR REPLACE FUNCTION internal.create_profile_for_new_user()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1242,6 +1296,20 @@ BEGIN
     PERFORM pg_catalog.set_config('feedfusion.cache_announced', 'on', true);
     RETURN NULL;
 END
+$function$
+;
+-- executable by: owner only
+
+CREATE OR REPLACE FUNCTION internal.moderation_post(p posts)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+    SELECT jsonb_build_object('id', p.id, 'body', p.body, 'visibility', p.visibility, 'created_at', p.created_at,
+        'like_count', p.like_count, 'author_id', p.author_id, 'author_username', a.username, 'author_email', u.email,
+        'open_reports', (SELECT count(*) FROM public.post_reports r WHERE r.post_id = p.id AND r.resolved_at IS NULL))
+    FROM (SELECT 1) one LEFT JOIN public.profiles a ON a.id = p.author_id LEFT JOIN auth.users u ON u.id = p.author_id
 $function$
 ;
 -- executable by: owner only
@@ -1778,6 +1846,100 @@ $function$
 ;
 -- executable by: anon, authenticated, service_role
 
+CREATE OR REPLACE FUNCTION public.admin_error_events(p_fingerprint text, p_limit integer)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+BEGIN
+    PERFORM internal.require_admin('read errors');
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 100 THEN
+        RAISE EXCEPTION 'p_limit must be 1 to 100' USING ERRCODE = '22023';
+    END IF;
+    RETURN coalesce((
+        SELECT jsonb_agg(jsonb_build_object(
+            'id', e.id, 'created_at', e.created_at, 'error_type', e.error_type, 'message', e.message, 'route', e.route,
+            'method', e.method, 'role', e.role, 'user_id', e.user_id, 'status', e.status, 'request_id', e.request_id,
+            'context', e.context) ORDER BY e.created_at DESC)
+        FROM (SELECT * FROM public.error_events WHERE fingerprint = p_fingerprint ORDER BY created_at DESC LIMIT p_limit) e), '[]'::jsonb);
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.admin_error_groups(p_days integer, p_limit integer)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+BEGIN
+    PERFORM internal.require_admin('read errors');
+    IF p_days IS NULL OR p_days NOT BETWEEN 1 AND 90 OR p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'p_days must be 1 to 90 and p_limit 1 to 200' USING ERRCODE = '22023';
+    END IF;
+    RETURN coalesce((
+        SELECT jsonb_agg(jsonb_build_object(
+            'fingerprint', g.fingerprint, 'count', g.n, 'first_seen', g.first_seen, 'last_seen', g.last_seen, 'users', g.users,
+            'error_type', l.error_type, 'message', l.message, 'route', l.route, 'method', l.method, 'status', l.status,
+            'request_id', l.request_id, 'context', l.context) ORDER BY g.last_seen DESC)
+        FROM (
+            SELECT e.fingerprint, count(*) AS n, min(e.created_at) AS first_seen, max(e.created_at) AS last_seen,
+                   count(DISTINCT e.user_id) AS users
+            FROM public.error_events e
+            WHERE e.created_at > now() - make_interval(days => p_days)
+            GROUP BY e.fingerprint
+            ORDER BY max(e.created_at) DESC
+            LIMIT p_limit) g
+        CROSS JOIN LATERAL (
+            SELECT * FROM public.error_events x WHERE x.fingerprint = g.fingerprint ORDER BY x.created_at DESC LIMIT 1) l), '[]'::jsonb);
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.admin_post_reasons(p_post_id uuid, p_viewer uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_item jsonb;
+BEGIN
+    PERFORM internal.require_admin('inspect feeds');
+    IF NOT EXISTS (SELECT 1 FROM public.posts WHERE id = p_post_id) THEN
+        RETURN jsonb_build_object('post_exists', false);
+    END IF;
+    SELECT f.item::jsonb INTO v_item FROM internal.home_fanout(p_post_id, ARRAY[p_viewer]) f;
+    RETURN jsonb_build_object('post_exists', true, 'viewer_exists', EXISTS (SELECT 1 FROM auth.users WHERE id = p_viewer),
+                              'in_home', v_item IS NOT NULL, 'reasons', coalesce(v_item -> 'reasons', '[]'::jsonb));
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.admin_recent_posts(p_limit integer, p_before timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+BEGIN
+    PERFORM internal.require_admin('browse posts');
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 100 THEN
+        RAISE EXCEPTION 'p_limit must be 1 to 100' USING ERRCODE = '22023';
+    END IF;
+    RETURN coalesce((
+        SELECT jsonb_agg(internal.moderation_post(p) ORDER BY p.created_at DESC, p.id)
+        FROM (SELECT * FROM public.posts WHERE p_before IS NULL OR created_at < p_before ORDER BY created_at DESC, id LIMIT p_limit) p),
+        '[]'::jsonb);
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
 CREATE OR REPLACE FUNCTION public.admin_record_action(p_action text, p_detail jsonb)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -1792,6 +1954,67 @@ BEGIN
     END IF;
     PERFORM internal.audit(v_admin, p_action, NULL, p_detail);
     RETURN true;
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.admin_report_queue(p_limit integer, p_offset integer)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+BEGIN
+    PERFORM internal.require_admin('read the moderation queue');
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 100 OR p_offset IS NULL OR p_offset NOT BETWEEN 0 AND 100000 THEN
+        RAISE EXCEPTION 'p_limit must be 1 to 100 and p_offset 0 to 100000' USING ERRCODE = '22023';
+    END IF;
+    RETURN jsonb_build_object(
+        'total', (SELECT count(DISTINCT post_id) FROM public.post_reports WHERE resolved_at IS NULL),
+        'posts', coalesce((
+            SELECT jsonb_agg(internal.moderation_post(p) || jsonb_build_object(
+                       'reasons', q.reasons, 'latest_report_at', q.latest, 'notes', q.notes) ORDER BY q.reports DESC, q.latest DESC, p.id)
+            FROM (
+                SELECT r.post_id, count(*) AS reports, max(r.created_at) AS latest,
+                       (SELECT jsonb_object_agg(reason, n) FROM (SELECT reason, count(*) AS n FROM public.post_reports x
+                         WHERE x.post_id = r.post_id AND x.resolved_at IS NULL GROUP BY reason) c) AS reasons,
+                       (SELECT coalesce(jsonb_agg(note ORDER BY created_at DESC), '[]'::jsonb) FROM (SELECT note, created_at FROM public.post_reports x
+                         WHERE x.post_id = r.post_id AND x.resolved_at IS NULL AND note IS NOT NULL ORDER BY created_at DESC LIMIT 3) n) AS notes
+                FROM public.post_reports r WHERE r.resolved_at IS NULL
+                GROUP BY r.post_id
+                ORDER BY count(*) DESC, max(r.created_at) DESC, r.post_id
+                LIMIT p_limit OFFSET p_offset) q
+            JOIN public.posts p ON p.id = q.post_id), '[]'::jsonb));
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.admin_resolve_reports(p_post_id uuid, p_resolution text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_admin uuid := internal.require_admin('resolve reports');
+    v_count integer;
+    v_author uuid;
+BEGIN
+    IF p_resolution IS NULL OR p_resolution NOT IN ('dismissed', 'removed') THEN
+        RAISE EXCEPTION 'p_resolution must be dismissed or removed' USING ERRCODE = '22023';
+    END IF;
+    SELECT count(*) INTO v_count FROM public.post_reports WHERE post_id = p_post_id AND resolved_at IS NULL;
+    SELECT author_id INTO v_author FROM public.posts WHERE id = p_post_id;
+    IF p_resolution = 'removed' THEN
+        DELETE FROM public.posts WHERE id = p_post_id;
+    ELSE
+        UPDATE public.post_reports SET resolved_at = now(), resolution = 'dismissed' WHERE post_id = p_post_id AND resolved_at IS NULL;
+    END IF;
+    PERFORM internal.audit(v_admin, 'resolve_reports', v_author,
+                           jsonb_build_object('post', p_post_id, 'resolution', p_resolution, 'reports', v_count));
+    RETURN v_count;
 END
 $function$
 ;
@@ -2330,6 +2553,39 @@ END
 $function$
 ;
 -- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.report_post(p_post_id uuid, p_reason text, p_note text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_me uuid := internal.require_user('report a post');  -- signed in, or 42501
+    v_report public.post_reports;
+BEGIN
+    IF p_reason IS NULL OR p_reason NOT IN ('spam', 'abuse', 'harassment', 'illegal', 'other') THEN
+        RAISE EXCEPTION 'p_reason must be spam, abuse, harassment, illegal or other' USING ERRCODE = '22023';
+    END IF;
+    IF char_length(p_note) > 500 THEN
+        RAISE EXCEPTION 'p_note has at most 500 characters' USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM public.posts WHERE id = p_post_id) THEN
+        RAISE EXCEPTION 'no post % that you can see', p_post_id USING ERRCODE = '22023';
+    END IF;
+    -- reporter_id is the column's default, auth.uid(): the caller may not write it.
+    INSERT INTO public.post_reports (post_id, reason, note) VALUES (p_post_id, p_reason, p_note)
+    ON CONFLICT ON CONSTRAINT post_reports_once DO UPDATE SET reason = excluded.reason, note = excluded.note, created_at = now()
+        WHERE public.post_reports.resolved_at IS NULL
+    RETURNING * INTO v_report;
+    IF v_report.id IS NULL THEN
+        RAISE EXCEPTION 'your report of this post was already resolved' USING ERRCODE = '22023';
+    END IF;
+    RETURN jsonb_build_object('id', v_report.id, 'post_id', v_report.post_id, 'reason', v_report.reason,
+                              'note', v_report.note, 'created_at', v_report.created_at);
+END
+$function$
+;
+-- executable by: authenticated
 
 CREATE OR REPLACE FUNCTION public.search_profiles(p_query text, p_limit integer DEFAULT 20)
  RETURNS SETOF profiles

@@ -24,6 +24,8 @@ public struct DashboardAssets: Sendable {
     public static let pages = [
         Page(path: "", name: "overview", title: "Overview"),
         Page(path: "users", name: "users", title: "Users"),
+        Page(path: "moderation", name: "moderation", title: "Moderation"),
+        Page(path: "errors", name: "errors", title: "Errors"),
     ]
 
     private let assets: [String: Asset]

@@ -354,6 +354,7 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
         assets: dependencies.dashboardAssets, auth: dependencies.auth, callers: dependencies.callers, client: dependencies.client,
         cache: dependencies.cachedRPCs.cache, metrics: metricsController(dependencies, requireToken: true),
         acquisitionTimeout: dependencies.data.acquisitionTimeout,
+        sentryDSN: dependencies.telemetry.settings.sentryDSN,
         sessionLimit: limits.enabled
             ? rateLimitMiddleware(
                 dependencies, policy: "auth", RateLimit(limit: limits.authPerMinute, period: .seconds(60), burst: limits.authBurst)

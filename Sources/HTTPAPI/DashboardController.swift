@@ -19,6 +19,8 @@ struct DashboardController {
     let cache: ResponseCache
     let metrics: MetricsController
     let acquisitionTimeout: Duration
+    /// Where errors are reported besides error_events (for links to Sentry; never shown).
+    var sentryDSN: String?
     /// The sign-in limit (`/auth/v1`'s policy): guessing passwords here is no cheaper than there.
     var sessionLimit: RateLimitMiddleware?
 
@@ -44,6 +46,14 @@ struct DashboardController {
             return try await metrics.scrape(request, authorized: true)
         }
         admin.post("/api/cache/flush") { request, context in try await flushCache(request) }
+        admin.get("/api/config") { request, context -> Response in
+            _ = try await requireAdmin(request)
+            // What the pages need to know of the server's configuration (never a secret).
+            let sentry = SentryLink.issues(dsn: sentryDSN).map { #""\#($0)""# } ?? "null"
+            return Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"sentry_issues":\#(sentry)}"#)))
+        }
     }
 
     // MARK: - Pages

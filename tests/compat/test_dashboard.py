@@ -241,3 +241,89 @@ def test_with_the_database_stopped_every_module_says_so_and_offers_a_retry(brows
         if own:
             stop_server(own["process"])
         stop_server(host["process"])
+
+
+def test_reports_reach_the_moderation_queue_and_feeds_explain_themselves(server, page):
+    import subprocess
+    admin, _ = make_user(server, admin=True)
+    author, author_id = make_user(server)
+    follower, _ = make_user(server)
+    reporter, _ = make_user(server)
+    other_reporter, _ = make_user(server)
+    tokens = {who: token_of(server, who) for who in (author, follower, reporter, other_reporter)}
+    call(server, "POST", "/rest/v1/rpc/follow_profile", {"p_profile_id": author_id}, token=tokens[follower])
+    body = f"reported post {uuid.uuid4().hex[:6]}"
+    post = call(server, "POST", "/rest/v1/rpc/create_post", {"p_body": body}, token=tokens[author])[1]
+    private = call(server, "POST", "/rest/v1/rpc/create_post", {"p_body": "only mine", "p_visibility": "private"}, token=tokens[author])[1]
+
+    # Reporting: by RPC and by a table insert, under the same rules.
+    status, report = call(server, "POST", "/rest/v1/rpc/report_post", {"p_post_id": post["id"], "p_reason": "spam", "p_note": "buy now"},
+                          token=tokens[reporter])
+    assert status == 200 and report["reason"] == "spam"
+    status, _ = call(server, "POST", "/rest/v1/post_reports", {"post_id": post["id"], "reason": "abuse"}, token=tokens[other_reporter])
+    assert status == 201
+    # A post the reporter cannot see cannot be reported, on either path; nor in another's name.
+    assert call(server, "POST", "/rest/v1/rpc/report_post", {"p_post_id": private["id"], "p_reason": "spam", "p_note": None},
+                token=tokens[reporter])[0] == 400
+    assert call(server, "POST", "/rest/v1/post_reports", {"post_id": private["id"], "reason": "spam"}, token=tokens[reporter])[0] == 403
+    assert call(server, "POST", "/rest/v1/post_reports", {"post_id": post["id"], "reason": "spam", "reporter_id": author_id},
+                token=tokens[follower])[0] in (401, 403)
+    # The hourly cap holds on both paths.
+    def psql(sql):
+        subprocess.run(["/usr/lib/postgresql/15/bin/psql", "-XAtq", "-v", "ON_ERROR_STOP=1", server["database_url"], "-c", sql], check=True)
+    psql("UPDATE internal.settings SET value = '1' WHERE name = 'reports_per_hour'")
+    try:
+        assert call(server, "POST", "/rest/v1/rpc/report_post", {"p_post_id": post["id"], "p_reason": "other", "p_note": None},
+                    token=tokens[follower])[0] == 200
+        assert call(server, "POST", "/rest/v1/rpc/report_post", {"p_post_id": post["id"], "p_reason": "other", "p_note": None},
+                    token=tokens[follower])[0] == 429
+        assert call(server, "POST", "/rest/v1/post_reports", {"post_id": post["id"], "reason": "other"}, token=tokens[follower])[0] == 429
+    finally:
+        psql("UPDATE internal.settings SET value = '20' WHERE name = 'reports_per_hour'")
+
+    sign_in(page, server, admin, then="/admin/moderation")
+    expect(page).to_have_url(re.compile(r"/admin/moderation"))
+    row = page.locator("#queue-rows").get_by_role("row", name=re.compile(body))
+    # Three open reports: the two above and the follower's, the one the cap let through.
+    expect(row).to_contain_text("3: abuse ×1, other ×1, spam ×1")
+    expect(row).to_contain_text("buy now")
+
+    # Why it is in the follower's home, and why not in the reporter's.
+    page.get_by_label("Post id").fill(post["id"])
+    page.get_by_label("User (email or id)").fill(follower)
+    page.get_by_role("button", name="Explain").click()
+    expect(page.locator("#reasons-state")).to_contain_text("because they follow the author")
+    page.get_by_label("User (email or id)").fill(reporter)
+    page.get_by_role("button", name="Explain").click()
+    expect(page.locator("#reasons-state")).to_contain_text("is not in")
+    check(page, "moderation")
+
+    # Dismissed: the post stays, the queue no longer lists it, the audit log says so.
+    page.locator("#queue-rows").get_by_role("row", name=re.compile(body)).get_by_role("button", name=re.compile("^Dismiss")).click()
+    page.get_by_role("dialog").get_by_role("button", name="Dismiss reports").click()
+    expect(page.locator("#toast")).to_contain_text("3 report(s) dismissed.")
+    expect(page.locator("#queue-rows").get_by_role("row", name=re.compile(body))).to_have_count(0)
+    assert call(server, "GET", f"/rest/v1/posts?id=eq.{post['id']}&select=id", token=tokens[follower])[1] == [{"id": post["id"]}]
+    status, log = call(server, "POST", "/rest/v1/rpc/admin_audit_log", {"p_limit": 20, "p_before": None}, token=token_of(server, admin))
+    assert any(e["action"] == "resolve_reports" and e["detail"]["resolution"] == "dismissed" for e in log)
+
+
+def test_errors_are_grouped_by_fingerprint_with_their_occurrences(server, page):
+    admin, _ = make_user(server, admin=True)
+    fingerprint = uuid.uuid4().hex[:16]
+    message = f"division by zero in report {fingerprint[:6]}"
+    for n in range(3):
+        status, _ = call(server, "POST", "/rest/v1/error_events", {
+            "fingerprint": fingerprint, "error_type": "PSQLError", "message": message, "route": "/rest/v1/rpc/{function}",
+            "method": "POST", "status": 500, "request_id": f"req-{fingerprint[:6]}-{n}", "context": {"function": "broken", "attempt": n}},
+            key=server["service_role_key"])
+        assert status == 201
+    sign_in(page, server, admin, then="/admin/errors")
+    row = page.get_by_role("row", name=re.compile(re.escape(message)))
+    expect(row).to_contain_text("3 (0 users)")
+    row.get_by_role("button", name=re.compile("^Occurrences")).click()
+    expect(page.get_by_role("heading", name="Occurrences of PSQLError")).to_be_focused()
+    expect(page.locator("#events details")).to_have_count(3)
+    page.locator("#events summary").first.click()
+    expect(page.locator("#events pre").first).to_contain_text('"attempt": 2')
+    check(page, "errors")

@@ -26,6 +26,11 @@ public enum SecurityAudit {
         // The admin dashboard's functions (migration 0028): each refuses non-admins itself.
         "public.admin_activity/1", "public.admin_audit_log/2", "public.admin_delete_user/1", "public.admin_record_action/2",
         "public.admin_set_admin/2", "public.admin_sign_out_user/1", "public.admin_user/1", "public.admin_users/3",
+        // Reporting and moderation (migration 0029).
+        "public.report_post/3", "public.admin_report_queue/2", "public.admin_resolve_reports/2", "public.admin_recent_posts/2",
+        "public.admin_post_reasons/2",
+        // Errors (migration 0030).
+        "public.admin_error_groups/2", "public.admin_error_events/2",
     ]
 
     /// Every check, in report order. `schemas` are the exposed schemas (`DB_SCHEMAS`); `auth` is always included.
