@@ -38,9 +38,12 @@ def page(browser):
     opened = context.new_page()
     server_errors = []
     opened.on("response", lambda response: server_errors.append(response.url) if response.status == 500 else None)
+    uncaught = []
+    opened.on("pageerror", lambda error: uncaught.append(str(error)))
     yield opened
     context.close()
     assert server_errors == [], f"500s while the dashboard was used: {server_errors}"
+    assert uncaught == [], f"uncaught script errors: {uncaught}"
 
 
 def call(server, method, path, body=None, token=None, key=None):

@@ -255,4 +255,25 @@ export async function startPage(render) {
 }
 
 export const signedInUser = () => session.user;
+
+/** What to tell the admin about a failure. */
+export const explain = (error) => (error instanceof ApiError ? error.explanation : String(error));
+
+/** A table cell with text. */
+export function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+/** A button; `name` is its accessible name when the visible label needs context (a row's action). */
+export function actionButton(label, handler, kind = "secondary", name) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = kind;
+  button.textContent = label;
+  if (name) button.setAttribute("aria-label", name);
+  button.addEventListener("click", handler);
+  return button;
+}
 export { CSRF, send };

@@ -1,16 +1,9 @@
 // Errors: error_events grouped by fingerprint (count, users, first and last seen, the latest
 // message and where it happened), a group's recent occurrences with their context, and a link to
 // the group on Sentry when the server reports there.
-import { ApiError, adminApi, formatDate, formatNumber, rpc, showState, startPage } from "/admin/assets/admin.js";
+import { actionButton, adminApi, cell, explain, formatDate, formatNumber, rpc, showState, startPage } from "/admin/assets/admin.js";
 
-const explain = (error) => (error instanceof ApiError ? error.explanation : String(error));
 let sentry = null;
-
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
-}
 
 async function loadGroups() {
   const state = document.getElementById("groups-state");
@@ -22,13 +15,8 @@ async function loadGroups() {
     rows.replaceChildren(...groups.map((group) => {
       const row = document.createElement("tr");
       const open = document.createElement("td");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "secondary";
-      button.textContent = "Occurrences";
-      button.setAttribute("aria-label", `Occurrences of ${group.error_type}: ${group.message.slice(0, 80)}`);
-      button.addEventListener("click", () => loadEvents(group));
-      open.append(button);
+      open.append(actionButton("Occurrences", () => loadEvents(group), "secondary",
+        `Occurrences of ${group.error_type}: ${group.message.slice(0, 80)}`));
       if (sentry) {
         const link = document.createElement("a");
         link.href = `${sentry}&query=${encodeURIComponent(`fingerprint:${group.fingerprint}`)}`;

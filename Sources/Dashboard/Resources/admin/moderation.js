@@ -1,7 +1,9 @@
 // Moderation: the queue of reported posts (remove the post, or dismiss its reports), the newest posts,
 // and why a post is in a user's home feed (its reasons, as the home fan-out decides them). Every
 // action asks first and is an admin RPC that the database checks and logs.
-import { ApiError, confirmAction, formatDate, formatNumber, rpc, showState, startPage, toast } from "/admin/assets/admin.js";
+import {
+  ApiError, actionButton as button, cell, confirmAction, explain, formatDate, formatNumber, rpc, showState, startPage, toast,
+} from "/admin/assets/admin.js";
 
 const PAGE = 20;
 const queue = { offset: 0 };
@@ -14,23 +16,6 @@ const REASONS = {
 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
-}
-
-function button(label, handler, kind = "secondary", name) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = kind;
-  b.textContent = label;
-  if (name) b.setAttribute("aria-label", name);
-  b.addEventListener("click", handler);
-  return b;
-}
-
-const explain = (error) => (error instanceof ApiError ? error.explanation : String(error));
 const excerpt = (body) => (body.length > 140 ? `${body.slice(0, 140)}…` : body);
 
 async function act(title, detail, label, run, done, box) {

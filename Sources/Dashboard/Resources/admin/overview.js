@@ -1,7 +1,7 @@
 // Overview: the server's live figures (its own metrics, every 5 s, with the seed's targets), the
 // totals (admin_stats) and the last 30 days (admin_activity, once).
 import {
-  ApiError, formatMs, formatNumber, formatPercent, lineChart, metricsText, parseMetrics, rpc, showState, startPage,
+  explain, formatMs, formatNumber, formatPercent, lineChart, metricsText, parseMetrics, rpc, showState, startPage,
 } from "/admin/assets/admin.js";
 
 const REFRESH_MS = 5000;
@@ -82,7 +82,7 @@ async function refreshNow() {
     }
     previous = { at: now.at, samples, requests, errors, served, asked };
   } catch (error) {
-    showState(state, "error", `The live figures could not be read: ${error instanceof ApiError ? error.explanation : error}`);
+    showState(state, "error", `The live figures could not be read: ${explain(error)}`);
   }
 }
 
@@ -109,7 +109,7 @@ async function loadTotals() {
     }));
     showState(state, "none");
   } catch (error) {
-    showState(state, "error", `The totals could not be read: ${error instanceof ApiError ? error.explanation : error}`, loadTotals);
+    showState(state, "error", `The totals could not be read: ${explain(error)}`, loadTotals);
   }
 }
 
@@ -138,7 +138,7 @@ async function loadActivity() {
       return row;
     }));
   } catch (error) {
-    showState(state, "error", `The last 30 days could not be read: ${error instanceof ApiError ? error.explanation : error}`, loadActivity);
+    showState(state, "error", `The last 30 days could not be read: ${explain(error)}`, loadActivity);
   }
 }
 

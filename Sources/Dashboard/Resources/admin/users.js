@@ -2,7 +2,9 @@
 // audit trail; ban/unban for a time, make/unmake admin, sign out everywhere, delete, remove a post.
 // Every action asks first, is done by an admin RPC (the database checks is_admin() and writes the
 // audit entry), and the page shows what the database answered.
-import { ApiError, confirmAction, formatDate, formatNumber, rpc, showState, signedInUser, startPage, toast } from "/admin/assets/admin.js";
+import {
+  ApiError, actionButton, cell, confirmAction, explain, formatDate, formatNumber, rpc, showState, signedInUser, startPage, toast,
+} from "/admin/assets/admin.js";
 
 const PAGE = 25;
 const params = new URLSearchParams(location.search);
@@ -11,12 +13,6 @@ const view = { query: params.get("q") || "", offset: Math.max(0, Number(params.g
 const BAN_CHOICES = [
   ["1 hour", 3600], ["1 day", 86400], ["7 days", 7 * 86400], ["30 days", 30 * 86400], ["until lifted (100 years)", 100 * 365 * 86400],
 ];
-
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
-}
 
 function badges(user) {
   const td = document.createElement("td");
@@ -51,13 +47,7 @@ async function loadList() {
     rows.replaceChildren(...page.users.map((user) => {
       const row = document.createElement("tr");
       const manage = document.createElement("td");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "secondary";
-      button.textContent = "Manage";
-      button.setAttribute("aria-label", `Manage ${user.email}`);
-      button.addEventListener("click", () => openUser(user.id));
-      manage.append(button);
+      manage.append(actionButton("Manage", () => openUser(user.id), "secondary", `Manage ${user.email}`));
       row.append(cell(user.email), cell(user.username || "–"), cell(formatDate(user.created_at)), badges(user), manage);
       return row;
     }));
@@ -73,7 +63,7 @@ async function loadList() {
     }
   } catch (error) {
     rows.replaceChildren();
-    showState(state, "error", `Users could not be listed: ${error instanceof ApiError ? error.explanation : error}`, loadList);
+    showState(state, "error", `Users could not be listed: ${explain(error)}`, loadList);
   }
 }
 
@@ -116,15 +106,6 @@ function table(caption, headings, rows) {
   return wrap;
 }
 
-function actionButton(label, handler, kind = "secondary") {
-  const button = document.createElement("button");
-  button.type = "button";
-  button.className = kind;
-  button.textContent = label;
-  button.addEventListener("click", handler);
-  return button;
-}
-
 /** Runs an admin action after its confirmation; tells what happened; reloads the user and the list. */
 async function act(title, detail, label, run, done) {
   if (!(await confirmAction(title, detail, label))) return;
@@ -136,7 +117,7 @@ async function act(title, detail, label, run, done) {
     toast(done(answer));
     showState(state, "none");
   } catch (error) {
-    showState(state, "error", `Not done: ${error instanceof ApiError ? error.explanation : error}`);
+    showState(state, "error", `Not done: ${explain(error)}`);
     return;
   }
   await Promise.all([loadList(), view.user ? loadUser(view.user, false) : null]);
@@ -159,7 +140,7 @@ async function loadUser(id, focus) {
   try {
     user = await rpc("admin_user", { p_user_id: id });
   } catch (error) {
-    showState(state, "error", `The user could not be read: ${error instanceof ApiError ? error.explanation : error}`, () => loadUser(id, focus));
+    showState(state, "error", `The user could not be read: ${explain(error)}`, () => loadUser(id, focus));
     return;
   }
   if (!user) {
