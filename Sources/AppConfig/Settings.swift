@@ -85,6 +85,9 @@ public struct Settings: Sendable {
     /// True when FeedFusion starts and owns its PostgreSQL.
     public var isManagedDatabase: Bool { databaseURL == nil }
 
+    /// Where `feedfusion loadtest` leaves its last run's figures (JSON), for the dashboard.
+    public var lastLoadTestSummary: URL { dataDirectory.appendingPathComponent("last-loadtest.json") }
+
     /// The base URL clients use: `API_EXTERNAL_URL`, or this server's own address.
     public var externalURL: String {
         auth.externalURL ?? "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"

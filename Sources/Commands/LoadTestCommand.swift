@@ -92,9 +92,13 @@ struct LoadTestCommand: AsyncParsableCommand {
         let report = try await runner.run()
         let results = report.judge(judged)
         print(report.summary(results))
+        let document = try report.json(results)
         if let summaryJSON {
-            try report.json(results).write(to: URL(fileURLWithPath: summaryJSON))
+            try document.write(to: URL(fileURLWithPath: summaryJSON))
         }
+        // The last run's figures where the dashboard's Readiness page finds them (best effort: a
+        // data folder that is not writable here only means the page shows none).
+        try? document.write(to: settings.lastLoadTestSummary, options: .atomic)
         if let acknowledgedPosts {
             try runner.recorder.acknowledgedPosts.map { $0 + "\n" }.joined().write(toFile: acknowledgedPosts, atomically: true, encoding: .utf8)
         }

@@ -33,13 +33,9 @@ struct VerifyCommand: AsyncParsableCommand {
         do {
             checks = try await withRunningClient(client) { client in
                 try await client.withConnection { connection in
-                    try await SecurityAudit.run(on: connection, schemas: settings.exposedSchemas, logger: logger)
-                        + DatabaseAudit.run(
-                            on: connection, poolSize: settings.databasePoolSize,
-                            statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds, logger: logger)
-                        + TelemetryAudit.run(on: connection, logger: logger)
+                    try await DatabaseReadiness.run(on: connection, settings: settings, logger: logger)
                 } + [await Self.requestRoleCheck(settings, owner: database.url, logger: logger)]
-                    + Self.settingsChecks(settings) + [await Self.redisCheck(settings)] + (await liveChecks(settings))
+                    + ConfigurationAudit.run(settings) + [await Self.redisCheck(settings)] + (await liveChecks(settings))
             }
         } catch {
             await database.stopManagedServer()
@@ -109,33 +105,6 @@ struct VerifyCommand: AsyncParsableCommand {
         } catch {
             return ReadinessCheck(name: name, status: .fail, summary: "cannot connect as the request role: \(failureMessage(for: error))")
         }
-    }
-
-    /// What the configuration decides: sign-up and password rules, the cache's stampede protection,
-    /// error tracking.
-    static func settingsChecks(_ settings: Settings) -> [ReadinessCheck] {
-        let auth = settings.auth
-        let passwords = auth.passwordMinLength >= 8
-            ? ReadinessCheck(
-                name: "auth_policy", status: .pass,
-                summary: "no anonymous sign-ins (not offered); passwords of at least \(auth.passwordMinLength) characters, "
-                    + "the 20,000 most common passwords refused; bcrypt cost \(auth.bcryptCost)")
-            : ReadinessCheck(
-                name: "auth_policy", status: .fail, summary: "PASSWORD_MIN_LENGTH \(auth.passwordMinLength) is below 8")
-        let cache = settings.cache.enabled
-            ? ReadinessCheck(
-                name: "feed_cache", status: .pass,
-                summary: "feed cache on with single flight, early refresh and stale-on-failure (TTL \(settings.cache.ttlSeconds) s)")
-            : ReadinessCheck(name: "feed_cache", status: .warn, summary: "CACHE_ENABLED=false: every feed request reaches the database")
-        return [passwords, cache, errorTracking(settings)]
-    }
-
-    static func errorTracking(_ settings: Settings) -> ReadinessCheck {
-        settings.observability.sentryDSN == nil
-            ? ReadinessCheck(
-                name: "error_tracking", status: .warn,
-                summary: "errors are kept in error_events only; set SENTRY_DSN to send them to Sentry")
-            : ReadinessCheck(name: "error_tracking", status: .pass, summary: "errors go to error_events and to the Sentry DSN")
     }
 
     /// Redis is for running several instances: without it each one limits and caches on its own, which

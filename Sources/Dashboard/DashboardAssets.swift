@@ -25,7 +25,10 @@ public struct DashboardAssets: Sendable {
         Page(path: "", name: "overview", title: "Overview"),
         Page(path: "users", name: "users", title: "Users"),
         Page(path: "moderation", name: "moderation", title: "Moderation"),
+        Page(path: "telemetry", name: "telemetry", title: "Telemetry"),
         Page(path: "errors", name: "errors", title: "Errors"),
+        Page(path: "readiness", name: "readiness", title: "Readiness"),
+        Page(path: "limits", name: "limits", title: "Limits and cache"),
     ]
 
     private let assets: [String: Asset]

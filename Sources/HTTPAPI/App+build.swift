@@ -51,6 +51,10 @@ public struct AppDependencies: Sendable {
     public var realtime: RealtimeEndpoint?
     /// The admin dashboard's pages and scripts, read once.
     public let dashboardAssets = DashboardAssets()
+    /// The settings the server was made from (the dashboard's Readiness page reports on them).
+    public var settings: Settings?
+    /// Clients refused by the rate limits lately (the dashboard's Limits page).
+    public let limitedClients = LimitedClients()
     /// The rate limiters' clock (tests move it instead of sleeping).
     public var clock: @Sendable () -> ContinuousClock.Instant = { .now }
 
@@ -130,6 +134,7 @@ public struct AppDependencies: Sendable {
                 requestLogger: settings.logger(logger, module: "http")))
         dependencies.logger = logger
         dependencies.databasePoolSize = settings.databasePoolSize
+        dependencies.settings = settings
         dependencies.realtime = makeRealtime(
             settings.realtime, client: client, owner: owner ?? client, callers: dependencies.callers,
             acquisitionTimeout: settings.poolAcquisitionTimeout,
@@ -290,7 +295,7 @@ func rateLimitMiddleware(
     } ?? RateLimiter(rate)
     return RateLimitMiddleware(
         policy: policy, limiter: limiter, clientAddress: ClientAddress(trustedProxies: dependencies.rateLimits.trustedProxies),
-        callers: dependencies.callers, limitedError: limitedError, clock: dependencies.clock)
+        callers: dependencies.callers, limitedError: limitedError, clock: dependencies.clock, limited: dependencies.limitedClients)
 }
 
 /// The router with every route of the product.
@@ -355,6 +360,9 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
         cache: dependencies.cachedRPCs.cache, metrics: metricsController(dependencies, requireToken: true),
         acquisitionTimeout: dependencies.data.acquisitionTimeout,
         sentryDSN: dependencies.telemetry.settings.sentryDSN,
+        owner: dependencies.owner, settings: dependencies.settings,
+        limits: dependencies.rateLimits, limitedClients: dependencies.limitedClients, cacheSettings: dependencies.cacheSettings,
+        sharedLimits: dependencies.redis != nil,
         sessionLimit: limits.enabled
             ? rateLimitMiddleware(
                 dependencies, policy: "auth", RateLimit(limit: limits.authPerMinute, period: .seconds(60), burst: limits.authBurst)

@@ -1,3 +1,4 @@
+import AppConfig
 import Auth
 import Dashboard
 import Database
@@ -6,6 +7,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import PostgresNIO
+import RateLimiting
 
 /// `/admin`: the operator's dashboard. The pages are static files shipped with the server; what
 /// they show comes from the admin RPCs on `/rest/v1` (each checked by the database's `is_admin()`),
@@ -21,6 +23,14 @@ struct DashboardController {
     let acquisitionTimeout: Duration
     /// Where errors are reported besides error_events (for links to Sentry; never shown).
     var sentryDSN: String?
+    /// The owner's connection, which reads the catalog for the readiness checks.
+    var owner: PostgresClient?
+    var settings: Settings?
+    var limits = RateLimitSettings()
+    var limitedClients: LimitedClients?
+    var cacheSettings = CacheSettings()
+    /// Whether the limits (and the cache) are shared through Redis.
+    var sharedLimits = false
     /// The sign-in limit (`/auth/v1`'s policy): guessing passwords here is no cheaper than there.
     var sessionLimit: RateLimitMiddleware?
 
@@ -46,6 +56,8 @@ struct DashboardController {
             return try await metrics.scrape(request, authorized: true)
         }
         admin.post("/api/cache/flush") { request, context in try await flushCache(request) }
+        admin.get("/api/readiness") { request, context in try await readiness(request) }
+        admin.get("/api/limits") { request, context in try await limitsAndCache(request) }
         admin.get("/api/config") { request, context -> Response in
             _ = try await requireAdmin(request)
             // What the pages need to know of the server's configuration (never a secret).
@@ -176,6 +188,94 @@ struct DashboardController {
         return Response(
             status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: #"{"flushed":\#(entries)}"#)))
+    }
+
+    // MARK: - Limits and cache
+
+    struct LimitsReport: Encodable {
+        struct Policy: Encodable {
+            let per_minute: Int
+            let burst: Int?
+        }
+        struct Cache: Encodable {
+            let enabled: Bool
+            let entries, bytes, max_entries, max_bytes, ttl_seconds: Int
+            let hits, misses, stale, coalesced, evictions, invalidations: Int
+            let shared: Bool
+        }
+        let enabled: Bool
+        let shared: Bool
+        let rest: Policy
+        let auth: Policy
+        let trusted_proxies: [String]
+        let limited: [LimitedClients.Client]
+        let cache: Cache
+    }
+
+    /// The configured limits, who was refused lately, and the cache's size and hit counts: all from
+    /// memory, no database query.
+    func limitsAndCache(_ request: Request) async throws -> Response {
+        _ = try await requireAdmin(request)
+        let stats = cache.statistics
+        let report = LimitsReport(
+            enabled: limits.enabled, shared: sharedLimits,
+            rest: .init(per_minute: limits.restPerMinute, burst: limits.restBurst),
+            auth: .init(per_minute: limits.authPerMinute, burst: limits.authBurst),
+            trusted_proxies: limits.trustedProxies.map { "\($0)" },
+            limited: limitedClients?.top(20) ?? [],
+            cache: .init(
+                enabled: cacheSettings.enabled, entries: stats.entries, bytes: stats.bytes, max_entries: cacheSettings.maxEntries,
+                max_bytes: cacheSettings.maxMegabytes << 20, ttl_seconds: cacheSettings.ttlSeconds, hits: stats.hits, misses: stats.misses,
+                stale: stats.stale, coalesced: stats.coalesced, evictions: stats.evictions, invalidations: stats.invalidations,
+                shared: cache.shared != nil))
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(report))))
+    }
+
+    // MARK: - Readiness
+
+    struct ReadinessReport: Encodable {
+        let ok: Bool
+        let checks: [ReadinessCheck]
+        /// The last `feedfusion loadtest` run's figures, as it wrote them, and when.
+        let loadtest: JSONValue?
+        let loadtest_at: String?
+    }
+
+    /// `verify`'s database and configuration checks, run now, and the last load test's summary.
+    /// (The request-role and live-limit probes are `verify`'s own: they need connections and
+    /// requests of their own.) The catalog reads take a few milliseconds and run only when asked.
+    func readiness(_ request: Request) async throws -> Response {
+        _ = try await requireAdmin(request)
+        var checks: [ReadinessCheck] = []
+        if let settings {
+            let logger = Logger(label: "feedfusion.dashboard")
+            do {
+                checks = try await (owner ?? client).withConnection { connection in
+                    try await DatabaseReadiness.run(on: connection, settings: settings, logger: logger)
+                }
+            } catch {
+                throw APIError.databaseUnavailable
+            }
+            checks += ConfigurationAudit.run(settings)
+        }
+        var loadtest: JSONValue?
+        var loadtestAt: String?
+        if let file = settings?.lastLoadTestSummary,
+            let attributes = try? FileManager.default.attributesOfItem(atPath: file.path),
+            (attributes[.size] as? Int ?? .max) < 1 << 20,
+            let data = FileManager.default.contents(atPath: file.path)
+        {
+            loadtest = try? JSONValue(jsonText: String(decoding: data, as: UTF8.self))
+            loadtestAt = (attributes[.modificationDate] as? Date).map { ISO8601DateFormatter().string(from: $0) }
+        }
+        let report = ReadinessReport(ok: !checks.contains { $0.status == .fail }, checks: checks, loadtest: loadtest, loadtest_at: loadtestAt)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(report))))
     }
 
     // MARK: - Checks

@@ -23,14 +23,18 @@ struct RateLimitMiddleware: RouterMiddleware {
     /// The error answered when limited, given the seconds until a retry can succeed.
     let limitedError: @Sendable (Int) -> APIError
     let clock: @Sendable () -> ContinuousClock.Instant
+    /// Where refusals are noted, for the dashboard's "who is being limited now".
+    var limited: LimitedClients?
     /// `"<policy>"`, and the headers that are the same on every answer, built once.
     let quotedPolicy: String
     let fixedHeaders: HTTPFields
 
     init(
         policy: String, limiter: any RequestLimiter, clientAddress: ClientAddress, callers: CallerResolver,
-        limitedError: @escaping @Sendable (Int) -> APIError, clock: @escaping @Sendable () -> ContinuousClock.Instant
+        limitedError: @escaping @Sendable (Int) -> APIError, clock: @escaping @Sendable () -> ContinuousClock.Instant,
+        limited: LimitedClients? = nil
     ) {
+        self.limited = limited
         self.policy = policy
         self.limiter = limiter
         self.clientAddress = clientAddress
@@ -64,14 +68,16 @@ struct RateLimitMiddleware: RouterMiddleware {
 
         let now = clock()
         var decision = await limiter.record(key, now: now)
+        var decidedBy = key
         if decision.allowed, let user = caller?.userID {
             let perUser = await limiter.record("user:\(user)", now: now)
-            if !perUser.allowed || perUser.remaining < decision.remaining { decision = perUser }
+            if !perUser.allowed || perUser.remaining < decision.remaining { (decision, decidedBy) = (perUser, "user:\(user)") }
         }
         let headers = headers(for: decision)
         guard decision.allowed else {
             let retry = max(1, Self.seconds(decision.retryAfter ?? .seconds(1)))
             context.trace.update { $0.limitedPolicy = policy }
+            limited?.refused(decidedBy, policy: policy)
             var error = limitedError(retry)
             error.headers.append(contentsOf: headers)
             error.headers[.retryAfter] = "\(retry)"

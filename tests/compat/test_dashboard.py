@@ -330,3 +330,76 @@ def test_errors_are_grouped_by_fingerprint_with_their_occurrences(server, page):
     page.locator("#events summary").first.click()
     expect(page.locator("#events pre").first).to_contain_text('"attempt": 2')
     check(page, "errors")
+
+
+def test_readiness_and_limits_after_a_load_test_that_hits_the_limit(browser):
+    """Its own server, seeded small, with a low /rest/v1 limit, load-tested for a few seconds: a run
+    is saved for Readiness, and the load test's address is among the clients Limits shows refused.
+    (The dashboard's own pages use /admin and the session endpoints, which this limit does not touch.)"""
+    import subprocess
+    binary = os.environ.get("FEEDFUSION_BIN", ".build/debug/feedfusion")
+    own = server_keys(*start_server(RATE_LIMIT_REST_PER_MIN="30"))
+    try:
+        with open(os.path.join(own["env"]["DATA_DIR"], "jwt-secret")) as secret:
+            env = {**own["env"], "DATABASE_URL": own["database_url"], "JWT_SECRET": secret.read().strip()}
+        subprocess.run([binary, "seed", "--users", "40", "--posts", "200", "--entities", "4"], env=env, check=True, capture_output=True)
+        run = subprocess.run([binary, "loadtest", "--vus", "2", "--duration", "3s", "--think", "0s", "--url", own["url"]],
+                             env=env, capture_output=True, text=True)
+        assert run.returncode in (0, 99), run.stderr[-2000:]
+        email, _ = make_user(own, admin=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        sign_in(page, own, email, then="/admin/readiness")
+        expect(page.locator("#checks-verdict")).to_contain_text(re.compile(r"Ready|Not ready"))
+        rows = page.locator("#check-rows tr")
+        expect(rows.filter(has_text="rls_enabled_and_forced")).to_contain_text("PASS")
+        expect(rows.filter(has_text="definer_guard")).to_contain_text("PASS")
+        assert rows.count() >= 10
+        facts = page.locator("#loadtest dl")
+        expect(facts).to_contain_text("Requests")
+        expect(page.locator("#loadtest li").first).to_contain_text(re.compile(r"passed|FAILED"))
+        check(page, "readiness")
+
+        page.get_by_role("link", name="Limits and cache").click()
+        expect(page.locator("#limits")).to_contain_text("30 a minute")
+        expect(page.locator("#limited-rows tr").first).to_contain_text("default")
+        check(page, "limits")
+        page.get_by_role("button", name="Flush the cache").click()
+        page.get_by_role("dialog").get_by_role("button", name="Flush").click()
+        expect(page.locator("#toast")).to_contain_text("The cache was flushed")
+        audited = subprocess.run(["/usr/lib/postgresql/15/bin/psql", "-XAtq", own["database_url"], "-c",
+                                  "SELECT count(*) FROM internal.admin_audit WHERE action = 'flush_cache'"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        assert audited == "1"
+        context.close()
+    finally:
+        stop_server(own["process"])
+
+
+def test_the_telemetry_explorer_filters_counts_and_exports(server, page):
+    admin, _ = make_user(server, admin=True)
+    user, user_id = make_user(server)
+    token = token_of(server, user)
+    name = f"explore.{uuid.uuid4().hex[:6]}"
+    events = [{"event": name, "props": {"n": n}} for n in range(3)] + [{"event": "other.thing"}]
+    assert call(server, "POST", "/rest/v1/rpc/log_usage_events", {"p_events": events}, token=token)[1] == 4
+    metric = f"render_{uuid.uuid4().hex[:6]}"
+    assert call(server, "POST", "/rest/v1/rpc/track_metrics", {"p_metrics": [
+        {"name": metric, "value": v, "unit": "ms"} for v in (10, 20, 30, 40, 1000)]}, token=token)[1] == 5
+
+    sign_in(page, server, admin, then="/admin/telemetry")
+    expect(page.locator("#event-rows")).to_contain_text(name)
+    # p50, p95, p99 of 10, 20, 30, 40, 1000 ms (interpolated, as percentile_cont does): 30, 808, 962.
+    expect(page.locator("#metric-rows").get_by_role("row", name=re.compile(metric))).to_have_text(
+        re.compile(rf"{metric}\s*5\s*30 ms\s*808 ms\s*962 ms"))
+    page.get_by_label("Event", exact=True).select_option(name)
+    page.get_by_label("User (email or id, optional)").fill(user)
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#latest-rows tr")).to_have_count(3)
+    expect(page.locator("#day-rows")).to_contain_text("3")
+    with page.expect_download() as download:
+        page.get_by_role("button", name=re.compile("Export CSV")).click()
+    lines = open(download.value.path()).read().strip().splitlines()
+    assert lines[0].startswith("created_at,event,user_id") and len(lines) == 4
+    assert all(name in line and user_id in line for line in lines[1:])
+    check(page, "telemetry")

@@ -78,6 +78,25 @@ export async function rpc(name, args = {}) {
   });
 }
 
+/** A read of a table on /rest/v1 as the admin (RLS lets admins read the telemetry tables); as
+ *  parsed JSON, or as text for another `accept` (text/csv). */
+export async function restGet(pathAndQuery, accept = "application/json") {
+  const token = await accessToken();
+  let response;
+  try {
+    response = await fetch(`/rest/v1/${pathAndQuery}`, { headers: { Authorization: `Bearer ${token}`, Accept: accept } });
+  } catch {
+    throw new ApiError(0, { message: "network error" });
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let body = null;
+    try { body = JSON.parse(text); } catch { body = { message: text.slice(0, 200) }; }
+    throw new ApiError(response.status, body);
+  }
+  return accept === "application/json" ? JSON.parse(text) : text;
+}
+
 /** A call to /admin/api (what only the server knows). */
 export async function adminApi(path, options = {}) {
   const token = await accessToken();
