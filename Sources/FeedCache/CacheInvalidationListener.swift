@@ -83,7 +83,8 @@ public struct CacheInvalidationListener: Service {
         // the other instances read), they drop the homes as other changes do — and still reach the
         // homes open live on this instance (realtime), which the fan-out serves either way.
         let pushToCache = connection != nil && cache.shared == nil
-        let fanOut = pushToCache || (connection != nil && !(liveHomes?.liveViewers().isEmpty ?? true))
+        let live = liveHomes?.liveViewers() ?? []
+        let fanOut = pushToCache || (connection != nil && !live.isEmpty)
         var inserted: [(id: UUID, at: Int64)] = []
         if fanOut {
             for case let event? in events.map(\.event) where event.t == .post && event.op == "INSERT" {
@@ -155,7 +156,7 @@ public struct CacheInvalidationListener: Service {
             for token in passedEarly { fences?.passed(token) }
             passedEarly = []
             if let connection, !inserted.isEmpty {
-                await push(inserted, on: connection, toCache: pushToCache)
+                await push(inserted, on: connection, toCache: pushToCache, live: live)
             }
         }
         for token in passedEarly + passedAfterPush { fences?.passed(token) }
@@ -167,10 +168,10 @@ public struct CacheInvalidationListener: Service {
     /// post let it fall behind the writes (seconds of lag at 30 posts/s on a busy machine), while a
     /// batch grows with the backlog, so the lag stays bounded. When that cannot be asked, those homes
     /// are dropped instead: never left without the post.
-    func push(_ posts: [(id: UUID, at: Int64)], on connection: PostgresConnection, toCache: Bool = true) async {
+    /// `live`: the homes open live (realtime) on this instance, which get the rows too.
+    func push(_ posts: [(id: UUID, at: Int64)], on connection: PostgresConnection, toCache: Bool = true, live: Set<UUID> = []) async {
         let viewers = toCache
             ? Set(cache.ids(ofKind: ResponseCache.homeTopKind).compactMap { $0.split(separator: "/").first.map(String.init) }) : []
-        let live = liveHomes?.liveViewers() ?? []
         let viewerIDs = Array(Set(viewers.compactMap(UUID.init(uuidString:))).union(live))
         guard !viewerIDs.isEmpty else { return }
         let announced = Set(posts.map(\.id))

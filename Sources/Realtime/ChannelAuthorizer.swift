@@ -22,6 +22,26 @@ public struct ChannelAuthorizer: Sendable {
         public var send: Bool
     }
 
+    /// Why a private channel's permissions were not given.
+    public enum Refusal: Error, Sendable {
+        /// The anon key: private channels need a signed-in user's token.
+        case anonymous
+        /// The database could not be asked (logged here).
+        case unavailable
+    }
+
+    /// A private channel's permissions for a caller, as every path asks them (a join, a token
+    /// refresh, a broadcast over HTTP): the anon key never, anyone else as the policies say.
+    public func privateChannel(_ topic: String, for caller: Caller) async -> Result<Permissions, Refusal> {
+        guard caller.role != .anon else { return .failure(.anonymous) }
+        do {
+            return .success(try await permissions(of: caller, on: topic))
+        } catch {
+            logger.warning("realtime authorization failed", metadata: ["error": "\(String(reflecting: error))"])
+            return .failure(.unavailable)
+        }
+    }
+
     /// `topic` without the `realtime:` prefix, as policies see it through `realtime.topic()`.
     public func permissions(of caller: Caller, on topic: String) async throws -> Permissions {
         let logger = logger

@@ -48,14 +48,11 @@ extension RealtimeEndpoint {
                 throw .unauthorized("Unauthorized: nobody sends on the home feed; its posts come from the fan-out")
             }
             guard message.isPrivate, checked[message.topic] == nil else { continue }
-            guard caller.role != .anon else {
-                throw .unauthorized("Unauthorized: a private channel needs a signed-in user's token")
-            }
-            do {
-                checked[message.topic] = try await authorizer.permissions(of: caller, on: message.topic).send
-            } catch {
-                logger.warning("realtime authorization failed", metadata: ["error": "\(String(reflecting: error))"])
+            switch await authorizer.privateChannel(message.topic, for: caller) {
+            case .failure(.anonymous): throw .unauthorized("Unauthorized: a private channel needs a signed-in user's token")
+            case .failure(.unavailable):
                 throw .unavailable("UnableToConnectToDatabase: the channel's authorization could not be checked; try again")
+            case .success(let permissions): checked[message.topic] = permissions.send
             }
             guard checked[message.topic] == true else {
                 throw .unauthorized("Unauthorized: You do not have permissions to write to this Channel topic: \(message.topic)")

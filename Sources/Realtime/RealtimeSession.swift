@@ -138,18 +138,17 @@ struct RealtimeSession {
             }
             maySend = false
         } else if config.isPrivate {
-            guard caller.role != .anon else {
+            let name = String(topic.dropFirst(Self.topicPrefix.count))
+            switch await authorizer.privateChannel(name, for: caller) {
+            case .failure(.anonymous):
                 return refuseJoin(message, "Unauthorized: a private channel needs a signed-in user's token")
-            }
-            do {
-                let permissions = try await authorizer.permissions(of: caller, on: String(topic.dropFirst(Self.topicPrefix.count)))
+            case .failure(.unavailable):
+                return refuseJoin(message, "UnableToConnectToDatabase: the channel's authorization could not be checked; try again")
+            case .success(let permissions):
                 guard permissions.receive else {
-                    return refuseJoin(message, "Unauthorized: You do not have permissions to read from this Channel topic: \(topic.dropFirst(Self.topicPrefix.count))")
+                    return refuseJoin(message, "Unauthorized: You do not have permissions to read from this Channel topic: \(name)")
                 }
                 maySend = permissions.send
-            } catch {
-                logger.warning("realtime authorization failed", metadata: ["error": "\(String(reflecting: error))"])
-                return refuseJoin(message, "UnableToConnectToDatabase: the channel's authorization could not be checked; try again")
             }
         }
         let id = hub.join(RealtimeHub.Member(
@@ -266,8 +265,7 @@ struct RealtimeSession {
         }
         var maySend = member.maySend
         if member.config.isPrivate {
-            guard caller.role != .anon,
-                let permissions = try? await authorizer.permissions(of: caller, on: String(message.topic.dropFirst(Self.topicPrefix.count))),
+            guard case .success(let permissions) = await authorizer.privateChannel(String(message.topic.dropFirst(Self.topicPrefix.count)), for: caller),
                 permissions.receive
             else {
                 hub.end(id, reason: "Unauthorized: the new token may not read this channel", extension: "system")
