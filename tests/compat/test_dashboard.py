@@ -235,7 +235,13 @@ def test_with_the_database_stopped_every_module_says_so_and_offers_a_retry(brows
         expect(alert).to_contain_text("database", timeout=15_000)
         expect(alert.get_by_role("button", name="Retry")).to_be_visible()
         check(page, "users-database-stopped")
-        # A page opened now: its session cannot be refreshed either; it says why instead of going blank.
+        # Every page opened now: its session cannot be refreshed either; each says why, with a
+        # retry, instead of going blank.
+        for path in ["", "users", "moderation", "telemetry", "errors", "readiness", "limits"]:
+            page.goto(own["url"] + "/admin/" + path)
+            alert = page.locator("#page-state[role=alert]")
+            expect(alert).to_contain_text("database", timeout=15_000)
+            expect(alert.get_by_role("button", name="Retry")).to_be_visible()
         page.goto(own["url"] + "/admin/")
         expect(page.locator("#page-state[role=alert]")).to_contain_text("database", timeout=15_000)
         check(page, "overview-database-stopped")
