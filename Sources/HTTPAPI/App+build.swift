@@ -367,6 +367,11 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
             ? rateLimitMiddleware(
                 dependencies, policy: "auth", RateLimit(limit: limits.authPerMinute, period: .seconds(60), burst: limits.authBurst)
             ) { retry in APIError(.tooManyRequests, code: "over_request_rate_limit", message: "Too many sign-in attempts; retry in \(retry) s") }
+            : nil,
+        apiLimit: limits.enabled
+            ? rateLimitMiddleware(
+                dependencies, policy: "admin", RateLimit(limit: limits.restPerMinute, period: .seconds(60), burst: limits.restBurst)
+            ) { retry in APIError(.tooManyRequests, code: "too_many_requests", message: "Too many requests: retry in \(retry) s") }
             : nil
     ).addRoutes(to: router)
 

@@ -33,6 +33,9 @@ struct DashboardController {
     var sharedLimits = false
     /// The sign-in limit (`/auth/v1`'s policy): guessing passwords here is no cheaper than there.
     var sessionLimit: RateLimitMiddleware?
+    /// The limit on `/admin/api` (its own policy, `/rest/v1`'s rate): each call asks the database
+    /// whether the caller is an admin, which a signed-in non-admin must not be able to repeat freely.
+    var apiLimit: RateLimitMiddleware?
 
     func addRoutes(to router: Router<AppRequestContext>) {
         let admin = router.group("/admin").add(middleware: DashboardHeadersMiddleware())
@@ -51,14 +54,16 @@ struct DashboardController {
         session.post("/") { request, context in try await signIn(request, context) }
         session.post("/refresh") { request, context in try await refresh(request, context) }
         session.post("/sign-out") { request, context in try await signOut(request, context) }
-        admin.get("/api/metrics") { request, context in
+        let api = admin.group("/api")
+        if let apiLimit { api.add(middleware: apiLimit) }
+        api.get("/metrics") { request, context in
             _ = try await requireAdmin(request)
             return try await metrics.scrape(request, authorized: true)
         }
-        admin.post("/api/cache/flush") { request, context in try await flushCache(request) }
-        admin.get("/api/readiness") { request, context in try await readiness(request) }
-        admin.get("/api/limits") { request, context in try await limitsAndCache(request) }
-        admin.get("/api/config") { request, context -> Response in
+        api.post("/cache/flush") { request, context in try await flushCache(request) }
+        api.get("/readiness") { request, context in try await readiness(request) }
+        api.get("/limits") { request, context in try await limitsAndCache(request) }
+        api.get("/config") { request, context -> Response in
             _ = try await requireAdmin(request)
             // What the pages need to know of the server's configuration (never a secret).
             let sentry = SentryLink.issues(dsn: sentryDSN).map { #""\#($0)""# } ?? "null"
