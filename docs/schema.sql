@@ -57,6 +57,14 @@ ALTER TABLE auth.users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 ALTER TABLE auth.users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE auth.users FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE internal.activity_days (
+    day date NOT NULL,
+    figures jsonb NOT NULL,
+    computed_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE internal.activity_days ADD CONSTRAINT activity_days_pkey PRIMARY KEY (day);
+ALTER TABLE internal.activity_days ENABLE ROW LEVEL SECURITY;
+
 CREATE TABLE internal.admin_audit (
     id bigint NOT NULL,
     at timestamp with time zone NOT NULL DEFAULT now(),
@@ -93,6 +101,15 @@ CREATE TABLE internal.rate_limit_counters (
 );
 ALTER TABLE internal.rate_limit_counters ADD CONSTRAINT rate_limit_counters_pkey PRIMARY KEY (key, window_start);
 ALTER TABLE internal.rate_limit_counters ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE internal.row_totals (
+    relation text NOT NULL,
+    slot smallint NOT NULL,
+    n bigint NOT NULL
+);
+ALTER TABLE internal.row_totals ADD CONSTRAINT row_totals_pkey PRIMARY KEY (relation, slot);
+ALTER TABLE internal.row_totals ADD CONSTRAINT row_totals_slot_check CHECK (((slot >= 0) AND (slot <= 15)));
+ALTER TABLE internal.row_totals ENABLE ROW LEVEL SECURITY;
 
 CREATE TABLE internal.settings (
     name text NOT NULL,
@@ -338,6 +355,7 @@ CREATE INDEX error_events_created_at_idx ON public.error_events USING btree (cre
 CREATE INDEX error_events_fingerprint_idx ON public.error_events USING btree (fingerprint, created_at DESC);
 CREATE INDEX follows_followed_entity_idx ON public.follows USING btree (followed_entity_id, follower_id) WHERE (followed_entity_id IS NOT NULL);
 CREATE INDEX follows_followed_profile_idx ON public.follows USING btree (followed_profile_id, follower_id) WHERE (followed_profile_id IS NOT NULL);
+CREATE INDEX post_likes_created_idx ON public.post_likes USING btree (created_at);
 CREATE INDEX post_likes_profile_idx ON public.post_likes USING btree (profile_id, created_at DESC);
 CREATE INDEX post_reports_open_idx ON public.post_reports USING btree (post_id) WHERE (resolved_at IS NULL);
 CREATE INDEX post_reports_reporter_idx ON public.post_reports USING btree (reporter_id, created_at DESC);
@@ -477,6 +495,9 @@ CREATE POLICY "own user channel: send" ON realtime.messages AS PERMISSIVE FOR IN
 -- Triggers ------------------------------------------------------------------------------------------
 
 CREATE TRIGGER sessions_announce_end AFTER DELETE ON auth.sessions FOR EACH ROW EXECUTE FUNCTION internal.announce_access_change('session');
+CREATE TRIGGER row_totals_delete AFTER DELETE ON auth.users REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION internal.row_totals_add('users');
+CREATE TRIGGER row_totals_insert AFTER INSERT ON auth.users REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION internal.row_totals_add('users');
+CREATE TRIGGER row_totals_truncate AFTER TRUNCATE ON auth.users FOR EACH STATEMENT EXECUTE FUNCTION internal.row_totals_reset('users');
 CREATE TRIGGER users_announce_ban AFTER UPDATE OF banned_until ON auth.users FOR EACH ROW WHEN ((old.banned_until IS DISTINCT FROM new.banned_until)) EXECUTE FUNCTION internal.announce_access_change('user');
 CREATE TRIGGER users_announce_delete AFTER DELETE ON auth.users FOR EACH ROW EXECUTE FUNCTION internal.announce_access_change('user');
 CREATE TRIGGER users_create_profile AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION internal.create_profile_for_new_user();
@@ -509,6 +530,9 @@ CREATE TRIGGER posts_touch BEFORE UPDATE OF body, visibility, location ON public
 CREATE TRIGGER posts_truncate_announce AFTER TRUNCATE ON public.posts FOR EACH STATEMENT EXECUTE FUNCTION internal.announce_all();
 CREATE TRIGGER posts_visibility AFTER UPDATE OF visibility, author_private ON public.posts FOR EACH ROW WHEN (((old.visibility IS DISTINCT FROM new.visibility) OR (old.author_private IS DISTINCT FROM new.author_private))) EXECUTE FUNCTION internal.posts_propagate_visibility();
 CREATE TRIGGER realtime_changes AFTER INSERT OR DELETE OR UPDATE ON public.posts FOR EACH ROW EXECUTE FUNCTION realtime.announce_change('id');
+CREATE TRIGGER row_totals_delete AFTER DELETE ON public.posts REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION internal.row_totals_add('posts');
+CREATE TRIGGER row_totals_insert AFTER INSERT ON public.posts REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION internal.row_totals_add('posts');
+CREATE TRIGGER row_totals_truncate AFTER TRUNCATE ON public.posts FOR EACH STATEMENT EXECUTE FUNCTION internal.row_totals_reset('posts');
 CREATE TRIGGER profiles_announce AFTER UPDATE ON public.profiles FOR EACH ROW WHEN (((old.username IS DISTINCT FROM new.username) OR (old.display_name IS DISTINCT FROM new.display_name) OR (old.avatar_url IS DISTINCT FROM new.avatar_url) OR (old.is_private IS DISTINCT FROM new.is_private))) EXECUTE FUNCTION internal.announce_profile();
 CREATE TRIGGER profiles_mark_announced AFTER UPDATE ON public.profiles FOR EACH STATEMENT EXECUTE FUNCTION internal.mark_cache_announced();
 CREATE TRIGGER profiles_privacy AFTER UPDATE OF is_private ON public.profiles FOR EACH ROW WHEN ((old.is_private IS DISTINCT FROM new.is_private)) EXECUTE FUNCTION internal.profiles_propagate_privacy();
@@ -555,6 +579,52 @@ AS $function$
 $function$
 ;
 -- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION internal.activity_days_upto_today(p_days integer)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_today date := (now() AT TIME ZONE 'UTC')::date;
+BEGIN
+    INSERT INTO internal.activity_days (day, figures)
+    SELECT d::date, internal.activity_on(d::date)
+    FROM generate_series(v_today - (p_days - 1), v_today - 1, interval '1 day') d
+    WHERE NOT EXISTS (SELECT 1 FROM internal.activity_days a WHERE a.day = d::date)
+    ON CONFLICT (day) DO NOTHING;
+    RETURN (
+        SELECT jsonb_agg(figures ORDER BY day)
+        FROM (SELECT day, figures FROM internal.activity_days WHERE day BETWEEN v_today - (p_days - 1) AND v_today - 1
+              UNION ALL SELECT v_today, internal.activity_on(v_today)) days);
+END
+$function$
+;
+-- executable by: owner only
+
+CREATE OR REPLACE FUNCTION internal.activity_on(p_day date)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+    WITH bounds AS (
+        SELECT p_day::timestamp AT TIME ZONE 'UTC' AS f, (p_day + 1)::timestamp AT TIME ZONE 'UTC' AS t
+    )
+    SELECT jsonb_build_object(
+        'day', to_char(p_day, 'YYYY-MM-DD'),
+        'signups', (SELECT count(*) FROM auth.users, bounds WHERE created_at >= f AND created_at < t),
+        'posts', (SELECT count(*) FROM public.posts, bounds WHERE created_at >= f AND created_at < t),
+        'active_users', (SELECT count(*) FROM (
+            SELECT id FROM auth.users, bounds WHERE last_sign_in_at >= f AND last_sign_in_at < t
+            UNION SELECT user_id FROM auth.sessions, bounds WHERE created_at >= f AND created_at < t
+            UNION SELECT author_id FROM public.posts, bounds WHERE created_at >= f AND created_at < t
+            UNION SELECT profile_id FROM public.post_likes, bounds WHERE created_at >= f AND created_at < t) active))
+    FROM bounds
+$function$
+;
+-- executable by: owner only
 
 CREATE OR REPLACE FUNCTION internal.admin_user_row(u auth.users)
  RETURNS jsonb
@@ -1440,6 +1510,20 @@ $function$
 ;
 -- executable by: owner only
 
+CREATE OR REPLACE FUNCTION internal.recount_dashboard_figures()
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+    DELETE FROM internal.row_totals WHERE relation IN ('users', 'posts');
+    INSERT INTO internal.row_totals (relation, slot, n)
+    VALUES ('users', 0, (SELECT count(*) FROM auth.users)), ('posts', 0, (SELECT count(*) FROM public.posts));
+    DELETE FROM internal.activity_days;
+$function$
+;
+-- executable by: owner only
+
 CREATE OR REPLACE FUNCTION internal.require_admin(p_what text)
  RETURNS uuid
  LANGUAGE plpgsql
@@ -1471,6 +1555,55 @@ END
 $function$
 ;
 -- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION internal.row_total(p_relation text)
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+    SELECT coalesce(sum(n), 0)::bigint FROM internal.row_totals WHERE relation = p_relation
+$function$
+;
+-- executable by: owner only
+
+CREATE OR REPLACE FUNCTION internal.row_totals_add()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_delta bigint;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT count(*) INTO v_delta FROM changed_rows;
+    ELSE
+        SELECT -count(*) INTO v_delta FROM changed_rows;
+    END IF;
+    IF v_delta <> 0 THEN
+        INSERT INTO internal.row_totals (relation, slot, n) VALUES (TG_ARGV[0], floor(random() * 16)::smallint, v_delta)
+        ON CONFLICT (relation, slot) DO UPDATE SET n = row_totals.n + excluded.n;
+    END IF;
+    RETURN NULL;
+END
+$function$
+;
+-- executable by: owner only
+
+CREATE OR REPLACE FUNCTION internal.row_totals_reset()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+BEGIN
+    DELETE FROM internal.row_totals WHERE relation = TG_ARGV[0];
+    RETURN NULL;
+END
+$function$
+;
+-- executable by: owner only
 
 CREATE OR REPLACE FUNCTION internal.set_follow_status()
  RETURNS trigger
@@ -1696,34 +1829,15 @@ $function$
 CREATE OR REPLACE FUNCTION public.admin_activity(p_days integer)
  RETURNS jsonb
  LANGUAGE plpgsql
- STABLE SECURITY DEFINER
+ SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-DECLARE
-    v_from timestamptz;
 BEGIN
     PERFORM internal.require_admin('read the statistics');
     IF p_days IS NULL OR p_days NOT BETWEEN 1 AND 90 THEN
         RAISE EXCEPTION 'p_days must be between 1 and 90' USING ERRCODE = '22023';
     END IF;
-    v_from := date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - make_interval(days => p_days - 1);
-    RETURN (
-        WITH days AS (
-            SELECT d AS day FROM generate_series(v_from, now(), interval '1 day') d
-        ),
-        signups AS (
-            SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day, count(*) AS n
-            FROM auth.users WHERE created_at >= v_from GROUP BY 1
-        ),
-        posts AS (
-            SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day, count(*) AS n,
-                   count(DISTINCT author_id) AS authors
-            FROM public.posts WHERE created_at >= v_from GROUP BY 1
-        )
-        SELECT jsonb_agg(jsonb_build_object(
-            'day', to_char(d.day AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
-            'signups', coalesce(s.n, 0), 'posts', coalesce(p.n, 0), 'active_users', coalesce(p.authors, 0)) ORDER BY d.day)
-        FROM days d LEFT JOIN signups s ON s.day = d.day LEFT JOIN posts p ON p.day = d.day);
+    RETURN internal.activity_days_upto_today(p_days);
 END
 $function$
 ;
@@ -2117,19 +2231,15 @@ CREATE OR REPLACE FUNCTION public.admin_stats()
  SET search_path TO ''
 AS $function$
 DECLARE
-    v_today timestamptz := date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    v_today jsonb;
 BEGIN
-    IF NOT public.is_admin() THEN
-        RAISE EXCEPTION 'only admins may read the statistics' USING ERRCODE = '42501';
-    END IF;
+    PERFORM internal.require_admin('read the statistics');
+    v_today := internal.activity_on((now() AT TIME ZONE 'UTC')::date);
     RETURN jsonb_build_object(
-        'users', (SELECT count(*) FROM auth.users),
-        'posts', (SELECT count(*) FROM public.posts),
-        'posts_today', (SELECT count(*) FROM public.posts WHERE created_at >= v_today),
-        'active_users_today', (SELECT count(*) FROM (
-            SELECT id FROM auth.users WHERE last_sign_in_at >= v_today
-            UNION SELECT author_id FROM public.posts WHERE created_at >= v_today
-            UNION SELECT profile_id FROM public.post_likes WHERE created_at >= v_today) active));
+        'users', internal.row_total('users'),
+        'posts', internal.row_total('posts'),
+        'posts_today', v_today -> 'posts',
+        'active_users_today', v_today -> 'active_users');
 END
 $function$
 ;
