@@ -287,15 +287,47 @@ func metricsController(_ dependencies: AppDependencies, requireToken: Bool) -> M
         requireToken: requireToken)
 }
 
+/// The limit of one policy, or nil when limits are off. Each policy is its own budget per client;
+/// `limitedError` is the 429 in the shape the route's clients expect.
 func rateLimitMiddleware(
     _ dependencies: AppDependencies, policy: String, _ rate: RateLimit, limitedError: @escaping @Sendable (Int) -> APIError
-) -> RateLimitMiddleware {
+) -> RateLimitMiddleware? {
+    guard dependencies.rateLimits.enabled else { return nil }
     let limiter: any RequestLimiter = dependencies.redis.map {
         SharedRateLimiter(rate, redis: $0, prefix: "feedfusion:ratelimit:\(policy)", logger: dependencies.logger)
     } ?? RateLimiter(rate)
     return RateLimitMiddleware(
         policy: policy, limiter: limiter, clientAddress: ClientAddress(trustedProxies: dependencies.rateLimits.trustedProxies),
         callers: dependencies.callers, limitedError: limitedError, clock: dependencies.clock, limited: dependencies.limitedClients)
+}
+
+/// `/auth/v1`'s rate (sign-in attempts), under `policy`.
+func authRateLimit(
+    _ dependencies: AppDependencies, policy: String = "auth", limitedError: @escaping @Sendable (Int) -> APIError
+) -> RateLimitMiddleware? {
+    let limits = dependencies.rateLimits
+    return rateLimitMiddleware(
+        dependencies, policy: policy, RateLimit(limit: limits.authPerMinute, period: .seconds(60), burst: limits.authBurst),
+        limitedError: limitedError)
+}
+
+/// `/rest/v1`'s rate (API calls), under `policy`.
+func restRateLimit(
+    _ dependencies: AppDependencies, policy: String, limitedError: @escaping @Sendable (Int) -> APIError
+) -> RateLimitMiddleware? {
+    let limits = dependencies.rateLimits
+    return rateLimitMiddleware(
+        dependencies, policy: policy, RateLimit(limit: limits.restPerMinute, period: .seconds(60), burst: limits.restBurst),
+        limitedError: limitedError)
+}
+
+extension RouterGroup {
+    /// Adds `middleware` when there is one (a limit that is switched off is nil).
+    @discardableResult
+    func add(optional middleware: (some RouterMiddleware<Context>)?) -> Self {
+        if let middleware { add(middleware: middleware) }
+        return self
+    }
 }
 
 /// The router with every route of the product.
@@ -313,44 +345,32 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
     let limits = dependencies.rateLimits
     let auth = router.group("/auth/v1")
         .add(middleware: SupabaseAPIVersionMiddleware())
-    if limits.enabled {
-        auth.add(middleware: rateLimitMiddleware(
-            dependencies, policy: "auth", RateLimit(limit: limits.authPerMinute, period: .seconds(60), burst: limits.authBurst)
-        ) { retry in
+        .add(optional: authRateLimit(dependencies) { retry in
             APIError(.tooManyRequests, code: "over_request_rate_limit", message: "Request rate limit reached; retry in \(retry) s")
         })
-    }
     auth.add(middleware: NoStoreMiddleware())
     auth.add(middleware: APIKeyMiddleware(callers: dependencies.callers, openPaths: ["/auth/v1/health"]))
     AuthController(service: dependencies.auth, callers: dependencies.callers).addRoutes(to: auth)
 
+    // PT429 is also what a database-side limit (`check_rate_limit`) answers: one code for clients to handle.
     let rest = router.group("/rest/v1")
-    if limits.enabled {
-        // PT429 is also what a database-side limit (`check_rate_limit`) answers: one code for clients to handle.
-        rest.add(middleware: rateLimitMiddleware(
-            dependencies, policy: "default", RateLimit(limit: limits.restPerMinute, period: .seconds(60), burst: limits.restBurst)
-        ) { retry in
+        .add(optional: restRateLimit(dependencies, policy: "default") { retry in
             APIError(
                 .tooManyRequests, code: "PT429", message: "Too many requests: retry in \(retry) s",
                 hint: "at most \(limits.restPerMinute) requests per minute per client")
         })
-    }
     rest.add(middleware: CallerMiddleware(callers: dependencies.callers))
     RestController(
         service: dependencies.data, cachedRPCs: dependencies.cachedRPCs, caching: HTTPCaching(settings: dependencies.cacheSettings),
         telemetry: dependencies.telemetry
     ).addRoutes(to: rest)
 
+    let tooMany: @Sendable (Int) -> APIError = { retry in
+        APIError(.tooManyRequests, code: "too_many_requests", message: "Too many requests: retry in \(retry) s")
+    }
     if let realtime = dependencies.realtime {
-        let api = router.group("/realtime/v1")
-        if limits.enabled {
-            // Counted with the data API's requests: one budget per client for HTTP writes.
-            api.add(middleware: rateLimitMiddleware(
-                dependencies, policy: "default", RateLimit(limit: limits.restPerMinute, period: .seconds(60), burst: limits.restBurst)
-            ) { retry in
-                APIError(.tooManyRequests, code: "too_many_requests", message: "Too many requests: retry in \(retry) s")
-            })
-        }
+        // Counted with the data API's requests ("default"): one budget per client for HTTP writes.
+        let api = router.group("/realtime/v1").add(optional: restRateLimit(dependencies, policy: "default", limitedError: tooMany))
         api.add(middleware: CallerMiddleware(callers: dependencies.callers))
         RealtimeController(realtime: realtime).addRoutes(to: api)
     }
@@ -363,16 +383,11 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
         owner: dependencies.owner, settings: dependencies.settings,
         limits: dependencies.rateLimits, limitedClients: dependencies.limitedClients, cacheSettings: dependencies.cacheSettings,
         sharedLimits: dependencies.redis != nil,
-        sessionLimit: limits.enabled
-            ? rateLimitMiddleware(
-                dependencies, policy: "auth", RateLimit(limit: limits.authPerMinute, period: .seconds(60), burst: limits.authBurst)
-            ) { retry in APIError(.tooManyRequests, code: "over_request_rate_limit", message: "Too many sign-in attempts; retry in \(retry) s") }
-            : nil,
-        apiLimit: limits.enabled
-            ? rateLimitMiddleware(
-                dependencies, policy: "admin", RateLimit(limit: limits.restPerMinute, period: .seconds(60), burst: limits.restBurst)
-            ) { retry in APIError(.tooManyRequests, code: "too_many_requests", message: "Too many requests: retry in \(retry) s") }
-            : nil
+        sessionLimit: authRateLimit(dependencies) { retry in
+            APIError(.tooManyRequests, code: "over_request_rate_limit", message: "Too many sign-in attempts; retry in \(retry) s")
+        },
+        apiLimit: restRateLimit(dependencies, policy: "admin", limitedError: tooMany),
+        logger: dependencies.settings.map { $0.logger(dependencies.logger, module: "dashboard") } ?? dependencies.logger
     ).addRoutes(to: router)
 
     // The WebSocket's path asked for without an upgrade (a browser, curl): what it expects instead.

@@ -36,6 +36,7 @@ struct DashboardController {
     /// The limit on `/admin/api` (its own policy, `/rest/v1`'s rate): each call asks the database
     /// whether the caller is an admin, which a signed-in non-admin must not be able to repeat freely.
     var apiLimit: RateLimitMiddleware?
+    var logger = Logger(label: "feedfusion.dashboard")
 
     func addRoutes(to router: Router<AppRequestContext>) {
         let admin = router.group("/admin").add(middleware: DashboardHeadersMiddleware())
@@ -184,10 +185,10 @@ struct DashboardController {
         try requireSameOrigin(request)
         let caller = try await requireAdmin(request)
         let entries = cache.statistics.entries
-        _ = try await client.withCaller(caller, acquisitionTimeout: acquisitionTimeout, logger: Logger(label: "feedfusion.dashboard")) { connection in
+        _ = try await client.withCaller(caller, acquisitionTimeout: acquisitionTimeout, logger: logger) { connection in
             try await connection.query(
                 "SELECT public.admin_record_action('flush_cache', jsonb_build_object('entries', \(entries)::int))",
-                logger: Logger(label: "feedfusion.dashboard"))
+                logger: logger)
         }
         await cache.invalidateAllEverywhere()
         return Response(
@@ -257,7 +258,6 @@ struct DashboardController {
         _ = try await requireAdmin(request)
         var checks: [ReadinessCheck] = []
         if let settings {
-            let logger = Logger(label: "feedfusion.dashboard")
             do {
                 checks = try await (owner ?? client).withConnection { connection in
                     try await DatabaseReadiness.run(on: connection, settings: settings, logger: logger)
@@ -307,9 +307,9 @@ struct DashboardController {
     /// `public.is_admin()` as the caller: the database decides, as it does for every admin RPC.
     func isAdmin(_ caller: Caller) async throws -> Bool {
         do {
-            return try await client.withCaller(caller, readOnly: true, acquisitionTimeout: acquisitionTimeout, logger: Logger(label: "feedfusion.dashboard")) {
+            return try await client.withCaller(caller, readOnly: true, acquisitionTimeout: acquisitionTimeout, logger: logger) {
                 connection in
-                try await connection.query("SELECT public.is_admin()", logger: Logger(label: "feedfusion.dashboard"))
+                try await connection.query("SELECT public.is_admin()", logger: logger)
                     .decode(Bool.self).first { _ in true } ?? false
             }
         } catch {

@@ -161,6 +161,26 @@ export function confirmAction(title, detail, confirmLabel, danger = true) {
   });
 }
 
+/**
+ * An admin action as every page runs it: confirmed first, then done, then told in a toast; a refusal
+ * (or `false`/`null`: nothing was there to change) is shown in `state` instead. Answers whether it
+ * was done, so that the page reloads what it changed.
+ */
+export async function confirmAndRun({ title, detail, label, run, done, state, nothing = "the database found nothing to change (was it already gone?)" }) {
+  if (!(await confirmAction(title, detail, label))) return false;
+  showState(state, "loading", "Working…");
+  try {
+    const answer = await run();
+    if (answer === false || answer === null) throw new ApiError(404, { message: nothing });
+    toast(done(answer));
+    showState(state, "none");
+    return true;
+  } catch (error) {
+    showState(state, "error", `Not done: ${explain(error)}`);
+    return false;
+  }
+}
+
 let toastTimer;
 /** A short message read out by screen readers. */
 export function toast(message) {

@@ -2,7 +2,7 @@
 // and why a post is in a user's home feed (its reasons, as the home fan-out decides them). Every
 // action asks first and is an admin RPC that the database checks and logs.
 import {
-  ApiError, actionButton as button, cell, confirmAction, explain, formatDate, formatNumber, rpc, showState, startPage, toast,
+  actionButton as button, cell, confirmAndRun, explain, formatDate, formatNumber, rpc, showState, startPage,
 } from "/admin/assets/admin.js";
 
 const PAGE = 20;
@@ -19,15 +19,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const excerpt = (body) => (body.length > 140 ? `${body.slice(0, 140)}…` : body);
 
 async function act(title, detail, label, run, done, box) {
-  if (!(await confirmAction(title, detail, label))) return;
-  try {
-    const answer = await run();
-    if (answer === false) throw new ApiError(404, { message: "the post was already gone" });
-    toast(done(answer));
-  } catch (error) {
-    showState(document.getElementById(box), "error", `Not done: ${explain(error)}`);
-    return;
-  }
+  const state = document.getElementById(box);
+  if (!(await confirmAndRun({ title, detail, label, run, done, state, nothing: "the post was already gone" }))) return;
   await Promise.all([loadQueue(), loadRecent(true)]);
 }
 

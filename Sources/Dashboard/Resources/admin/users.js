@@ -3,7 +3,7 @@
 // Every action asks first, is done by an admin RPC (the database checks is_admin() and writes the
 // audit entry), and the page shows what the database answered.
 import {
-  ApiError, actionButton, cell, confirmAction, explain, formatDate, formatNumber, rpc, showState, signedInUser, startPage, toast,
+  actionButton, cell, confirmAndRun, explain, formatDate, formatNumber, rpc, showState, signedInUser, startPage,
 } from "/admin/assets/admin.js";
 
 const PAGE = 25;
@@ -108,18 +108,8 @@ function table(caption, headings, rows) {
 
 /** Runs an admin action after its confirmation; tells what happened; reloads the user and the list. */
 async function act(title, detail, label, run, done) {
-  if (!(await confirmAction(title, detail, label))) return;
   const state = document.getElementById("user-state");
-  showState(state, "loading", "Working…");
-  try {
-    const answer = await run();
-    if (answer === false || answer === null) throw new ApiError(404, { message: "the database found nothing to change (was it already gone?)" });
-    toast(done(answer));
-    showState(state, "none");
-  } catch (error) {
-    showState(state, "error", `Not done: ${explain(error)}`);
-    return;
-  }
+  if (!(await confirmAndRun({ title, detail, label, run, done, state }))) return;
   await Promise.all([loadList(), view.user ? loadUser(view.user, false) : null]);
 }
 
