@@ -139,7 +139,20 @@ let package = Package(
         // The admin dashboard's pages, styles and scripts (served by HTTPAPI), and its session cookie.
         .target(
             name: "Dashboard",
+            dependencies: ["WebAssets"],
+            resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
+        // What the browser-facing parts share: static files with ETags, the session cookie.
+        .target(
+            name: "WebAssets",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // The social app in the browser at `/`: pages, styles and scripts (served by HTTPAPI).
+        .target(
+            name: "WebApp",
+            dependencies: ["WebAssets"],
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
@@ -172,6 +185,8 @@ let package = Package(
                 "Observability",
                 "RateLimiting",
                 "Realtime",
+                "WebApp",
+                "WebAssets",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -263,7 +278,8 @@ let package = Package(
         .testTarget(
             name: "HTTPAPITests",
             dependencies: [
-                "Dashboard", "HTTPAPI", "LoadTest", "TestSupport",
+                "Dashboard", "HTTPAPI", "LoadTest", "TestSupport", "WebApp", "WebAssets",
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],

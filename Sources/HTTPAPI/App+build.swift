@@ -2,6 +2,7 @@ import AppConfig
 import Auth
 import DataAPI
 import Dashboard
+import WebApp
 import Database
 import FeedCache
 import Foundation
@@ -51,6 +52,7 @@ public struct AppDependencies: Sendable {
     public var realtime: RealtimeEndpoint?
     /// The admin dashboard's pages and scripts, read once.
     public let dashboardAssets = DashboardAssets()
+    public let webAppAssets = WebAppAssets()
     /// The settings the server was made from (the dashboard's Readiness page reports on them).
     public var settings: Settings?
     /// Clients refused by the rate limits lately (the dashboard's Limits page).
@@ -376,7 +378,7 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
     }
 
     DashboardController(
-        assets: dependencies.dashboardAssets, auth: dependencies.auth, callers: dependencies.callers, client: dependencies.client,
+        files: ShippedFiles(names: dependencies.dashboardAssets.names, asset: dependencies.dashboardAssets.asset(named:)), auth: dependencies.auth, callers: dependencies.callers, client: dependencies.client,
         cache: dependencies.cachedRPCs.cache, metrics: metricsController(dependencies, requireToken: true),
         acquisitionTimeout: dependencies.data.acquisitionTimeout,
         sentryDSN: dependencies.telemetry.settings.sentryDSN,
@@ -388,6 +390,15 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
         },
         apiLimit: restRateLimit(dependencies, policy: "admin", limitedError: tooMany),
         logger: dependencies.settings.map { $0.logger(dependencies.logger, module: "dashboard") } ?? dependencies.logger
+    ).addRoutes(to: router)
+
+    WebAppController(
+        files: ShippedFiles(names: dependencies.webAppAssets.names, asset: dependencies.webAppAssets.asset(named:)),
+        auth: dependencies.auth,
+        sessionLimit: authRateLimit(dependencies, policy: "auth") { retry in
+            APIError(.tooManyRequests, code: "over_request_rate_limit", message: "Too many attempts; retry in \(retry) s")
+        },
+        realtime: dependencies.realtime != nil
     ).addRoutes(to: router)
 
     // The WebSocket's path asked for without an upgrade (a browser, curl): what it expects instead.

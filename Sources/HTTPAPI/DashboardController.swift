@@ -1,6 +1,6 @@
 import AppConfig
-import Auth
 import Dashboard
+import Auth
 import Database
 import FeedCache
 import Foundation
@@ -14,7 +14,7 @@ import RateLimiting
 /// from the session endpoints here, and from `/admin/api` for what only the server knows (its
 /// metrics, its cache). Every response carries a strict Content-Security-Policy and may not be framed.
 struct DashboardController {
-    let assets: DashboardAssets
+    let files: ShippedFiles
     let auth: AuthService
     let callers: CallerResolver
     let client: PostgresClient
@@ -39,7 +39,7 @@ struct DashboardController {
     var logger = Logger(label: "feedfusion.dashboard")
 
     func addRoutes(to router: Router<AppRequestContext>) {
-        let admin = router.group("/admin").add(middleware: DashboardHeadersMiddleware())
+        let admin = router.group("/admin").add(middleware: PageSecurityHeadersMiddleware())
         admin.get("/sign-in") { request, _ in try page("sign-in.html", request) }
         for each in DashboardAssets.pages {
             admin.get(each.path.isEmpty ? "/" : RouterPath(each.path)) { request, _ in try page("\(each.name).html", request) }
@@ -50,11 +50,7 @@ struct DashboardController {
             }
             return try page(name, request)
         }
-        let session = admin.group("/session")
-        if let sessionLimit { session.add(middleware: sessionLimit) }
-        session.post("/") { request, context in try await signIn(request, context) }
-        session.post("/refresh") { request, context in try await refresh(request, context) }
-        session.post("/sign-out") { request, context in try await signOut(request, context) }
+        session.addRoutes(to: admin.group("/session").add(optional: sessionLimit), passwords: true)
         let api = admin.group("/api")
         if let apiLimit { api.add(middleware: apiLimit) }
         api.get("/metrics") { request, context in
@@ -76,107 +72,25 @@ struct DashboardController {
 
     // MARK: - Pages
 
-    func page(_ name: String, _ request: Request) throws -> Response {
-        guard let asset = assets.asset(named: name) else { throw APIError.notFound(path: request.uri.path) }
-        var headers: HTTPFields = [
-            .contentType: asset.contentType, .eTag: asset.etag,
-            // Revalidated every time (a 304 when unchanged): a new server's pages are seen at once.
-            .cacheControl: "no-cache",
-        ]
-        if request.headers[.ifNoneMatch] == asset.etag {
-            headers[.contentType] = nil
-            return Response(status: .notModified, headers: headers)
-        }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: asset.bytes)))
-    }
+    func page(_ name: String, _ request: Request) throws -> Response { try files.response(name, request) }
 
     // MARK: - Session
 
-    struct SignedIn: Encodable {
-        let access_token: String
-        let expires_in: Int
-        let user: User
-        struct User: Encodable {
-            let id: String
-            let email: String
-        }
+    /// The dashboard's session: email and password, for admins only (checked again at every refresh).
+    var session: BrowserSession {
+        BrowserSession(
+            cookie: .admin, auth: auth,
+            admit: { [self] accessToken in
+                try await isAdmin(accessToken: accessToken)
+                    ? nil
+                    : APIError(
+                        .forbidden, code: "not_admin",
+                        message: "This account is not an admin. The dashboard is for accounts whose app_metadata.role is admin.")
+            },
+            signInFirst: "Sign in to use the dashboard.", sessionEnded: "The dashboard session ended; sign in again.")
     }
 
-    /// Email and password → an admin's session: the refresh token into the cookie, the access token
-    /// to the page. An account that is not an admin is refused, and the session just made for it ended.
-    func signIn(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        try requireSameOrigin(request)
-        let body = try await request.decodeJSON(as: PasswordGrantRequest.self, code: "validation_failed", emptyMeansEmptyObject: false)
-        let session: AuthSession
-        do {
-            session = try await auth.signIn(body)
-        } catch let error as AuthError {
-            throw APIError(HTTPResponse.Status(code: error.status), code: error.code, message: error.message)
-        } catch {
-            throw APIError.databaseUnavailable
-        }
-        guard try await isAdmin(accessToken: session.accessToken) else {
-            try? await auth.logout(accessToken: session.accessToken, scope: .local)
-            throw APIError(
-                .forbidden, code: "not_admin",
-                message: "This account is not an admin. The dashboard is for accounts whose app_metadata.role is admin.")
-        }
-        return try signedIn(session, request)
-    }
-
-    /// The cookie's refresh token → a fresh access token (and a rotated cookie). No cookie, a used or
-    /// revoked one, or an account that is no longer an admin: 401 and the cookie cleared.
-    func refresh(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        try requireSameOrigin(request)
-        guard let token = AdminSessionCookie.value(in: request.headers[.cookie]) else {
-            throw signedOut(request, "Sign in to use the dashboard.")
-        }
-        let session: AuthSession
-        do {
-            let grant = try JSONDecoder().decode(RefreshGrantRequest.self, from: JSONEncoder().encode(["refresh_token": token]))
-            session = try await auth.refresh(grant)
-        } catch is AuthError {
-            throw signedOut(request, "The dashboard session ended; sign in again.")
-        } catch {
-            // The database away: the session may well be fine; the page says so and offers a retry.
-            throw APIError.databaseUnavailable
-        }
-        guard try await isAdmin(accessToken: session.accessToken) else {
-            try? await auth.logout(accessToken: session.accessToken, scope: .local)
-            throw signedOut(request, "This account is no longer an admin.")
-        }
-        return try signedIn(session, request)
-    }
-
-    /// Ends the dashboard's session (its refresh token and every access token of it) and clears the cookie.
-    func signOut(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        try requireSameOrigin(request)
-        if let token = request.headers[.authorization].flatMap(bearerCredentials)?.trimmingSpaces {
-            try? await auth.logout(accessToken: token, scope: .local)
-        }
-        return Response(status: .noContent, headers: [.setCookie: AdminSessionCookie.clear(secure: isHTTPS(request))])
-    }
-
-    func signedIn(_ session: AuthSession, _ request: Request) throws -> Response {
-        let user = (try? JSONValue(jsonText: session.userJSON).objectValue) ?? [:]
-        let body = SignedIn(
-            access_token: session.accessToken, expires_in: session.expiresIn,
-            user: .init(id: user["id"].flatMap { if case .string(let id) = $0 { id } else { nil } } ?? "",
-                        email: user["email"].flatMap { if case .string(let email) = $0 { email } else { nil } } ?? ""))
-        // The cookie lives as long as a refresh token may go unused (a week): the dashboard asks for
-        // a fresh access token every few minutes while open, rotating it each time.
-        return Response(
-            status: .ok,
-            headers: [
-                .contentType: "application/json; charset=utf-8",
-                .setCookie: AdminSessionCookie.set(session.refreshToken, maxAge: 7 * 24 * 3600, secure: isHTTPS(request)),
-            ],
-            body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(body))))
-    }
-
-    func signedOut(_ request: Request, _ message: String) -> APIError {
-        APIError(.unauthorized, code: "signed_out", message: message, headers: [.setCookie: AdminSessionCookie.clear(secure: isHTTPS(request))])
-    }
+    func requireSameOrigin(_ request: Request) throws { try session.requireSameOrigin(request) }
 
     // MARK: - Server actions
 
@@ -316,50 +230,4 @@ struct DashboardController {
             throw APIError.databaseUnavailable
         }
     }
-
-    /// A state-changing request must come from the dashboard's own pages: its header (which another
-    /// site cannot send) and, when the browser says where it comes from, this origin.
-    func requireSameOrigin(_ request: Request) throws {
-        guard request.headers[HTTPField.Name(AdminSessionCookie.csrfHeader)!] == "1" else {
-            throw APIError(.forbidden, code: "csrf", message: "Dashboard actions must come from the dashboard's pages (\(AdminSessionCookie.csrfHeader): 1).")
-        }
-        if let origin = request.headers[.origin], let authority = request.head.authority,
-            URL(string: origin).map({ url in url.host.map { authority == $0 || authority == "\($0):\(url.port ?? 80)" } ?? false }) != true
-        {
-            throw APIError(.forbidden, code: "csrf", message: "Dashboard actions must come from the dashboard's own origin.")
-        }
-    }
-
-    /// Whether the browser reached us over HTTPS: directly, or through a proxy that says so (the
-    /// header can only add `Secure` to the cookie, which never weakens it).
-    func isHTTPS(_ request: Request) -> Bool {
-        if request.head.scheme == "https" { return true }
-        return request.headers[HTTPField.Name("X-Forwarded-Proto")!]?.lowercased() == "https"
-    }
-}
-
-/// Security headers on every dashboard response.
-struct DashboardHeadersMiddleware: RouterMiddleware {
-    typealias Context = AppRequestContext
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var response: Response
-        do {
-            response = try await next(request, context)
-        } catch let error as APIError {
-            response = ErrorBody.response(for: error, path: request.uri.path)
-        }
-        response.headers[.contentSecurityPolicy] = DashboardAssets.contentSecurityPolicy
-        response.headers[.xFrameOptions] = "DENY"
-        response.headers[.xContentTypeOptions] = "nosniff"
-        response.headers[.referrerPolicy] = "no-referrer"
-        if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
-        return response
-    }
-}
-
-extension HTTPField.Name {
-    static let xFrameOptions = HTTPField.Name("X-Frame-Options")!
-    static let xContentTypeOptions = HTTPField.Name("X-Content-Type-Options")!
-    static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
 }

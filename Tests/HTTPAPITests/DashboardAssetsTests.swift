@@ -1,4 +1,5 @@
 import Dashboard
+import WebAssets
 import Foundation
 import Testing
 
@@ -24,12 +25,12 @@ struct DashboardAssetsTests {
 
     @Test("the session cookie: HttpOnly, SameSite=Strict, scoped to the session path; Secure over HTTPS")
     func cookie() {
-        let set = AdminSessionCookie.set("token", maxAge: 60, secure: false)
+        let set = SessionCookie.admin.set("token", maxAge: 60, secure: false)
         #expect(set == "feedfusion_admin=token; Path=/admin/session; Max-Age=60; HttpOnly; SameSite=Strict")
-        #expect(AdminSessionCookie.set("token", maxAge: 60, secure: true).hasSuffix("; Secure"))
-        #expect(AdminSessionCookie.value(in: "a=1; feedfusion_admin=abc; b=2") == "abc")
-        #expect(AdminSessionCookie.value(in: "feedfusion_admin=") == nil)
-        #expect(AdminSessionCookie.value(in: "other=feedfusion_admin") == nil)
+        #expect(SessionCookie.admin.set("token", maxAge: 60, secure: true).hasSuffix("; Secure"))
+        #expect(SessionCookie.admin.value(in: "a=1; feedfusion_admin=abc; b=2") == "abc")
+        #expect(SessionCookie.admin.value(in: "feedfusion_admin=") == nil)
+        #expect(SessionCookie.admin.value(in: "other=feedfusion_admin") == nil)
     }
 
     @Test("Sentry links: the project's issues on the web host, never the key")
