@@ -4,6 +4,25 @@
 
 -- Tables (partitions of the telemetry tables are made monthly and left out) ----------------------
 
+CREATE TABLE auth.one_time_tokens (
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
+    user_id uuid NOT NULL,
+    kind text NOT NULL,
+    code_hash text NOT NULL,
+    link_hash text NOT NULL,
+    created_at timestamp with time zone NOT NULL DEFAULT now(),
+    expires_at timestamp with time zone NOT NULL,
+    failed_attempts integer NOT NULL DEFAULT 0
+);
+ALTER TABLE auth.one_time_tokens ADD CONSTRAINT one_time_tokens_code_hash_check CHECK ((code_hash ~ '^[0-9a-f]{64}$'::text));
+ALTER TABLE auth.one_time_tokens ADD CONSTRAINT one_time_tokens_kind_check CHECK ((kind = ANY (ARRAY['confirmation'::text, 'recovery'::text])));
+ALTER TABLE auth.one_time_tokens ADD CONSTRAINT one_time_tokens_link_hash_check CHECK ((link_hash ~ '^[0-9a-f]{64}$'::text));
+ALTER TABLE auth.one_time_tokens ADD CONSTRAINT one_time_tokens_pkey PRIMARY KEY (id);
+ALTER TABLE auth.one_time_tokens ADD CONSTRAINT one_time_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+ALTER TABLE auth.one_time_tokens ADD CONSTRAINT one_time_tokens_user_id_kind_key UNIQUE (user_id, kind);
+ALTER TABLE auth.one_time_tokens ENABLE ROW LEVEL SECURITY;
+ALTER TABLE auth.one_time_tokens FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE auth.refresh_tokens (
     id bigint NOT NULL,
     token_hash text NOT NULL,
@@ -342,6 +361,7 @@ ALTER TABLE realtime.subscribed_tables ENABLE ROW LEVEL SECURITY;
 
 -- Indexes -------------------------------------------------------------------------------------------
 
+CREATE INDEX one_time_tokens_link_idx ON auth.one_time_tokens USING btree (link_hash);
 CREATE INDEX refresh_tokens_session_id_idx ON auth.refresh_tokens USING btree (session_id);
 CREATE INDEX sessions_user_id_idx ON auth.sessions USING btree (user_id);
 CREATE UNIQUE INDEX users_email_key ON auth.users USING btree (lower(email));
@@ -2710,6 +2730,34 @@ BEGIN
 EXCEPTION
     WHEN invalid_datetime_format OR datetime_field_overflow THEN
         RAISE EXCEPTION 'client_ts must be an ISO 8601 timestamp' USING ERRCODE = '22023';
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
+CREATE OR REPLACE FUNCTION public.profile_summary(p_username text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+DECLARE
+    v_viewer uuid := auth.uid();
+    v_profile public.profiles;
+BEGIN
+    IF p_username IS NULL OR p_username !~ '^[A-Za-z0-9_]{3,30}$' THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO v_profile FROM public.profiles WHERE username = p_username;
+    IF NOT FOUND OR (v_viewer IS NOT NULL AND v_viewer <> v_profile.id AND internal.has_blocked(v_profile.id, v_viewer)) THEN
+        RETURN NULL;
+    END IF;
+    IF internal.can_see_profile(v_viewer, v_profile.id) THEN
+        RETURN jsonb_build_object('id', v_profile.id, 'username', v_profile.username, 'display_name', v_profile.display_name,
+                                  'bio', v_profile.bio, 'is_private', v_profile.is_private, 'visible', true);
+    END IF;
+    RETURN jsonb_build_object('id', v_profile.id, 'username', v_profile.username, 'display_name', v_profile.display_name,
+                              'is_private', true, 'visible', false);
 END
 $function$
 ;

@@ -34,6 +34,8 @@ public struct Settings: Sendable {
     public var postgresBinDirectory: URL
     /// The auth service (`/auth/v1`).
     public var auth: AuthSettings = AuthSettings()
+    /// Mail the auth service sends (SMTP), and its one-time tokens.
+    public var mail: MailSettings = MailSettings()
     /// Request rate limits and which proxies may name the client address.
     public var rateLimits: RateLimitSettings = RateLimitSettings()
     /// Redis, optional: when set, rate limits are shared by every instance through it.
@@ -158,6 +160,7 @@ extension Settings {
         jwtSecret = try reader.string("JWT_SECRET", isSecret: true)
         postgresBinDirectory = try reader.string("PG_BIN_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.postgresBinDirectory
         auth = try AuthSettings(reader: reader)
+        mail = try MailSettings(reader: reader)
         rateLimits = try RateLimitSettings(reader: reader)
         cache = try CacheSettings(reader: reader)
         realtime = try RealtimeSettings(reader: reader)

@@ -2,6 +2,7 @@ import AppConfig
 import Database
 import Foundation
 import Logging
+import Mail
 import PostgresNIO
 import RateLimiting
 
@@ -24,12 +25,26 @@ public struct AuthService: Sendable {
     /// a user, so that this instance refuses the token on the very next request (other instances
     /// hear it from the database's NOTIFY).
     public var sessions: SessionGate?
+    /// Mail (recovery and confirmation codes): SMTP, or the log when no server is configured.
+    public var mailer: any Mailer
+    public let mail: MailSettings
+    /// Mails of one kind per address, counted whether or not the address has an account.
+    public var mailSends: any RequestLimiter
+    /// This server as clients reach it (links in mails lead to its `/auth/v1/verify`).
+    public let externalURL: String
 
     public init(
         client: PostgresClient, settings: AuthSettings, secret: String, externalURL: String,
+        mail: MailSettings = MailSettings(), mailer: (any Mailer)? = nil,
         acquisitionTimeout: Duration = PostgresClient.defaultAcquisitionTimeout, logger: Logger
     ) async {
         self.client = client
+        self.externalURL = externalURL
+        self.mail = mail
+        self.mailer = mailer ?? (mail.isConfigured ? SMTPMailer(settings: mail) : LogMailer(logger: logger))
+        // 0 seconds: no interval (tests); the /auth/v1 rate limit still applies.
+        mailSends = RateLimiter(
+            RateLimit(limit: mail.sendIntervalSeconds == 0 ? 1_000_000 : 1, period: .seconds(max(1, mail.sendIntervalSeconds))))
         self.settings = settings
         self.acquisitionTimeout = acquisitionTimeout
         passwordPolicy = PasswordPolicy(minimumLength: settings.passwordMinLength, requiredClasses: settings.passwordRequiredCharacters)
@@ -85,6 +100,13 @@ public struct AuthService: Sendable {
         guard let outcome else { throw AuthError.userAlreadyExists }
         logger.info("user signed up", metadata: ["user_id": "\(outcome.0.id)"])
         if let session = outcome.1 { return .session(session) }
+        // Confirmation required: the code and link go out now. A mail that fails does not undo the
+        // sign-up; `POST /resend` sends another.
+        do {
+            try await mailToken(.confirmation, email: outcome.0.email, redirectTo: request.redirectTo, onlyUnconfirmed: true)
+        } catch {
+            logger.warning("confirmation mail not sent at sign-up", metadata: ["user_id": "\(outcome.0.id)", "error": "\(error)"])
+        }
         return .user(outcome.0.userJSON)
     }
 
@@ -281,7 +303,7 @@ public struct AuthService: Sendable {
     }
 
     /// Opens a session for `account`: the session row, its first refresh token, the sign-in time.
-    private func createSession(for account: Account, on connection: PostgresConnection) async throws -> (Account, AuthSession) {
+    func createSession(for account: Account, on connection: PostgresConnection) async throws -> (Account, AuthSession) {
         let refreshToken = refreshTokens.generate()
         var sessionID: UUID?
         for try await id in try await connection.query(

@@ -8,11 +8,13 @@ struct APIKeyMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
     let callers: CallerResolver
-    /// Paths (relative to the group) that need no key, such as health checks.
+    /// Paths that need no key, such as health checks; `GET /auth/v1/verify` names one method only
+    /// (a mailed link, opened by a browser that has no key to send).
     let openPaths: Set<String>
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if openPaths.contains(where: { request.uri.path.hasSuffix($0) }) {
+        let path = request.uri.path
+        if openPaths.contains(where: { path.hasSuffix($0) || $0 == "\(request.method) \(path)" }) {
             return try await next(request, context)
         }
         guard let key = request.headers[.apikey], !key.isEmpty else {

@@ -112,14 +112,15 @@ public struct AppDependencies: Sendable {
     ) async throws -> AppDependencies {
         let sessions = SessionGate(client: client, acquisitionTimeout: settings.poolAcquisitionTimeout, logger: logger)
         var auth = await AuthService(
-            client: client, settings: settings.auth, secret: secret, externalURL: settings.externalURL,
-            acquisitionTimeout: settings.poolAcquisitionTimeout, logger: logger)
+            client: client, settings: settings.auth, secret: secret, externalURL: settings.externalURL, mail: settings.mail,
+            acquisitionTimeout: settings.poolAcquisitionTimeout, logger: settings.logger(logger, module: "auth"))
         auth.sessions = sessions
         let redis = settings.redis.map { RedisClient(RedisClient.Configuration(endpoint: $0)) }
         if let redis {
             // Guesses spread over instances count against one budget.
             auth.failedSignIns = SharedRateLimiter(
                 auth.failedSignIns.rate, redis: redis, prefix: "feedfusion:ratelimit:signin", logger: logger)
+            auth.mailSends = SharedRateLimiter(auth.mailSends.rate, redis: redis, prefix: "feedfusion:ratelimit:mail", logger: logger)
         }
         var dependencies = AppDependencies(
             client: client, owner: owner, migrator: try Migrator.bundled(),
@@ -351,7 +352,7 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
             APIError(.tooManyRequests, code: "over_request_rate_limit", message: "Request rate limit reached; retry in \(retry) s")
         })
     auth.add(middleware: NoStoreMiddleware())
-    auth.add(middleware: APIKeyMiddleware(callers: dependencies.callers, openPaths: ["/auth/v1/health"]))
+    auth.add(middleware: APIKeyMiddleware(callers: dependencies.callers, openPaths: ["/auth/v1/health", "GET /auth/v1/verify"]))
     AuthController(service: dependencies.auth, callers: dependencies.callers).addRoutes(to: auth)
 
     // PT429 is also what a database-side limit (`check_rate_limit`) answers: one code for clients to handle.

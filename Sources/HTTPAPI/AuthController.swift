@@ -23,6 +23,12 @@ struct AuthController: Sendable {
             .put: { request, _ in try await updateUser(request) },
         ])
         group.endpoint("/logout", [.post: { request, _ in try await logout(request) }])
+        group.endpoint("/recover", [.post: { request, _ in try await recover(request) }])
+        group.endpoint("/resend", [.post: { request, _ in try await resend(request) }])
+        group.endpoint("/verify", [
+            .get: { request, _ in try await verifyLink(request) },
+            .post: { request, _ in try await verify(request) },
+        ])
         group.endpoint("/admin/users", [
             .get: { request, _ in try await listUsers(request) },
             .post: { request, _ in try await createUser(request) },
@@ -54,7 +60,8 @@ struct AuthController: Sendable {
     }
 
     func signUp(_ request: Request) async throws -> Response {
-        let body = try await request.decodeJSON(as: SignUpRequest.self, code: "validation_failed")
+        var body = try await request.decodeJSON(as: SignUpRequest.self, code: "validation_failed")
+        body.redirectTo = request.uri.queryParameters.get("redirect_to")
         switch try await run({ try await service.signUp(body) }) {
         case .session(let session): return jsonResponse(bytes: try session.json())
         case .user(let userJSON): return jsonResponse(bytes: Data(userJSON.utf8))
@@ -72,6 +79,57 @@ struct AuthController: Sendable {
         case let other:
             throw Self.apiError(.validationFailed("unsupported grant_type '\(other ?? "")': use password or refresh_token"))
         }
+    }
+
+    // MARK: - Mailed codes and links
+
+    func recover(_ request: Request) async throws -> Response {
+        let body = try await request.decodeJSON(as: RecoverRequest.self, code: "validation_failed")
+        let redirect = request.uri.queryParameters.get("redirect_to")
+        try await run({ try await service.recover(email: body.email, redirectTo: redirect) })
+        return jsonResponse(bytes: Data("{}".utf8))
+    }
+
+    func resend(_ request: Request) async throws -> Response {
+        let body = try await request.decodeJSON(as: ResendRequest.self, code: "validation_failed")
+        let redirect = request.uri.queryParameters.get("redirect_to")
+        try await run({ try await service.resend(type: body.type, email: body.email, redirectTo: redirect) })
+        return jsonResponse(bytes: Data("{}".utf8))
+    }
+
+    func verify(_ request: Request) async throws -> Response {
+        let body = try await request.decodeJSON(as: VerifyRequest.self, code: "validation_failed")
+        let session = try await run({
+            try await service.verify(
+                kind: try AuthService.OneTimeKind(verifyType: body.type), email: body.email, code: body.token, linkToken: body.token_hash)
+        })
+        return jsonResponse(bytes: try session.json())
+    }
+
+    /// The mailed link: verified, then the browser is sent on to the site with the session in the
+    /// URL's fragment (never sent to a server), as GoTrue's implicit flow does; or with the error.
+    func verifyLink(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        let target = service.allowedRedirect(query.get("redirect_to"))
+        var fragment: [(String, String)]
+        do {
+            let type = query.get("type")
+            let session = try await service.verify(
+                kind: try AuthService.OneTimeKind(verifyType: type), email: nil, code: nil,
+                linkToken: query.get("token") ?? "")
+            fragment = [
+                ("access_token", session.accessToken), ("expires_at", String(session.expiresAt)),
+                ("expires_in", String(session.expiresIn)), ("refresh_token", session.refreshToken), ("token_type", "bearer"),
+                ("type", type ?? ""),
+            ]
+        } catch let error as AuthError {
+            fragment = [
+                ("error", error.status == 403 ? "access_denied" : "invalid_request"), ("error_code", error.code),
+                ("error_description", error.status == 403 ? "Email link is invalid or has expired" : error.message),
+            ]
+        }
+        let location = target + "#" + AuthService.formEncoded(fragment)
+        return Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store", .referrerPolicy: "no-referrer"])
     }
 
     // MARK: - The signed-in user

@@ -18,6 +18,7 @@ enum AuthOpenAPIDocument {
             if !required.isEmpty { schema["required"] = required }
             return ["required": true, "content": ["application/json": ["schema": schema]]]
         }
+        let redirect: [String: Any] = ["name": "redirect_to", "in": "query", "schema": ["type": "string", "maxLength": 2048]]
         let userID: [String: Any] = ["name": "id", "in": "path", "required": true, "schema": ["type": "string", "format": "uuid"]]
         let paths: [String: Any] = [
             "/health": ["get": operation("Service health", responses: ["200": response("GoTrue's health object")])],
@@ -42,6 +43,30 @@ enum AuthOpenAPIDocument {
                 "End this session, all of the user's sessions (global) or the others",
                 parameters: [["name": "scope", "in": "query", "schema": ["type": "string", "enum": ["global", "local", "others"]]]],
                 responses: ["204": response("Signed out")])],
+            "/recover": ["post": operation(
+                "Mail a password-recovery code and link (the same answer whether or not the address has an account)",
+                parameters: [redirect], body: body(["email": email], required: ["email"]), responses: ["200": response("{}")])],
+            "/resend": ["post": operation(
+                "Mail a new sign-up confirmation", parameters: [redirect],
+                body: body(["type": ["type": "string", "enum": ["signup"]], "email": email], required: ["type", "email"]),
+                responses: ["200": response("{}")])],
+            "/verify": [
+                "post": operation(
+                    "Use a mailed code (email + token) or link token (token_hash): a session",
+                    body: body([
+                        "type": ["type": "string", "enum": ["signup", "email", "recovery"]], "email": email,
+                        "token": ["type": "string", "maxLength": 64], "token_hash": ["type": "string", "maxLength": 256],
+                    ], required: ["type"]),
+                    responses: ["200": session]),
+                "get": operation(
+                    "The mailed link: verified, then a redirect to the site with the session (or the error) in the fragment",
+                    parameters: [
+                        ["name": "token", "in": "query", "required": true, "schema": ["type": "string", "maxLength": 256]],
+                        ["name": "type", "in": "query", "required": true, "schema": ["type": "string", "enum": ["signup", "email", "recovery"]]],
+                        redirect,
+                    ],
+                    responses: ["303": response("To redirect_to (when on the site) or the site, with #access_token=… or #error=…")]),
+            ],
             "/admin/users": [
                 "get": operation(
                     "List users (service role)",
@@ -69,7 +94,10 @@ enum AuthOpenAPIDocument {
     }
 
     /// The paths described, for the test that compares them with the controller's routes.
-    static let paths = ["/health", "/settings", "/openapi.json", "/signup", "/token", "/user", "/logout", "/admin/users", "/admin/users/{id}"]
+    static let paths = [
+        "/health", "/settings", "/openapi.json", "/signup", "/token", "/user", "/logout", "/recover", "/resend", "/verify", "/admin/users",
+        "/admin/users/{id}",
+    ]
 
     private static func adminUser(email: [String: Any], password: [String: Any]) -> [String: Any] {
         [

@@ -7,7 +7,8 @@ import WebAssets
 public struct WebAppAssets: Sendable {
     /// The app's routes, each answered with the shell (`index.html`); a path not listed is a 404.
     /// `:name` is a path segment the scripts read.
-    public static let routes = ["/", "/sign-in", "/sign-up", "/u/:username"]
+    public static let routes = ["/", "/sign-in", "/sign-up", "/u/:username", "/forgot-password", "/reset-password", "/confirm",
+        "/u/:username/followers", "/u/:username/following", "/e/:id", "/nearby"]
 
     private let assets: StaticAssets
 

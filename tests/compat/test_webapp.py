@@ -3,6 +3,7 @@ server's password rules, posting, following, the home feed with its reasons, lik
 own state, privacy, blocks, the hourly cap's message, the session kept in an HttpOnly cookie, and
 the offline and server-down states. Every page passes the checks of browsing.check."""
 import re
+import time
 import uuid
 
 from playwright.sync_api import expect
@@ -223,3 +224,147 @@ def test_offline_and_server_down_are_said_with_a_retry(browser):
     finally:
         context.close()
         stop_server(process)
+
+
+def wait_for(what, probe, seconds=20):
+    deadline = time.time() + seconds
+    while True:
+        found = probe()
+        if found or time.time() > deadline:
+            assert found, f"{what} within {seconds} s"
+            return found
+        time.sleep(0.5)
+
+
+def test_an_open_home_hears_new_posts_live_and_the_app_reports_its_use(server, page, browser):
+    author = new_name("live")
+    sign_up(page, server, author)
+    context, reader = second_page(browser)
+    try:
+        reader_email = sign_up(reader, server, new_name("listener"))
+        reader.goto(server["url"] + f"/u/{author}")
+        reader.get_by_role("button", name="Follow", exact=True).click()
+        expect(reader.get_by_role("button", name="Unfollow")).to_be_visible()
+        reader.get_by_role("link", name="Home").click()
+        home = reader.get_by_role("region", name="Home feed")
+        expect(home).to_have_attribute("data-live", "live")
+        first = f"live one {uuid.uuid4().hex[:6]}"
+        post(page, first)
+        bar = reader.get_by_role("button", name="Show 1 new post")
+        expect(bar).to_be_visible()
+        expect(feed_post(reader, first)).to_have_count(0)  # the list does not move under the reader
+        bar.click()
+        expect(feed_post(reader, first)).to_contain_text(f"You follow {author}")
+        expect(bar).to_be_hidden()
+        # Still live after the access token ran out (10 s here): the page sent the channel each new one.
+        reader.wait_for_timeout(12_000)
+        second = f"live two {uuid.uuid4().hex[:6]}"
+        post(page, second)
+        reader.get_by_role("button", name="Show 1 new post").click()
+        expect(feed_post(reader, second)).to_be_visible()
+        # What the reader did reached the server's telemetry (batched, sent within 10 s).
+        reader_id = call(server, "GET", f"/rest/v1/profiles?select=id&username=eq.{reader_email.split('@')[0]}",
+                         key=server["service_role_key"])[1][0]["id"]
+
+        def events():
+            status, rows = call(server, "GET", f"/rest/v1/usage_events?select=event&user_id=eq.{reader_id}",
+                                key=server["service_role_key"])
+            return status == 200 and {"app.page_view", "profile.follow"} <= {r["event"] for r in rows}
+        wait_for("the reader's usage events", events)
+
+        def metrics():
+            status, rows = call(server, "GET", f"/rest/v1/client_metrics?select=name,value&user_id=eq.{reader_id}",
+                                key=server["service_role_key"])
+            return status == 200 and "app_home_first_page" in {m["name"] for m in rows}
+        wait_for("the reader's client metrics", metrics)
+    finally:
+        context.close()
+
+
+def test_a_private_profile_accepts_a_follow_request_and_lists_its_followers(server, page, browser):
+    owner = new_name("private")
+    email = sign_up(page, server, owner)
+    token = token_of(server, email)
+    status, body = call(server, "PATCH", f"/rest/v1/profiles?username=eq.{owner}", {"is_private": True}, token=token)
+    assert status in (200, 204), body
+    secret = f"for followers {uuid.uuid4().hex[:6]}"
+    post(page, secret, visibility="Followers")
+    context, asker = second_page(browser)
+    try:
+        asker_name = new_name("asker")
+        sign_up(asker, server, asker_name)
+        asker.goto(server["url"] + f"/u/{owner}")
+        expect(asker.get_by_text("Private profile")).to_be_visible()
+        expect(feed_post(asker, secret)).to_have_count(0)
+        asker.get_by_role("button", name="Ask to follow").click()
+        expect(asker.get_by_role("button", name="Cancel follow request")).to_be_visible()
+        # The owner sees the request on their own profile and accepts it.
+        page.get_by_role("link", name="Profile").click()
+        requests = page.get_by_role("region", name="Follow requests")
+        requests.get_by_role("button", name=f"Accept @{asker_name}").click()
+        expect(requests.get_by_text("No requests waiting")).to_be_visible()
+        expect(page.get_by_role("link", name="1 follower", exact=True)).to_be_visible()
+        check(page, "app-own-profile")
+        page.get_by_role("link", name="1 follower", exact=True).click()
+        expect(page.get_by_role("link", name=asker_name)).to_be_visible()
+        check(page, "app-followers")
+        # Accepted: the asker now sees the followers-only post, and follows one profile.
+        asker.reload()
+        expect(asker.get_by_role("button", name="Unfollow")).to_be_visible()
+        expect(feed_post(asker, secret)).to_be_visible()
+        asker.goto(server["url"] + f"/u/{asker_name}/following")
+        expect(asker.get_by_role("link", name=owner)).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_tags_location_a_place_page_and_nearby(server, browser):
+    place = f"Park {uuid.uuid4().hex[:6]}"
+    status, rows = call(server, "POST", "/rest/v1/entities?select=id", {"kind": "place", "name": place, "description": "A green place"},
+                        key=server["service_role_key"])
+    assert status == 201, rows
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["geolocation"],
+                                  geolocation={"latitude": 52.52, "longitude": 13.405})
+    other_context, other = second_page(browser)
+    try:
+        page = context.new_page()
+        mentioned = new_name("mentioned")
+        sign_up(other, server, mentioned)
+        author = new_name("tagger")
+        sign_up(page, server, author)
+        text = f"picnic {uuid.uuid4().hex[:6]}"
+        page.get_by_label("What's new?").fill(text)
+        page.get_by_text("Tags and location").click()
+        page.get_by_label("Tag places or people").fill(place[:8])
+        page.get_by_role("button", name=f"Tag {place}").click()
+        page.get_by_label("Tag places or people").fill(mentioned)
+        page.get_by_role("button", name=f"Tag @{mentioned}").click()
+        expect(page.get_by_role("button", name=f"Remove @{mentioned}")).to_be_visible()
+        page.get_by_label("Add my location").check()
+        page.get_by_role("button", name="Post", exact=True).click()
+        card = feed_post(page, text)
+        expect(card.get_by_role("link", name=place)).to_be_visible()
+        expect(card.get_by_role("link", name=f"@{mentioned}")).to_be_visible()
+        # The place's page: its posts, and following it.
+        card.get_by_role("link", name=place).click()
+        expect(page.get_by_role("heading", name=place)).to_be_visible()
+        expect(feed_post(page, text)).to_be_visible()
+        page.get_by_role("button", name="Follow", exact=True).click()
+        expect(page.get_by_role("button", name="Unfollow")).to_be_visible()
+        check(page, "app-place")
+        # Nearby, from the browser's location: the post, with its distance.
+        page.get_by_role("link", name="Nearby").click()
+        page.get_by_role("button", name="Use my location").click()
+        expect(feed_post(page, text)).to_contain_text("m away")
+        check(page, "app-nearby")
+        # Out of range: not there.
+        page.get_by_label("Latitude").fill("-33.86")
+        page.get_by_label("Longitude").fill("151.21")
+        page.get_by_role("button", name="Show posts").click()
+        expect(page.get_by_text("No posts within that distance yet")).to_be_visible()
+        # The mentioned user's home has it, with the reason.
+        other.reload()
+        expect(feed_post(other, text)).to_contain_text("Mentions you")
+    finally:
+        other_context.close()
+        context.close()

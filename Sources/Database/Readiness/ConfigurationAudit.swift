@@ -3,7 +3,7 @@ import Logging
 import PostgresNIO
 
 /// The part of the readiness report the configuration decides: sign-up and password rules, the
-/// cache's stampede protection, error tracking. Shared by `feedfusion verify` and the dashboard.
+/// cache's stampede protection, mail, error tracking. Shared by `feedfusion verify` and the dashboard.
 public enum ConfigurationAudit {
     public static func run(_ settings: Settings) -> [ReadinessCheck] {
         let auth = settings.auth
@@ -19,7 +19,25 @@ public enum ConfigurationAudit {
                 name: "feed_cache", status: .pass,
                 summary: "feed cache on with single flight, early refresh and stale-on-failure (TTL \(settings.cache.ttlSeconds) s)")
             : ReadinessCheck(name: "feed_cache", status: .warn, summary: "CACHE_ENABLED=false: every feed request reaches the database")
-        return [passwords, cache, errorTracking(settings)]
+        return [passwords, cache, mail(settings), errorTracking(settings)]
+    }
+
+    /// Recovery and confirmation mails need an SMTP server; without one they are only logged.
+    public static func mail(_ settings: Settings) -> ReadinessCheck {
+        let mail = settings.mail
+        guard let host = mail.host else {
+            return ReadinessCheck(
+                name: "mail", status: settings.auth.emailConfirmationRequired ? .fail : .warn,
+                summary: "SMTP_HOST is not set: password-recovery"
+                    + (settings.auth.emailConfirmationRequired ? " and sign-up confirmation (EMAIL_CONFIRMATION_REQUIRED=true)" : "")
+                    + " mails are written to the server log, not sent")
+        }
+        let plain = mail.security == .none && !["127.0.0.1", "::1", "localhost"].contains(host)
+        return ReadinessCheck(
+            name: "mail", status: plain ? .warn : .pass,
+            summary: "mail through \(host):\(mail.port) (\(mail.security.rawValue))"
+                + (plain ? ": SMTP_TLS=none to a host that is not loopback sends codes in the clear" : "")
+                + "; codes work once, for \(mail.tokenLifetimeSeconds / 60) min, one mail per address and kind every \(mail.sendIntervalSeconds) s")
     }
 
     public static func errorTracking(_ settings: Settings) -> ReadinessCheck {

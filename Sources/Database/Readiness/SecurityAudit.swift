@@ -33,6 +33,8 @@ public enum SecurityAudit {
         "public.admin_error_groups/2", "public.admin_error_events/2",
         // The telemetry explorer (migration 0031).
         "public.admin_usage_summary/2", "public.admin_client_metrics/1",
+        // What anyone not blocked may know of a private profile, to ask to follow it (migration 0034).
+        "public.profile_summary/1",
     ]
 
     /// Every check, in report order. `schemas` are the exposed schemas (`DB_SCHEMAS`); `auth` is always included.

@@ -2,17 +2,13 @@
 // HttpOnly cookie by /admin/session/refresh), calls to the admin RPCs on /rest/v1 and to /admin/api,
 // the loading / empty / error states, confirmations, and small SVG charts.
 
+import { HTTPError, send as sendJSON, toast as showToast } from "/app/assets/http.js";
+
 const CSRF = { "X-FeedFusion-Dashboard": "1" };
 const session = { token: null, expiresAt: 0, margin: 30_000, user: null, pending: null };
 
 /** An error the server answered, with its status and message (PostgREST's or ours). */
-export class ApiError extends Error {
-  constructor(status, body) {
-    const message = (body && (body.message || body.msg || body.error)) || `the server answered ${status}`;
-    super(message);
-    this.status = status;
-    this.code = body && body.code;
-  }
+export class ApiError extends HTTPError {
   /** What to tell the admin. */
   get explanation() {
     if (this.code === "42501") return `Refused by the database: ${this.message}`;
@@ -23,19 +19,8 @@ export class ApiError extends Error {
   }
 }
 
-async function send(url, options = {}) {
-  let response;
-  try {
-    response = await fetch(url, { credentials: "same-origin", ...options });
-  } catch {
-    throw new ApiError(0, { message: "network error" });
-  }
-  const text = await response.text();
-  let body = null;
-  try { body = text ? JSON.parse(text) : null; } catch { body = { message: text.slice(0, 200) }; }
-  if (!response.ok) throw new ApiError(response.status, body);
-  return body;
-}
+// The request helper and the toast are the app's own (one file serves both front ends).
+const send = (url, options = {}) => sendJSON(url, options, ApiError);
 
 function signInPage() {
   const next = encodeURIComponent(location.pathname + location.search);
@@ -181,15 +166,8 @@ export async function confirmAndRun({ title, detail, label, run, done, state, no
   }
 }
 
-let toastTimer;
 /** A short message read out by screen readers. */
-export function toast(message) {
-  const box = document.getElementById("toast");
-  box.textContent = message;
-  box.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { box.hidden = true; }, 6000);
-}
+export const toast = (message) => showToast(message, 6000);
 
 export const formatNumber = (n) => (n == null ? "–" : Number(n).toLocaleString("en-US"));
 export const formatPercent = (x) => (x == null || !isFinite(x) ? "–" : `${(x * 100).toFixed(1)} %`);

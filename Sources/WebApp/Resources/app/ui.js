@@ -1,5 +1,6 @@
 // Small DOM helpers every view uses: elements, the loading / empty / error states, the toast.
 import { ApiError } from "/app/assets/api.js";
+import { toast as showToast } from "/app/assets/http.js";
 
 /** An element: h("p", { class: "hint" }, "text", child…). Text is always text (never HTML). */
 export function h(tag, attributes = {}, ...children) {
@@ -41,14 +42,7 @@ export function stateBox(kind, message, retry, error) {
   return box;
 }
 
-let toastTimer;
-export function toast(message) {
-  const box = document.getElementById("toast");
-  box.textContent = message;
-  box.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { box.hidden = true; }, 5000);
-}
+export const toast = (message) => showToast(message, 5000);
 
 /** "3 min ago", "yesterday", or the date. */
 export function ago(iso) {
