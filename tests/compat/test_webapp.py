@@ -176,6 +176,10 @@ def test_the_feed_pages_as_the_reader_scrolls(server, page):
 
 def test_the_session_lives_in_an_httponly_cookie_and_sign_out_ends_it(server, page):
     email, _ = make_user(server)
+    page.goto(server["url"] + "/sign-in")
+    check(page, "app-sign-in")
+    page.goto(server["url"] + "/confirm")
+    check(page, "app-confirm")
     sign_in(page, server, email)
     page.reload()
     expect(page.get_by_role("heading", name="Home")).to_be_visible()
@@ -314,6 +318,7 @@ def test_a_private_profile_accepts_a_follow_request_and_lists_its_followers(serv
         expect(feed_post(asker, secret)).to_be_visible()
         asker.goto(server["url"] + f"/u/{asker_name}/following")
         expect(asker.get_by_role("link", name=owner)).to_be_visible()
+        check(asker, "app-following")
     finally:
         context.close()
 
@@ -368,3 +373,66 @@ def test_tags_location_a_place_page_and_nearby(server, browser):
     finally:
         other_context.close()
         context.close()
+
+
+def test_keyboard_only_in_the_dark_theme(server, browser):
+    """Sign in, post, like and sign out with the keyboard alone, the system set to dark: the dark
+    theme passes the same axe checks (its contrast included)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    try:
+        page = context.new_page()
+        email, _ = make_user(server)
+        page.goto(server["url"] + "/sign-in")
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") != "rgb(255, 255, 255)"
+        page.keyboard.press("Tab")  # the skip link first
+        expect(page.get_by_role("link", name="Skip to the content")).to_be_focused()
+        page.get_by_label("Email").focus()
+        page.keyboard.type(email)
+        page.keyboard.press("Tab")
+        page.keyboard.type(PASSWORD)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Home")).to_be_visible()
+        page.get_by_label("What's new?").focus()
+        text = f"typed without a mouse {uuid.uuid4().hex[:6]}"
+        page.keyboard.type(text)
+        # Tab through the form to the Post button, as a keyboard user would.
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.textContent") == "Post":
+                break
+        expect(page.get_by_role("button", name="Post", exact=True)).to_be_focused()
+        page.keyboard.press("Enter")
+        card = feed_post(page, text)
+        expect(card).to_be_visible()
+        like = card.get_by_role("button", name=re.compile("Like post"))
+        like.focus()
+        page.keyboard.press("Space")
+        expect(like).to_have_attribute("aria-pressed", "true")
+        check(page, "app-home-dark")
+        page.get_by_role("button", name="Sign out").focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_a_429_is_said_and_its_retry_after_honoured(browser):
+    """A client over the data API's limit: the page says so, and its Retry button waits out Retry-After."""
+    process, port, env, _ = start_server(RATE_LIMIT_REST_PER_MIN="6")
+    url = f"http://127.0.0.1:{port}"
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        sign_up(page, {"url": url}, new_name("limited"))
+        # Reloading spends the budget (each visit reads the home feed); then the feed is refused.
+        for _ in range(8):
+            page.reload()
+            if page.get_by_role("alert").filter(has_text="Too many requests").count():
+                break
+        alert = page.get_by_role("alert").filter(has_text="Too many requests")
+        expect(alert).to_contain_text("retry in")
+        retry = alert.get_by_role("button", name=re.compile(r"Retry in \d+ s"))
+        expect(retry).to_be_disabled()
+    finally:
+        context.close()
+        stop_server(process)

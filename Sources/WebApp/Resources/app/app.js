@@ -32,7 +32,22 @@ function go(path) {
 
 function page(title, ...children) {
   document.title = `${title} · FeedFusion`;
-  main.replaceChildren(h("h1", {}, title), ...children);
+  main.replaceChildren(h("h1", {}, title), ...children.filter((child) => child != null));
+}
+
+// The signed-in user's username: from sign-up's metadata, else (an account made by an admin) read
+// once from their profile.
+const usernames = new Map();
+function myUsername(user) {
+  const given = user.user_metadata && user.user_metadata.username;
+  if (given) return given;
+  if (!usernames.has(user.id)) {
+    usernames.set(user.id, null);
+    select("profiles", `select=username&id=eq.${user.id}`)
+      .then((rows) => { if (rows[0]) { usernames.set(user.id, rows[0].username); drawNav(); } })
+      .catch(() => usernames.delete(user.id));
+  }
+  return usernames.get(user.id);
 }
 
 function drawNav() {
@@ -44,8 +59,8 @@ function drawNav() {
     nav.replaceChildren(link("/sign-in", "Sign in"), link("/sign-up", "Create account"));
     return;
   }
-  const username = user.user_metadata && user.user_metadata.username;
-  nav.replaceChildren(
+  const username = myUsername(user);
+  nav.replaceChildren(...[
     link("/", "Home"),
     link("/nearby", "Nearby"),
     username ? link(`/u/${username}`, "Profile") : null,
@@ -53,7 +68,8 @@ function drawNav() {
       try { await signOut(); } catch { /* signed out here either way */ }
       toast("Signed out.");
       go("/sign-in");
-    } }, "Sign out")));
+    } }, "Sign out")),
+  ].filter(Boolean));
 }
 
 async function render(moved = false) {

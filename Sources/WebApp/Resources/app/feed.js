@@ -91,7 +91,7 @@ export function feedList(fetch, { label, empty }) {
     const shown = pending.splice(0).map(postCard);
     list.prepend(...shown);
     bar.hidden = true;
-    if (status.textContent.startsWith("Nothing")) status.replaceChildren();
+    if (status.dataset.empty) { status.replaceChildren(); status.dataset.empty = ""; }
     if (shown[0]) { shown[0].setAttribute("tabindex", "-1"); shown[0].focus(); }
   });
   let cursor = null;
@@ -112,6 +112,7 @@ export function feedList(fetch, { label, empty }) {
       cursor = rows.length ? rows[rows.length - 1].cursor : cursor;
       done = rows.length < PAGE;
       status.replaceChildren(!list.children.length ? stateBox("empty", empty) : done ? stateBox("empty", "You have reached the end.") : "");
+      status.dataset.empty = list.children.length ? "" : "yes";
       more.hidden = done;
       root.dispatchEvent(new CustomEvent("feed-page", { detail: { ms: performance.now() - started, rows: rows.length, first } }));
     } catch (error) {
@@ -137,7 +138,7 @@ export function feedList(fetch, { label, empty }) {
     prepend(post) {
       if (has(post.id)) return;
       list.prepend(postCard(post));
-      if (status.textContent.startsWith("Nothing")) status.replaceChildren();
+      if (status.dataset.empty) { status.replaceChildren(); status.dataset.empty = ""; }
     },
     /** A post heard live: counted on the bar until the reader asks to see it. */
     arrived(post) {
