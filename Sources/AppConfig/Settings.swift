@@ -18,6 +18,9 @@ public struct Settings: Sendable {
     /// The login role requests run on, when the operator names their own; otherwise the server sets
     /// up `authenticator` itself from the owner's connection.
     public var databaseAuthenticatorURL: DatabaseURL?
+    /// Named (prepared once per connection) statements on the request path: nil decides by probing
+    /// the request pool at start-up (off behind a transaction pooler).
+    public var databasePreparedStatements: Bool?
     /// Folder for the managed cluster, generated secrets and other local state.
     public var dataDirectory: URL
     /// Maximum connections in the PostgreSQL pool.
@@ -141,6 +144,7 @@ extension Settings {
         }
         databaseURL = try postgresURL("DATABASE_URL")
         databaseAuthenticatorURL = try postgresURL("DATABASE_AUTHENTICATOR_URL")
+        databasePreparedStatements = try reader.boolean("DB_PREPARED_STATEMENTS")
         dataDirectory = try reader.string("DATA_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.dataDirectory
         databasePoolSize = try reader.integer("DB_POOL_SIZE", in: 1...500) ?? defaults.databasePoolSize
         // `info`, or per module: `info,http=warning,telemetry=debug`.

@@ -25,6 +25,15 @@ struct ServeCommand: AsyncParsableCommand {
             // Requests run on the authenticator role; the owner's pool keeps migrations, listeners and maintenance.
             let requestURL = await RequestRole.requestURL(
                 owner: database.url, configured: settings.databaseAuthenticatorURL, jwtSecret: secret, logger: logger)
+            // Behind a transaction pooler (PgBouncer), requests send their fixed statements unnamed.
+            let pooling = try? await PoolingAudit.probe(requests: requestURL, owner: database.url, logger: logger)
+            let named = PoolingAudit.namedStatements(
+                configured: settings.databasePreparedStatements, requests: pooling?.requests ?? .session)
+            StatementMode.setNamedStatements(named)
+            if let pooling, pooling.requests == .transaction || pooling.owner == .transaction {
+                let check = PoolingAudit.check(pooling, configured: settings.databasePreparedStatements)
+                logger.log(level: check.status == .fail ? .error : .notice, "\(check.summary)")
+            }
             let client = PostgresClient(
                 configuration: .init(url: requestURL, poolSize: settings.databasePoolSize), backgroundLogger: logger)
             let owner = PostgresClient(configuration: .init(url: database.url, poolSize: 4), backgroundLogger: logger)

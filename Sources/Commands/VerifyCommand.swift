@@ -35,6 +35,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 try await client.withConnection { connection in
                     try await DatabaseReadiness.run(on: connection, settings: settings, logger: logger)
                 } + [await Self.requestRoleCheck(settings, owner: database.url, logger: logger)]
+                    + [await Self.poolingCheck(settings, owner: database.url, logger: logger)]
                     + ConfigurationAudit.run(settings) + [await Self.redisCheck(settings)] + (await liveChecks(settings))
             }
         } catch {
@@ -64,6 +65,18 @@ struct VerifyCommand: AsyncParsableCommand {
     /// The role requests would run on, set up as `serve` sets it up, then asked who it is: a superuser
     /// or a BYPASSRLS role would make Row Level Security optional, and a role that can become more
     /// than anon, authenticated and service_role could do more than any caller.
+    /// Which pooling each pool meets, and whether the server works through it (`PoolingAudit`).
+    static func poolingCheck(_ settings: Settings, owner: DatabaseURL, logger: Logger) async -> ReadinessCheck {
+        do {
+            let requests = await RequestRole.requestURL(
+                owner: owner, configured: settings.databaseAuthenticatorURL, jwtSecret: try settings.resolvedJWTSecret(), logger: logger)
+            let finding = try await PoolingAudit.probe(requests: requests, owner: owner, logger: logger)
+            return PoolingAudit.check(finding, configured: settings.databasePreparedStatements)
+        } catch {
+            return ReadinessCheck(name: "pooling", status: .fail, summary: "could not probe the pools: \(error)")
+        }
+    }
+
     static func requestRoleCheck(_ settings: Settings, owner: DatabaseURL, logger: Logger) async -> ReadinessCheck {
         let name = "request_role"
         do {

@@ -95,9 +95,9 @@ extension PostgresClient {
             RequestStage.mark("BEGIN")
             try connection.ensureOpen()
             if readOnly {
-                _ = try await connection.execute(BeginReadOnly(), logger: logger)
+                for try await _ in try await connection.run(BeginReadOnly(), logger: logger) {}
             } else {
-                _ = try await connection.execute(Begin(), logger: logger)
+                for try await _ in try await connection.run(Begin(), logger: logger) {}
             }
         } catch where DatabaseFault.isConnectionLoss(error) {
             throw LostBeforeBody(underlying: error)
@@ -106,7 +106,7 @@ extension PostgresClient {
             RequestStage.mark("transaction settings")
             do {
                 try connection.ensureOpen()
-                for try await _ in try await connection.execute(SetLocalSettings(names: names, values: values), logger: logger) {}
+                for try await _ in try await connection.run(SetLocalSettings(names: names, values: values), logger: logger) {}
             } catch where DatabaseFault.isConnectionLoss(error) {
                 throw LostBeforeBody(underlying: error)
             }
@@ -116,7 +116,7 @@ extension PostgresClient {
             let result = try await body(connection)
             RequestStage.mark("COMMIT")
             try connection.ensureOpen()
-            _ = try await connection.execute(Commit(), logger: logger)
+            for try await _ in try await connection.run(Commit(), logger: logger) {}
             RequestStage.mark("committed")
             return result
         } catch {

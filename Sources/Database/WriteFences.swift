@@ -111,7 +111,7 @@ public final class WriteFences: Sendable {
     /// the transaction announced any; false when it did not (then there is nothing to wait for).
     public func send(_ token: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         var sent = false
-        for try await _ in try await connection.execute(
+        for try await _ in try await connection.run(
             FenceNotification(channel: channel, payload: Self.payload(token), marker: marker), logger: logger)
         {
             sent = true

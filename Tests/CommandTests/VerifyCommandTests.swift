@@ -45,7 +45,7 @@ struct VerifyCommandTests {
         })
         for name in ["rls_enabled_and_forced", "definer_search_path", "definer_guard", "client_role_privileges",
                      "anon_policies_read_only", "telemetry_partitions", "telemetry_retention", "database_connections",
-                     "statement_timeout", "feed_indexes", "auth_policy", "feed_cache", "redis", "request_role",
+                     "statement_timeout", "feed_indexes", "auth_policy", "feed_cache", "redis", "request_role", "pooling",
                      "client_executable_functions"] {
             #expect(statuses[name] == "PASS", "\(name)")
         }
