@@ -122,12 +122,11 @@ ALTER TABLE internal.rate_limit_counters ADD CONSTRAINT rate_limit_counters_pkey
 ALTER TABLE internal.rate_limit_counters ENABLE ROW LEVEL SECURITY;
 
 CREATE TABLE internal.row_totals (
+    id bigint NOT NULL,
     relation text NOT NULL,
-    slot smallint NOT NULL,
     n bigint NOT NULL
 );
-ALTER TABLE internal.row_totals ADD CONSTRAINT row_totals_pkey PRIMARY KEY (relation, slot);
-ALTER TABLE internal.row_totals ADD CONSTRAINT row_totals_slot_check CHECK (((slot >= 0) AND (slot <= 15)));
+ALTER TABLE internal.row_totals ADD CONSTRAINT row_totals_pkey PRIMARY KEY (id);
 ALTER TABLE internal.row_totals ENABLE ROW LEVEL SECURITY;
 
 CREATE TABLE internal.settings (
@@ -367,6 +366,7 @@ CREATE INDEX sessions_user_id_idx ON auth.sessions USING btree (user_id);
 CREATE UNIQUE INDEX users_email_key ON auth.users USING btree (lower(email));
 CREATE INDEX admin_audit_at_idx ON internal.admin_audit USING btree (at DESC, id DESC);
 CREATE INDEX rate_limit_counters_expiry_idx ON internal.rate_limit_counters USING btree (expires_at);
+CREATE INDEX row_totals_relation_idx ON internal.row_totals USING btree (relation);
 CREATE INDEX blocks_blocked_idx ON public.blocks USING btree (blocked_id, blocker_id);
 CREATE INDEX client_metrics_name_idx ON ONLY public.client_metrics USING btree (name, created_at DESC);
 CREATE INDEX entities_kind_name_idx ON public.entities USING btree (kind, lower(name));
@@ -1537,8 +1537,8 @@ CREATE OR REPLACE FUNCTION internal.recount_dashboard_figures()
  SET search_path TO ''
 AS $function$
     DELETE FROM internal.row_totals WHERE relation IN ('users', 'posts');
-    INSERT INTO internal.row_totals (relation, slot, n)
-    VALUES ('users', 0, (SELECT count(*) FROM auth.users)), ('posts', 0, (SELECT count(*) FROM public.posts));
+    INSERT INTO internal.row_totals (relation, n)
+    VALUES ('users', (SELECT count(*) FROM auth.users)), ('posts', (SELECT count(*) FROM public.posts));
     DELETE FROM internal.activity_days;
 $function$
 ;
@@ -1602,8 +1602,11 @@ BEGIN
         SELECT -count(*) INTO v_delta FROM changed_rows;
     END IF;
     IF v_delta <> 0 THEN
-        INSERT INTO internal.row_totals (relation, slot, n) VALUES (TG_ARGV[0], floor(random() * 16)::smallint, v_delta)
-        ON CONFLICT (relation, slot) DO UPDATE SET n = row_totals.n + excluded.n;
+        UPDATE internal.row_totals t SET n = t.n + v_delta
+        WHERE t.id = (SELECT id FROM internal.row_totals WHERE relation = TG_ARGV[0] LIMIT 1 FOR UPDATE SKIP LOCKED);
+        IF NOT FOUND THEN
+            INSERT INTO internal.row_totals (relation, n) VALUES (TG_ARGV[0], v_delta);
+        END IF;
     END IF;
     RETURN NULL;
 END

@@ -49,12 +49,33 @@ struct DashboardFiguresTests {
             try await Self.expectExact(client, "bulk and concurrent")
             #expect(try await Self.total(client, "posts") == 73)
 
+            // A transaction that inserted a post and stays open holds up no other writer's count.
+            try await client.withConnection { held in
+                try await held.query("BEGIN", logger: testLogger)
+                try await held.query("INSERT INTO public.posts (author_id, body, visibility) VALUES (\(author), 'held open', 'public')", logger: testLogger)
+                try await client.withConnection { other in
+                    try await other.query("SET lock_timeout = '2s'", logger: testLogger)
+                    for index in 0..<40 {
+                        let body = "meanwhile \(index)"
+                        try await other.query(
+                            "INSERT INTO public.posts (author_id, body, visibility) VALUES (\(author), \(body), 'public')", logger: testLogger)
+                    }
+                    try await other.query("RESET lock_timeout", logger: testLogger)
+                    let seen = try await other.query("SELECT count(*)::int FROM public.posts WHERE body LIKE 'meanwhile%'", logger: testLogger).decode(Int.self).first { _ in true }
+                    #expect(seen == 40, "seen \(String(describing: seen))")
+                }
+                try await held.query("COMMIT", logger: testLogger)
+            }
+            try await Self.expectExact(client, "while one was held open")
+            let afterHeld = try await Self.total(client, "posts")
+            #expect(afterHeld == 114, "\(afterHeld)")
+
             try await client.query("DELETE FROM public.posts WHERE body LIKE 'bulk 1%'")
             try await Self.expectExact(client, "deleted some")
             // Deleting a user deletes their profile and posts by cascade.
             try await client.query("DELETE FROM auth.users WHERE id = \(other)")
             try await Self.expectExact(client, "user deleted")
-            #expect(try await Self.total(client, "posts") == 3)
+            #expect(try await Self.total(client, "posts") == 44)
             #expect(try await Self.total(client, "users") == 1)
 
             try await client.query("TRUNCATE auth.users CASCADE")

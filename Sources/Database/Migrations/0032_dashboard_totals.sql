@@ -7,14 +7,17 @@
 -- A day's likes are found by time (active users), not by reading all of them.
 CREATE INDEX post_likes_created_idx ON public.post_likes (created_at);
 
--- Exact row totals without counting. A statement adds its rows' count to one of 16 slots chosen at
--- random, so concurrent writers rarely wait for the same row lock; the total is the slots' sum.
+-- Exact row totals without counting. A statement adds its rows' count to a row of the relation's
+-- that no other transaction holds (`FOR UPDATE SKIP LOCKED`), or to a new one when all are held: a
+-- writer never waits for another's lock (a long transaction that inserted a post must not hold up
+-- every other post), and the rows stay as few as the writers that ever ran at once. The total is
+-- their sum.
 CREATE TABLE internal.row_totals (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     relation text NOT NULL,
-    slot smallint NOT NULL CHECK (slot BETWEEN 0 AND 15),
-    n bigint NOT NULL,
-    PRIMARY KEY (relation, slot)
+    n bigint NOT NULL
 );
+CREATE INDEX row_totals_relation_idx ON internal.row_totals (relation);
 ALTER TABLE internal.row_totals ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON internal.row_totals FROM PUBLIC, anon, authenticated, service_role;
 
@@ -31,8 +34,11 @@ BEGIN
         SELECT -count(*) INTO v_delta FROM changed_rows;
     END IF;
     IF v_delta <> 0 THEN
-        INSERT INTO internal.row_totals (relation, slot, n) VALUES (TG_ARGV[0], floor(random() * 16)::smallint, v_delta)
-        ON CONFLICT (relation, slot) DO UPDATE SET n = row_totals.n + excluded.n;
+        UPDATE internal.row_totals t SET n = t.n + v_delta
+        WHERE t.id = (SELECT id FROM internal.row_totals WHERE relation = TG_ARGV[0] LIMIT 1 FOR UPDATE SKIP LOCKED);
+        IF NOT FOUND THEN
+            INSERT INTO internal.row_totals (relation, n) VALUES (TG_ARGV[0], v_delta);
+        END IF;
     END IF;
     RETURN NULL;
 END
@@ -129,8 +135,8 @@ CREATE FUNCTION internal.recount_dashboard_figures() RETURNS void
     SET search_path = ''
 AS $$
     DELETE FROM internal.row_totals WHERE relation IN ('users', 'posts');
-    INSERT INTO internal.row_totals (relation, slot, n)
-    VALUES ('users', 0, (SELECT count(*) FROM auth.users)), ('posts', 0, (SELECT count(*) FROM public.posts));
+    INSERT INTO internal.row_totals (relation, n)
+    VALUES ('users', (SELECT count(*) FROM auth.users)), ('posts', (SELECT count(*) FROM public.posts));
     DELETE FROM internal.activity_days;
 $$;
 SELECT internal.recount_dashboard_figures();
