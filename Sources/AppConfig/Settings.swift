@@ -18,6 +18,10 @@ public struct Settings: Sendable {
     /// The login role requests run on, when the operator names their own; otherwise the server sets
     /// up `authenticator` itself from the owner's connection.
     public var databaseAuthenticatorURL: DatabaseURL?
+    /// Read replicas (streaming standbys of the primary) that may answer read-only requests.
+    public var databaseReplicaURLs: [DatabaseURL] = []
+    /// A replica further behind the primary than this is not read.
+    public var replicaMaxLagMilliseconds = 5000
     /// Named (prepared once per connection) statements on the request path: nil decides by probing
     /// the request pool at start-up (off behind a transaction pooler).
     public var databasePreparedStatements: Bool?
@@ -102,7 +106,7 @@ public struct Settings: Sendable {
     static let privateSchemas: Set<String> = ["auth", "internal", "realtime", "feedfusion", "extensions", "pg_catalog", "information_schema"]
 
     /// Secret values that must never reach a log line.
-    static let secretKeys: Set<String> = ["DATABASE_URL", "DATABASE_AUTHENTICATOR_URL", "JWT_SECRET", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN"]
+    static let secretKeys: Set<String> = ["DATABASE_URL", "DATABASE_AUTHENTICATOR_URL", "DATABASE_REPLICA_URLS", "JWT_SECRET", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN"]
 }
 
 extension Settings {
@@ -145,6 +149,14 @@ extension Settings {
         databaseURL = try postgresURL("DATABASE_URL")
         databaseAuthenticatorURL = try postgresURL("DATABASE_AUTHENTICATOR_URL")
         databasePreparedStatements = try reader.boolean("DB_PREPARED_STATEMENTS")
+        if let list = try reader.string("DATABASE_REPLICA_URLS", isSecret: true) {
+            databaseReplicaURLs = try list.split(separator: ",").map { part in
+                do { return try DatabaseURL(parsing: part.trimmingCharacters(in: .whitespaces)) } catch let error as DatabaseURL.ParseError {
+                    throw SettingsError(setting: "DATABASE_REPLICA_URLS", problem: error.description)
+                }
+            }
+        }
+        replicaMaxLagMilliseconds = try reader.integer("REPLICA_MAX_LAG_MS", in: 0...600_000) ?? replicaMaxLagMilliseconds
         dataDirectory = try reader.string("DATA_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.dataDirectory
         databasePoolSize = try reader.integer("DB_POOL_SIZE", in: 1...500) ?? defaults.databasePoolSize
         // `info`, or per module: `info,http=warning,telemetry=debug`.

@@ -37,9 +37,22 @@ struct ServeCommand: AsyncParsableCommand {
             let client = PostgresClient(
                 configuration: .init(url: requestURL, poolSize: settings.databasePoolSize), backgroundLogger: logger)
             let owner = PostgresClient(configuration: .init(url: database.url, poolSize: 4), backgroundLogger: logger)
-            let dependencies = try await AppDependencies.make(
+            var dependencies = try await AppDependencies.make(
                 settings: settings, client: client, owner: owner, secret: secret,
                 migrateBeforeServing: settings.migrateOnStart && !noMigrate, logger: logger)
+            if !settings.databaseReplicaURLs.isEmpty {
+                // Each replica's server and database, with the request role's credentials unless the URL names its own.
+                let replicas = settings.databaseReplicaURLs.enumerated().map { index, replica in
+                    var url = requestURL
+                    (url.host, url.port, url.database, url.tls) = (replica.host, replica.port, replica.database, replica.tls)
+                    if replica.password != nil { (url.username, url.password) = (replica.username, replica.password) }
+                    return ReadReplicas.Replica(
+                        name: "replica-\(index + 1)",
+                        client: PostgresClient(configuration: .init(url: url, poolSize: settings.databasePoolSize), backgroundLogger: logger))
+                }
+                dependencies.data.replicas = ReadReplicas(
+                    primary: client, replicas: replicas, maxLag: .milliseconds(settings.replicaMaxLagMilliseconds), logger: logger)
+            }
             let managed: [any Service] = database.managedServer.map { [ManagedPostgresService(server: $0, logger: logger)] } ?? []
             let app = buildApplication(settings: settings, dependencies: dependencies, services: managed, logger: logger)
             logger.info(

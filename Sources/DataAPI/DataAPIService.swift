@@ -19,6 +19,9 @@ public struct DataAPIService: Sendable {
     /// When a listener applies the writes' notifications (the feed cache), a write answers only once
     /// they are applied, so that the writer's next read sees it.
     public var fences: WriteFences?
+    /// Read replicas (`DATABASE_REPLICA_URLS`): read-only requests go to one that has replayed every
+    /// write this server knows of; writes record how far the primary got.
+    public var replicas: ReadReplicas?
     let logger: Logger
 
     /// Query parameters that are not filters on a table.
@@ -136,14 +139,16 @@ public struct DataAPIService: Sendable {
     ) async throws -> Result {
         let fence = fences?.open()
         let logger = self.logger
+        let pool = readOnly ? (replicas?.clientForRead() ?? client) : client
         do {
-            let (result, fenced) = try await client.withCaller(
+            let (result, fenced) = try await pool.withCaller(
                 caller, readOnly: readOnly, settings: settings, acquisitionTimeout: acquisitionTimeout, logger: logger
             ) { connection in
                 let result = try await body(connection)
                 guard let fences, let fence else { return (result, false) }
                 return (result, try await fences.send(fence, on: connection, logger: logger))
             }
+            if !readOnly { await replicas?.writeCommitted() }
             if let fences, let fence {
                 if fenced { await fences.wait(fence) } else { fences.abandon(fence) }
             }

@@ -24,6 +24,9 @@ public struct CacheInvalidationListener: Service {
     /// Homes open live (realtime): new posts reach them from the same fan-out.
     let liveHomes: (any LiveHomeFeeds)?
     let logger: Logger
+    /// Runs before a batch of announcements drops what it names (read replicas learn that a write
+    /// happened before any read could refill the cache from an older replica).
+    public var beforeApplying: (@Sendable () async -> Void)?
 
     public init(client: PostgresClient, cache: ResponseCache, fences: WriteFences? = nil, liveHomes: (any LiveHomeFeeds)? = nil, logger: Logger) {
         self.client = client
@@ -71,6 +74,7 @@ public struct CacheInvalidationListener: Service {
     /// behind other people's posts (under load the fan-out is the slow part of a batch). A post's
     /// author waits for the push, so that the post is in their followers' next home read.
     func apply(_ payloads: [String], on connection: PostgresConnection?) async {
+        await beforeApplying?()
         var tags: [CacheTag] = []
         var kinds: Set<String> = []
         var authors: Set<UUID> = [], entities: Set<UUID> = []

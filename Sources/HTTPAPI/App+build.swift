@@ -27,7 +27,7 @@ public struct AppDependencies: Sendable {
     public let migrator: Migrator
     public let callers: CallerResolver
     public let auth: AuthService
-    public let data: DataAPIService
+    public var data: DataAPIService
     /// Apply pending migrations before the server accepts requests.
     public let migrateBeforeServing: Bool
     public let readinessTimeout: Duration
@@ -257,9 +257,15 @@ func longLivedServices(settings: Settings, dependencies: AppDependencies, servic
         },
         reconnected: { [sessions = dependencies.callers.sessions] in sessions?.forgetAll() }, logger: logger))
     if dependencies.cachedRPCs.enabled {
-        all.append(CacheInvalidationListener(
+        var listener = CacheInvalidationListener(
             client: dependencies.owner, cache: dependencies.cachedRPCs.cache, fences: dependencies.data.fences,
-            liveHomes: dependencies.realtime.map { RealtimeHomeFeeds(hub: $0.hub) }, logger: logger))
+            liveHomes: dependencies.realtime.map { RealtimeHomeFeeds(hub: $0.hub) }, logger: logger)
+        if let replicas = dependencies.data.replicas { listener.beforeApplying = { await replicas.writeCommitted() } }
+        all.append(listener)
+    }
+    if let replicas = dependencies.data.replicas {
+        all += replicas.replicas.map(\.client) as [any Service]
+        all.append(ReplicaWatcher(replicas: replicas))
     }
     if let shared = dependencies.cachedRPCs.cache.shared {
         all.append(SharedCacheSubscriber(cache: dependencies.cachedRPCs.cache, shared: shared, logger: logger))
@@ -287,7 +293,7 @@ func metricsController(_ dependencies: AppDependencies, requireToken: Bool) -> M
     MetricsController(
         telemetry: dependencies.telemetry, client: dependencies.client, cache: dependencies.cachedRPCs.cache, redis: dependencies.redis,
         fences: dependencies.data.fences, poolSize: dependencies.databasePoolSize, realtime: dependencies.realtime,
-        requireToken: requireToken)
+        replicas: dependencies.data.replicas, requireToken: requireToken)
 }
 
 /// The limit of one policy, or nil when limits are off. Each policy is its own budget per client;

@@ -21,6 +21,7 @@ struct MetricsController: Sendable {
     let fences: WriteFences?
     let poolSize: Int
     var realtime: RealtimeEndpoint?
+    var replicas: ReadReplicas?
     /// Whether a request must carry the token (always on the API port; on the metrics port only when one is set).
     let requireToken: Bool
 
@@ -51,6 +52,9 @@ struct MetricsController: Sendable {
     func snapshot() async -> ServerMetrics.Snapshot {
         var snapshot = ServerMetrics.Snapshot()
         snapshot.poolSize = poolSize
+        if let status = replicas?.status {
+            snapshot.replicas = (status.lags, status.routed.replica, status.routed.primary)
+        }
         snapshot.poolInUse = PoolUsage.shared.inUse
         snapshot.poolWaiting = PoolUsage.shared.waiting
         let client = client

@@ -138,6 +138,8 @@ public final class ServerMetrics: Sendable {
         public var homeFanOut: (posts: Int, quantiles: [(String, Double)])?
         /// `/realtime/v1`: connections and channels open now, and running totals.
         public var realtime: Realtime?
+        /// Read replicas: each one's lag in seconds (nil: down), and where reads went since start.
+        public var replicas: (lags: [(name: String, seconds: Double?)], replicaReads: Int, primaryReads: Int)?
         public var process = ProcessMetrics.read()
         public init() {}
     }
@@ -178,6 +180,18 @@ public final class ServerMetrics: Sendable {
             gauge("telemetry_queue_depth", "", "Telemetry rows waiting to be written", Double(counts.depth), [("queue", name)])
             counter("telemetry_written", "Telemetry rows written", ("queue", name), total: counts.written)
             counter("telemetry_dropped", "Telemetry rows dropped because the queue was full", ("queue", name), total: counts.dropped)
+        }
+        if let replicas = snapshot.replicas {
+            for (name, seconds) in replicas.lags {
+                gauge("replica_up", "", "Whether a read replica answered its last position check (1) or not (0)", seconds == nil ? 0 : 1, [("replica", name)])
+                if let seconds {
+                    gauge("replica_lag", "seconds", "How long the primary has been ahead of a read replica's replay position", seconds, [("replica", name)])
+                }
+            }
+            counter("read_routing", "Read-only requests by where they ran (a replica, or the primary when none was fresh enough)",
+                    ("target", "replica"), total: replicas.replicaReads)
+            counter("read_routing", "Read-only requests by where they ran (a replica, or the primary when none was fresh enough)",
+                    ("target", "primary"), total: replicas.primaryReads)
         }
         if let up = snapshot.redisUp { gauge("redis_up", "", "Whether Redis answered a PING (1) or not (0)", up ? 1 : 0) }
         for (outcome, total) in snapshot.sharedCacheOperations.sorted(by: { $0.key < $1.key }) {
