@@ -196,6 +196,7 @@ def test_the_mailed_link_leads_to_the_apps_new_password_page(mail_server, page):
     page.goto(link)
     expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
     assert "refresh_token" not in page.url  # the fragment was taken and wiped
+    check(page, "app-new-password")
     new_password = "Linked-Password-" + uuid.uuid4().hex[:6] + "!"
     page.get_by_label("New password").fill(new_password)
     page.get_by_role("button", name="Save the new password").click()
