@@ -51,7 +51,8 @@ struct ServeCommand: AsyncParsableCommand {
                         client: PostgresClient(configuration: .init(url: url, poolSize: settings.databasePoolSize), backgroundLogger: logger))
                 }
                 dependencies.data.replicas = ReadReplicas(
-                    primary: client, replicas: replicas, maxLag: .milliseconds(settings.replicaMaxLagMilliseconds), logger: logger)
+                    primary: client, replicas: replicas, shared: dependencies.sharedWritePosition,
+                    maxLag: .milliseconds(settings.replicaMaxLagMilliseconds), logger: logger)
             }
             let managed: [any Service] = database.managedServer.map { [ManagedPostgresService(server: $0, logger: logger)] } ?? []
             let app = buildApplication(settings: settings, dependencies: dependencies, services: managed, logger: logger)

@@ -139,7 +139,7 @@ public struct DataAPIService: Sendable {
     ) async throws -> Result {
         let fence = fences?.open()
         let logger = self.logger
-        let pool = readOnly ? (replicas?.clientForRead() ?? client) : client
+        let pool = readOnly ? (await replicas?.clientForRead() ?? client) : client
         do {
             let (result, fenced) = try await pool.withCaller(
                 caller, readOnly: readOnly, settings: settings, acquisitionTimeout: acquisitionTimeout, logger: logger

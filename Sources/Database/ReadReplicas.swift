@@ -22,6 +22,14 @@ public struct WALPosition: Sendable, Comparable, CustomStringConvertible {
     }
 }
 
+/// The newest write position any instance knows of, shared between instances (Redis): a client
+/// that wrote through one instance and reads through another must not be sent to a replica the
+/// second one thinks fresh. `current` throws when it cannot be read (the read then goes to the primary).
+public protocol SharedWritePosition: Sendable {
+    func raise(to position: WALPosition) async
+    func current() async throws -> WALPosition
+}
+
 /// Reads a replica may answer (issue 22). Each replica's replay position is read every
 /// `pollInterval`; a read goes to a replica that is up, within `maxLag` of the primary, and has
 /// replayed everything this server knows to have been written — its own requests' writes, and the
@@ -51,6 +59,8 @@ public final class ReadReplicas: Sendable {
     }
 
     public let replicas: [Replica]
+    /// With several instances: the position every instance's writes reached.
+    public let shared: (any SharedWritePosition)?
     let primary: PostgresClient
     let maxLag: Duration
     let pollInterval: Duration
@@ -58,10 +68,11 @@ public final class ReadReplicas: Sendable {
     private let state: Mutex<State>
 
     public init(
-        primary: PostgresClient, replicas: [Replica], maxLag: Duration = .seconds(5), pollInterval: Duration = .milliseconds(100),
-        logger: Logger
+        primary: PostgresClient, replicas: [Replica], shared: (any SharedWritePosition)? = nil, maxLag: Duration = .seconds(5),
+        pollInterval: Duration = .milliseconds(100), logger: Logger
     ) {
         self.primary = primary
+        self.shared = shared
         self.replicas = replicas
         self.maxLag = maxLag
         self.pollInterval = pollInterval
@@ -70,12 +81,18 @@ public final class ReadReplicas: Sendable {
     }
 
     /// The pool a read should use: a replica fresh enough for it, or nil for the primary.
-    public func clientForRead() -> PostgresClient? {
-        state.withLock { state -> PostgresClient? in
+    public func clientForRead() async -> PostgresClient? {
+        guard !replicas.isEmpty else { return nil }
+        var elsewhere = WALPosition(0)
+        if let shared {
+            do { elsewhere = try await shared.current() } catch { elsewhere = WALPosition(.max) }
+        }
+        return state.withLock { state -> PostgresClient? in
+            let needed = max(state.known, elsewhere)
             for offset in 0..<replicas.count {
                 let index = (state.next + offset) % replicas.count
                 guard let replayed = state.replayed[index], let lag = state.lagSeconds[index], lag <= maxLag.seconds,
-                    replayed >= state.known
+                    replayed >= needed
                 else { continue }
                 state.next = index + 1
                 state.routed.replica += 1
@@ -94,6 +111,7 @@ public final class ReadReplicas: Sendable {
         let position = try? await primary.query("SELECT pg_current_wal_insert_lsn()::text", logger: logger)
             .decode(String.self).first { _ in true }.flatMap(WALPosition.init)
         state.withLock { state in state.known = max(state.known, position ?? WALPosition(.max)) }
+        if let position { await shared?.raise(to: position) }
     }
 
     /// Each replica's lag in seconds (nil: down or not yet read), and how many reads went where.

@@ -53,6 +53,8 @@ public struct AppDependencies: Sendable {
     /// The admin dashboard's pages and scripts, read once.
     public let dashboardAssets = DashboardAssets()
     public let webAppAssets = WebAppAssets()
+    /// With Redis, read replicas learn every instance's writes through it.
+    public var sharedWritePosition: (any SharedWritePosition)? { redis.map { RedisWritePosition(redis: $0) } }
     /// The settings the server was made from (the dashboard's Readiness page reports on them).
     public var settings: Settings?
     /// Clients refused by the rate limits lately (the dashboard's Limits page).

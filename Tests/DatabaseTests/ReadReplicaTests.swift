@@ -10,15 +10,6 @@ import TestSupport
 /// it has replayed every write the server knows of; a paused, lagging or stopped replica is not read.
 @Suite("Read replicas", .serialized)
 struct ReadReplicaTests {
-    static func waitUntil(_ what: String, seconds: Double = 10, _ condition: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("not within \(seconds) s: \(what)")
-    }
-
     @Test("routed to the replica only when it has replayed the last write; a paused or stopped one is skipped")
     func routing() async throws {
         let database = try await TestDatabase.migrated()
@@ -36,7 +27,7 @@ struct ReadReplicaTests {
                 // Caught up: reads go to the replica, which answers what the primary wrote.
                 let user = try await Fixtures.createUser(primary, username: "replicated")
                 await replicas.writeCommitted()
-                try await Self.waitUntil("the replica is read") { replicas.clientForRead() != nil }
+                #expect(try await eventually(attempts: 200) { await replicas.clientForRead() != nil }, "the replica is read")
                 let seen = try await standby.query("SELECT count(*)::int FROM public.profiles WHERE id = \(user)")
                     .decode(Int.self).first { _ in true }
                 #expect(seen == 1)
@@ -46,20 +37,20 @@ struct ReadReplicaTests {
                 try await Fixtures.createPost(primary, author: user, body: "written while the replica waits")
                 await replicas.writeCommitted()
                 for _ in 0..<10 {
-                    #expect(replicas.clientForRead() == nil)
+                    #expect(await replicas.clientForRead() == nil)
                     try await Task.sleep(for: .milliseconds(50))
                 }
                 #expect((replicas.status.lags.first?.seconds ?? 0) > 0)
                 // Resumed: back to the replica once it has the post.
                 try await standby.query("SELECT pg_wal_replay_resume()")
-                try await Self.waitUntil("the replica is read again") { replicas.clientForRead() != nil }
+                #expect(try await eventually(attempts: 200) { await replicas.clientForRead() != nil }, "the replica is read again")
                 let posts = try await standby.query("SELECT count(*)::int FROM public.posts WHERE author_id = \(user)")
                     .decode(Int.self).first { _ in true }
                 #expect(posts == 1)
 
                 // Stopped: never read.
                 replica.stop()
-                try await Self.waitUntil("the stopped replica is skipped") { replicas.clientForRead() == nil }
+                #expect(try await eventually(attempts: 200) { await replicas.clientForRead() == nil }, "the stopped replica is skipped")
                 #expect(replicas.status.lags.first?.seconds == nil)
             }
         }
