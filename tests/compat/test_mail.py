@@ -7,7 +7,6 @@ import base64
 import email as email_parser
 import os
 import re
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -21,7 +20,7 @@ from playwright.sync_api import expect
 from supabase import ClientOptions, create_client
 
 from browsing import PASSWORD, browser, check, page  # noqa: F401 (fixtures)
-from conftest import server_keys, start_server, stop_server
+from conftest import _free_port, server_keys, start_server, stop_server
 
 
 class Inbox:
@@ -58,11 +57,6 @@ def code_and_link(raw):
     return re.search(r"Your code: (\d{6})", text).group(1), re.search(r"(http\S+/auth/v1/verify\?\S+)", text).group(1)
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def client(keys):
     return create_client(keys["url"], keys["anon_key"], options=ClientOptions(auto_refresh_token=False, persist_session=True))
@@ -77,9 +71,9 @@ def admin_user(keys, address, confirmed=True):
 def mail_server():
     """A server whose mail goes to a plain SMTP server on loopback; links lead to the server itself."""
     inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
     smtp.start()
-    port = free_port()
+    port = _free_port()
     keys = server_keys(*start_server(
         port=port, SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp.port), SMTP_TLS="none", SMTP_ADMIN_EMAIL="auth@feedfusion.test",
         SITE_URL=f"http://127.0.0.1:{port}", MAILER_OTP_EXPIRY_SECONDS="600"))
@@ -155,7 +149,7 @@ def test_confirmation_at_sign_up_then_resend_and_link_token(mail_server):
     keys, inbox = mail_server
     env = dict(keys["env"])
     # A second server that requires confirmed addresses, mailing to the same SMTP server.
-    port = free_port()
+    port = _free_port()
     confirming = server_keys(*start_server(
         None, port, EMAIL_CONFIRMATION_REQUIRED="true",
         **{k: v for k, v in env.items() if k.startswith(("SMTP_", "MAILER_"))}, SITE_URL=f"http://127.0.0.1:{port}"))
@@ -224,7 +218,7 @@ def test_starttls_and_auth_with_a_private_ca(tmp_path):
         return AuthResult(success=ok)
 
     inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port(), tls_context=context, require_starttls=True,
+    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port(), tls_context=context, require_starttls=True,
                       authenticator=authenticator, auth_required=True)
     smtp.start()
     process = None

@@ -18,21 +18,16 @@ from urllib.parse import urlparse
 
 from supabase import ClientOptions, create_client
 
-from conftest import server_keys, start_server, stop_server
+from conftest import _free_port, server_keys, start_server, stop_server
 
 PASSWORD = "Pooled-Password-42!"
 
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_pgbouncer(directory, database, users):
     """pgbouncer on a free loopback port, transaction mode, 3 server sessions for everyone."""
     os.chmod(directory, 0o777)  # it drops to 'postgres' when started as root
-    port = free_port()
+    port = _free_port()
     with open(os.path.join(directory, "users.txt"), "w") as auth:
         auth.writelines(f'"{user}" "{password}"\n' for user, password in users.items())
     target = urlparse(database)
@@ -145,7 +140,7 @@ def test_reads_go_to_a_replica_that_has_every_write(server):
     subprocess.run([*as_server, f"{bin_dir}/pg_basebackup", "-d",
                     f"host=127.0.0.1 port={primary.port} user={primary.username} password={primary.password}",
                     "-D", directory, "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"], check=True, capture_output=True)
-    replica_port = free_port()
+    replica_port = _free_port()
     replica = subprocess.Popen([*as_server, f"{bin_dir}/postgres", "-D", directory, "-p", str(replica_port),
                                 "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "hot_standby=on",
                                 "-c", "max_connections=200"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
