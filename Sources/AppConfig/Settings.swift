@@ -106,7 +106,7 @@ public struct Settings: Sendable {
     static let privateSchemas: Set<String> = ["auth", "internal", "realtime", "feedfusion", "extensions", "pg_catalog", "information_schema"]
 
     /// Secret values that must never reach a log line.
-    static let secretKeys: Set<String> = ["DATABASE_URL", "DATABASE_AUTHENTICATOR_URL", "DATABASE_REPLICA_URLS", "JWT_SECRET", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN"]
+    static let secretKeys: Set<String> = ["DATABASE_URL", "DATABASE_AUTHENTICATOR_URL", "DATABASE_REPLICA_URLS", "DATABASE_REPLICA_URL", "JWT_SECRET", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN"]
 }
 
 extension Settings {
@@ -149,7 +149,8 @@ extension Settings {
         databaseURL = try postgresURL("DATABASE_URL")
         databaseAuthenticatorURL = try postgresURL("DATABASE_AUTHENTICATOR_URL")
         databasePreparedStatements = try reader.boolean("DB_PREPARED_STATEMENTS")
-        if let list = try reader.string("DATABASE_REPLICA_URLS", isSecret: true) {
+        // DATABASE_REPLICA_URL (the name issue 22 gave it) is read too: one URL is a list of one.
+        if let list = try reader.string("DATABASE_REPLICA_URLS", isSecret: true) ?? reader.string("DATABASE_REPLICA_URL", isSecret: true) {
             databaseReplicaURLs = try list.split(separator: ",").map { part in
                 do { return try DatabaseURL(parsing: part.trimmingCharacters(in: .whitespaces)) } catch let error as DatabaseURL.ParseError {
                     throw SettingsError(setting: "DATABASE_REPLICA_URLS", problem: error.description)

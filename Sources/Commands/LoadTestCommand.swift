@@ -36,7 +36,7 @@ struct LoadTestCommand: AsyncParsableCommand {
     var metricsToken: String?
     @Option(name: .customLong("threshold"), help: "A k6-style threshold (repeatable); the product's targets when none is given.")
     var thresholds: [String] = []
-    @Option(help: "Write the ids of the posts the server acknowledged (create_post answered 200), one per line, to this file.")
+    @Option(help: "Write the posts the server acknowledged (create_post answered 200), one per line as `<id> <unix seconds sent> <unix seconds answered>`, to this file.")
     var acknowledgedPosts: String?
     @Option(help: "Write every figure as JSON to this file.")
     var summaryJSON: String?
@@ -100,7 +100,7 @@ struct LoadTestCommand: AsyncParsableCommand {
         // data folder that is not writable here only means the page shows none).
         try? document.write(to: settings.lastLoadTestSummary, options: .atomic)
         if let acknowledgedPosts {
-            try runner.recorder.acknowledgedPosts.map { $0 + "\n" }.joined().write(toFile: acknowledgedPosts, atomically: true, encoding: .utf8)
+            try runner.recorder.acknowledgedPosts.map { "\($0.id) \(String(format: "%.3f %.3f", $0.sent, $0.answered))\n" }.joined().write(toFile: acknowledgedPosts, atomically: true, encoding: .utf8)
         }
         if results.contains(where: { !$0.passed }) {
             throw ExitCode(99)

@@ -113,16 +113,28 @@ public struct DataAPIService: Sendable {
         let fences = write && !readOnly ? self.fences : nil
         let logger = self.logger
         // A read-only transaction whose connection died (PostgreSQL restarted, the backend was
-        // terminated) changed nothing: it is tried once more, on another connection. A write never
-        // is — whether it committed cannot be known — and answers 503.
+        // terminated, the primary failed over) changed nothing: it is tried again on another
+        // connection, the pauses growing, within `DatabaseFault.reconnectWindow`. A write never is
+        // (whether it committed cannot be known) and answers 503.
         if readOnly {
-            do {
-                return try await attempt(caller, settings: settings, readOnly: true, fences: nil, body)
-            } catch let error where DatabaseFault.isConnectionLoss(error) {
-                logger.notice("read-only request lost its database connection; trying once more", metadata: ["error": "\(error)"])
-                RequestStage.mark("retrying on a fresh connection")
-            } catch {
-                throw mapped(error, caller: caller)
+            let started = ContinuousClock.now
+            var tries = 0
+            while true {
+                do {
+                    return try await attempt(caller, settings: settings, readOnly: true, fences: nil, body)
+                } catch let error where DatabaseFault.isConnectionLoss(error) {
+                    tries += 1
+                    let pause = DatabaseFault.reconnectPause(attempt: tries)
+                    guard started.duration(to: .now) + pause <= DatabaseFault.reconnectWindow else { throw mapped(error, caller: caller) }
+                    if tries == 1 {
+                        logger.notice("read-only request lost its database connection; trying again", metadata: ["error": "\(error)"])
+                    }
+                    RequestStage.mark("retrying on a fresh connection")
+                    // Cancelled (the server is stopping): the loss is the answer.
+                    guard (try? await Task.sleep(for: pause)) != nil else { throw mapped(error, caller: caller) }
+                } catch {
+                    throw mapped(error, caller: caller)
+                }
             }
         }
         do {

@@ -14,6 +14,18 @@ public enum DatabaseFault {
     /// pool reconnects by itself.
     public static let retryAfterSeconds = 1
 
+    /// How long a request whose transaction could not begin (nothing sent: safe for a write too)
+    /// keeps trying before it answers `503`. PostgreSQL restarts in about a second; a Patroni
+    /// failover promotes the synchronous replica in about two, and haproxy and PgBouncer need a
+    /// moment more to send connections there. A late answer serves a client better than an error it
+    /// must retry; the bound keeps any request from hanging on a database that stays away.
+    public static let reconnectWindow = Duration.seconds(5)
+
+    /// The pause before try `attempt` (1, 2, …): 25 ms doubling up to half a second.
+    public static func reconnectPause(attempt: Int) -> Duration {
+        .milliseconds(min(500, 25 << min(max(attempt - 1, 0), 5)))
+    }
+
     public static func isConnectionLoss(_ error: any Error) -> Bool {
         switch error {
         case let error as PSQLError:

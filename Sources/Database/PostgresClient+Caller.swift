@@ -31,7 +31,9 @@ extension PostgresClient {
         // sat idle). A transaction that lost its connection before `body` ran sent nothing that can
         // commit, read or write: it starts once more on another connection, within a new deadline.
         // The pool may lend the same dead connection again before it has seen it close: a few tries,
-        // a moment apart.
+        // a moment apart, and while PostgreSQL is away (a restart, a failover to the replica) for up
+        // to `DatabaseFault.reconnectWindow` in all, the pauses growing.
+        let started = ContinuousClock.now
         var attempt = 0
         while true {
             do {
@@ -40,9 +42,10 @@ extension PostgresClient {
                 }
             } catch let error as LostBeforeBody {
                 attempt += 1
-                guard attempt < 4 else { throw error.underlying }
+                let pause = DatabaseFault.reconnectPause(attempt: attempt)
+                guard started.duration(to: .now) + pause <= DatabaseFault.reconnectWindow else { throw error.underlying }
                 RequestStage.mark("reconnecting")
-                try await Task.sleep(for: .milliseconds(25 * attempt))
+                try await Task.sleep(for: pause)
             }
         }
     }

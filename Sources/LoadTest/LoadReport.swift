@@ -169,6 +169,8 @@ public struct LoadReport: Sendable {
             let http_req_duration: Latency?
             let http_req_duration_by_scenario: [String: Latency]
             let http_req_duration_by_cache: [String: Latency]
+            /// Unix second → scenario → status → answers (requests by the second they started).
+            let per_second: [String: [String: [String: Int]]]
         }
         let document = Document(
             thresholds: results, passed: results.allSatisfy(\.passed), http_reqs: requests,
@@ -177,7 +179,10 @@ public struct LoadReport: Sendable {
             statuses: Dictionary(uniqueKeysWithValues: statuses.map { (String($0.key), $0.value) }),
             unanswered_samples: recorder.unansweredSamples, iterations_dropped: droppedIterations,
             cache_hit_rate: cacheHitRate, feed_no_database_rate: noDatabaseRate, feed_no_database_rate_by_scenario: noDatabaseRateByScenario, db_connections_max: peakConnections, duration_seconds: wallSeconds, generator_cpu: generatorCPU,
-            http_req_duration: latency, http_req_duration_by_scenario: latencyByScenario, http_req_duration_by_cache: latencyByCache)
+            http_req_duration: latency, http_req_duration_by_scenario: latencyByScenario, http_req_duration_by_cache: latencyByCache,
+            per_second: Dictionary(uniqueKeysWithValues: recorder.perSecond.map { second, scenarios in
+                (String(second), scenarios.mapValues { Dictionary(uniqueKeysWithValues: $0.map { (String($0.key), $0.value) }) })
+            }))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(document)

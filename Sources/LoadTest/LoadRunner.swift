@@ -152,7 +152,7 @@ public final class LoadRunner: Sendable {
                 let post = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
                 let id = post["id"] as? String
             {
-                recorder.acknowledge(post: id)
+                recorder.acknowledge(post: id, sentAgo: .now - started)
             }
         } catch {
             status = Self.neverConnected(error) ? Recorder.notConnected : Recorder.noAnswer

@@ -1,3 +1,4 @@
+import Foundation
 import Histogram
 import Synchronization
 
@@ -17,7 +18,10 @@ public final class Recorder: Sendable {
         var statuses: [Int: Int] = [:]
         var cacheHits = 0, cacheStale = 0, cacheLookups = 0
         var dropped = 0
-        var acknowledgedPosts: [String] = []
+        var acknowledgedPosts: [AcknowledgedPost] = []
+        /// Answers by the wall-clock second their request started, scenario and status: what a
+        /// fault drill lines up against the moment it injected the fault.
+        var perSecond: [Int: [String: [Int: Int]]] = [:]
         var unansweredSamples: [String] = []
         /// Since the last progress line.
         var window = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
@@ -46,6 +50,7 @@ public final class Recorder: Sendable {
     public func record(scenario: String, status: Int, latency: Duration, cache: String?) {
         let micros = UInt64(max(0, latency.components.seconds * 1_000_000 + latency.components.attoseconds / 1_000_000_000_000))
         let outcome = Self.classify(status: status)
+        let startedSecond = Int(Date().timeIntervalSince1970 - latency.seconds)
         state.withLock { state in
             let key = Key(scenario: scenario, cache: cache ?? "none")
             if state.histograms[key] == nil {
@@ -56,6 +61,7 @@ public final class Recorder: Sendable {
             state.requests += 1
             state.windowRequests += 1
             state.statuses[status, default: 0] += 1
+            state.perSecond[startedSecond, default: [:]][scenario, default: [:]][status, default: 0] += 1
             switch outcome {
             case .failed:
                 state.failed += 1
@@ -74,9 +80,24 @@ public final class Recorder: Sendable {
     /// An open-model iteration that could not start (too many in flight).
     public func dropIteration() { state.withLock { $0.dropped += 1 } }
 
+    /// A post the server acknowledged, with when (Unix seconds) its request was sent and answered:
+    /// a drill tells the writes sent after a fault from those that were committed before it.
+    public struct AcknowledgedPost: Sendable {
+        public let id: String
+        public let sent: Double
+        public let answered: Double
+    }
+
     /// A post the server acknowledged (create_post answered 200 with its id): it must be stored.
-    public func acknowledge(post id: String) { state.withLock { $0.acknowledgedPosts.append(id) } }
-    public var acknowledgedPosts: [String] { state.withLock { $0.acknowledgedPosts } }
+    public func acknowledge(post id: String, sentAgo: Duration) {
+        let now = Date().timeIntervalSince1970
+        let post = AcknowledgedPost(id: id, sent: now - sentAgo.seconds, answered: now)
+        state.withLock { $0.acknowledgedPosts.append(post) }
+    }
+    public var acknowledgedPosts: [AcknowledgedPost] { state.withLock { $0.acknowledgedPosts } }
+
+    /// Answers per wall-clock second (Unix) their request started, by scenario and status.
+    public var perSecond: [Int: [String: [Int: Int]]] { state.withLock { $0.perSecond } }
 
     /// What went wrong with the first few requests left without an answer (for the summary).
     public func sample(unanswered description: String) {
