@@ -160,10 +160,11 @@ def exact(front, instances):
 
 def scale(directory):
     print(f"\nscaling through haproxy ({os.cpu_count()} cores; the same offered load, open model; scripts/cluster scale)")
-    head = ["instances", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "429", "feeds without the database",
+    head = ["instances", "req/s", "p50 ms", "p95 ms", "p99 ms", "p95 ÷ 1 instance", "errors", "429", "feeds without the database",
             "101st request refused (only it)", "write on one, read on another: stale"]
     print(" | ".join(head))
     failed = False
+    reference = None
     for n in (1, 2, 3):
         path = os.path.join(directory, f"{n}.json")
         if not os.path.exists(path):
@@ -172,8 +173,10 @@ def scale(directory):
         checks = json.loads(open(os.path.join(directory, f"{n}.exact")).read())
         latency = summary.get("http_req_duration") or {}
         no_db = summary.get("feed_no_database_rate")
-        row = [n, f"{summary['http_reqs_per_second']:.0f}", f"{latency.get('med', 0):.1f}", f"{latency.get('p95', 0):.1f}",
-               f"{latency.get('p99', 0):.1f}", summary["http_req_failed"], summary["statuses"].get("429", 0),
+        p95 = latency.get("p95", 0)
+        reference = reference or p95
+        row = [n, f"{summary['http_reqs_per_second']:.0f}", f"{latency.get('med', 0):.1f}", f"{p95:.1f}",
+               f"{latency.get('p99', 0):.1f}", f"{p95 / reference:.2f}x" if reference else "-", summary["http_req_failed"], summary["statuses"].get("429", 0),
                f"{100 * no_db:.1f} %" if no_db is not None else "-",
                "yes" if checks["limit_exact"] else f"no: {checks['limit_refused_at'][:5]}",
                f"{checks['read_after_write_stale']}/{checks['read_after_write_tries']}"]
