@@ -84,7 +84,10 @@ extension DataAPIService {
         }
         let query = planner.builder.query(sql)
         let logger = self.logger
-        let (json, count) = try await run(caller, request, readOnly: viaGET, write: function.volatility == .volatile) { connection in
+        // PostgREST's access mode: GET and HEAD read only, and so is a POST to a STABLE or IMMUTABLE
+        // function (the feeds, as the Supabase clients call them) — which also lets a replica answer it.
+        let readOnly = viaGET || function.volatility != .volatile
+        let (json, count) = try await run(caller, request, readOnly: readOnly, write: function.volatility == .volatile) { connection in
             try await self.answer(try await connection.query(query, logger: logger))
         }
         if function.returnsVoid { return DataResponse(status: 204, body: nil) }

@@ -7,7 +7,7 @@ import PostgresNIO
 ///
 /// Such a request was not wrong, and the same request may well succeed a moment later: clients get
 /// `503` with `Retry-After` (as PostgREST and the Supabase clients expect of a database that is going
-/// away), never a `500`; and a read-only transaction that met one is tried once more on a fresh
+/// away), never a `500`; and a read-only transaction that met one is tried again on a fresh
 /// connection (`DataAPIService.run`), since it cannot have changed anything.
 public enum DatabaseFault {
     /// What `Retry-After` says for a lost connection: PostgreSQL restarts in about a second, and the

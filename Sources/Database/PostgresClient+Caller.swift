@@ -29,7 +29,7 @@ extension PostgresClient {
     ) async throws -> Result {
         // A pooled connection can be dead before the pool knows it (PostgreSQL restarted while it
         // sat idle). A transaction that lost its connection before `body` ran sent nothing that can
-        // commit, read or write: it starts once more on another connection, within a new deadline.
+        // commit, read or write: it starts again on another connection, within a new deadline.
         // The pool may lend the same dead connection again before it has seen it close: a few tries,
         // a moment apart, and while PostgreSQL is away (a restart, a failover to the replica) for up
         // to `DatabaseFault.reconnectWindow` in all, the pauses growing.

@@ -109,6 +109,14 @@ def drill(directory):
         if name != "instance":
             failed |= unanswered > 0
         failed |= any(int(k) == 500 for k in summary["statuses"])
+    routing = {"replica": 0, "primary": 0}
+    for line in open(os.path.join(directory, "routing")) if os.path.exists(os.path.join(directory, "routing")) else []:
+        target = line.split('target="')[1].split('"')[0]
+        routing[target] = routing.get(target, 0) + int(float(line.split()[-1]))
+    total = sum(routing.values())
+    if total:
+        print(f"\nread-only requests that reached the database, by where they ran: replica {routing['replica']} "
+              f"({100 * routing['replica'] / total:.0f} %), primary {routing['primary']}")
     print("\nresult:", "FAIL" if failed else "PASS", "(0 writes lost; writes back within 10 s of the kill; >= 99 % of reads answered during the failover; no 500; no request unanswered but those in flight on the killed instance)")
     sys.exit(1 if failed else 0)
 
