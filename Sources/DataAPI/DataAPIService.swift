@@ -117,24 +117,17 @@ public struct DataAPIService: Sendable {
         // connection, the pauses growing, within `DatabaseFault.reconnectWindow`. A write never is
         // (whether it committed cannot be known) and answers 503.
         if readOnly {
-            let started = ContinuousClock.now
-            var tries = 0
-            while true {
-                do {
-                    return try await attempt(caller, settings: settings, readOnly: true, fences: nil, body)
-                } catch let error where DatabaseFault.isConnectionLoss(error) {
-                    tries += 1
-                    let pause = DatabaseFault.reconnectPause(attempt: tries)
-                    guard started.duration(to: .now) + pause <= DatabaseFault.reconnectWindow else { throw mapped(error, caller: caller) }
+            do {
+                return try await DatabaseFault.retrying(while: DatabaseFault.isConnectionLoss) { error, tries in
                     if tries == 1 {
                         logger.notice("read-only request lost its database connection; trying again", metadata: ["error": "\(error)"])
                     }
                     RequestStage.mark("retrying on a fresh connection")
-                    // Cancelled (the server is stopping): the loss is the answer.
-                    guard (try? await Task.sleep(for: pause)) != nil else { throw mapped(error, caller: caller) }
-                } catch {
-                    throw mapped(error, caller: caller)
+                } _: {
+                    try await attempt(caller, settings: settings, readOnly: true, fences: nil, body)
                 }
+            } catch {
+                throw mapped(error, caller: caller)
             }
         }
         do {

@@ -22,8 +22,30 @@ public enum DatabaseFault {
     public static let reconnectWindow = Duration.seconds(5)
 
     /// The pause before try `attempt` (1, 2, …): 25 ms doubling up to half a second.
-    public static func reconnectPause(attempt: Int) -> Duration {
+    static func reconnectPause(attempt: Int) -> Duration {
         .milliseconds(min(500, 25 << min(max(attempt - 1, 0), 5)))
+    }
+
+    /// `body`, run again while it fails with an error `retryable` accepts — the pauses growing —
+    /// for up to `reconnectWindow` in all; then (or when cancelled while pausing) its last error.
+    /// `willRetry` hears of each such failure before the pause (with the try's number, from 1).
+    public static func retrying<Result>(
+        while retryable: (any Error) -> Bool, willRetry: (any Error, Int) -> Void = { _, _ in },
+        _ body: () async throws -> Result
+    ) async throws -> Result {
+        let started = ContinuousClock.now
+        var attempt = 0
+        while true {
+            do {
+                return try await body()
+            } catch where retryable(error) {
+                attempt += 1
+                let pause = reconnectPause(attempt: attempt)
+                guard started.duration(to: .now) + pause <= reconnectWindow else { throw error }
+                willRetry(error, attempt)
+                guard (try? await Task.sleep(for: pause)) != nil else { throw error }
+            }
+        }
     }
 
     public static func isConnectionLoss(_ error: any Error) -> Bool {

@@ -33,20 +33,14 @@ extension PostgresClient {
         // The pool may lend the same dead connection again before it has seen it close: a few tries,
         // a moment apart, and while PostgreSQL is away (a restart, a failover to the replica) for up
         // to `DatabaseFault.reconnectWindow` in all, the pauses growing.
-        let started = ContinuousClock.now
-        var attempt = 0
-        while true {
-            do {
-                return try await withAcquisitionDeadline(acquisitionTimeout) { acquired in
+        do {
+            return try await DatabaseFault.retrying(while: { $0 is LostBeforeBody }, willRetry: { _, _ in RequestStage.mark("reconnecting") }) {
+                try await withAcquisitionDeadline(acquisitionTimeout) { acquired in
                     try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger, onLease: acquired, body)
                 }
-            } catch let error as LostBeforeBody {
-                attempt += 1
-                let pause = DatabaseFault.reconnectPause(attempt: attempt)
-                guard started.duration(to: .now) + pause <= DatabaseFault.reconnectWindow else { throw error.underlying }
-                RequestStage.mark("reconnecting")
-                try await Task.sleep(for: pause)
             }
+        } catch let error as LostBeforeBody {
+            throw error.underlying
         }
     }
 

@@ -93,6 +93,42 @@ struct ConnectionLossTests {
         #expect(!DatabaseFault.isConnectionLoss(CancellationError()))
     }
 
+    @Test("retrying: a loss that passes is ridden out, anything else fails at once, and a loss that stays ends within the window")
+    func retryingWithinTheWindow() async throws {
+        // Two losses, then an answer: the caller gets the answer, having heard of both losses.
+        let tries = Counter()
+        var heard: [Int] = []
+        let answer = try await DatabaseFault.retrying(while: DatabaseFault.isConnectionLoss, willRetry: { _, attempt in heard.append(attempt) }) {
+            if tries.next() <= 2 { throw DatabaseConnectionLost() }
+            return 42
+        }
+        #expect(answer == 42 && heard == [1, 2])
+
+        // Not a loss: no second try.
+        let once = Counter()
+        await #expect(throws: CancellationError.self) {
+            try await DatabaseFault.retrying(while: DatabaseFault.isConnectionLoss) { () async throws -> Int in
+                _ = once.next()
+                throw CancellationError()
+            }
+        }
+        #expect(once.value == 1)
+
+        // A loss that never passes: the error, once the window is spent (never much later).
+        let started = ContinuousClock.now
+        let always = Counter()
+        await #expect(throws: DatabaseConnectionLost.self) {
+            try await DatabaseFault.retrying(while: DatabaseFault.isConnectionLoss) { () async throws -> Int in
+                _ = always.next()
+                throw DatabaseConnectionLost()
+            }
+        }
+        let spent = started.duration(to: .now)
+        #expect(spent <= DatabaseFault.reconnectWindow + .seconds(1), "\(spent)")
+        #expect(spent >= DatabaseFault.reconnectWindow - .milliseconds(600), "\(spent)")
+        #expect(always.value > 5)
+    }
+
     @Test("withTimeout returns at its timeout even when the operation ignores cancellation")
     func timeoutDoesNotWaitForTheOperation() async {
         let started = ContinuousClock.now
@@ -109,5 +145,14 @@ struct ConnectionLossTests {
     /// Stands for an await that never ends: sleeps on, whatever cancellation says.
     static func waitIgnoringCancellation(seconds: Int) async {
         for _ in 0..<seconds * 10 { try? await Task.sleep(for: .milliseconds(100)) }
+    }
+}
+
+/// A count shared with the closures of one test.
+private final class Counter: @unchecked Sendable {
+    private(set) var value = 0
+    func next() -> Int {
+        value += 1
+        return value
     }
 }
