@@ -811,15 +811,20 @@ CREATE OR REPLACE FUNCTION internal.announce_viewers()
 AS $function$
 DECLARE
     viewers uuid[];
+    f public.follows;
 BEGIN
     IF TG_TABLE_NAME = 'follows' THEN
         -- The followed profile sees nothing new: whose posts it sees depends on whom it follows.
-        viewers := ARRAY[(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END).follower_id];
-    ELSE
-        viewers := ARRAY[
-            (CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END).blocker_id,
-            (CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END).blocked_id];
+        f := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+        PERFORM pg_notify('feedfusion_cache', json_build_object(
+            't', 'follow', 'u', f.follower_id, 'a', f.followed_profile_id,
+            'e', CASE WHEN f.followed_entity_id IS NULL THEN '{}'::uuid[] ELSE ARRAY[f.followed_entity_id] END,
+            'op', TG_OP)::text);
+        RETURN NULL;
     END IF;
+    viewers := ARRAY[
+        (CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END).blocker_id,
+        (CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END).blocked_id];
     PERFORM pg_notify('feedfusion_cache', json_build_object('t', 'viewers', 'v', viewers)::text);
     RETURN NULL;
 END
@@ -1167,10 +1172,14 @@ $function$
 
 CREATE OR REPLACE FUNCTION internal.home_fanout(p_post uuid, p_viewers uuid[])
  RETURNS TABLE(viewer uuid, item text)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO ''
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH post AS MATERIALIZED (
         SELECT p.id AS post_id, p.author_id, p.body, p.visibility, p.created_at, p.like_count, p.author_private,
             CASE WHEN p.location IS NOT NULL THEN pg_catalog.jsonb_build_object(
@@ -1193,6 +1202,8 @@ AS $function$
     ),
     related AS (
         -- Each way a viewer can have the post in their home is one of the home feed's sources.
+        -- Many viewers (a post's fan-out to the cached homes): found from the post's side, its
+        -- author's and targeted places' followers by index, joined to the viewers by hash.
         SELECT c.id, c.reason
         FROM post p
         CROSS JOIN LATERAL (
@@ -1206,6 +1217,24 @@ AS $function$
                 WHERE t.post_id = p.post_id AND t.target_profile_id IS NOT NULL
         ) c
         JOIN unnest(p_viewers) AS v(id) ON v.id = c.id
+        WHERE pg_catalog.cardinality(p_viewers) > 8
+        UNION ALL
+        -- A few viewers (a follow's merge, a report, one live home): each viewer's own keys probed,
+        -- so that a post of an author with thousands of followers does not read them all.
+        SELECT v.id, c.reason
+        FROM post p
+        CROSS JOIN unnest(p_viewers) AS v(id)
+        CROSS JOIN LATERAL (
+            SELECT 'self' AS reason WHERE p.author_id = v.id
+            UNION ALL SELECT 'following' FROM public.follows f
+                WHERE f.follower_id = v.id AND f.followed_profile_id = p.author_id AND f.status = 'accepted'
+            UNION ALL SELECT 'entity' FROM public.post_targets t
+                JOIN public.follows f ON f.follower_id = v.id AND f.followed_entity_id = t.target_entity_id
+                WHERE t.post_id = p.post_id AND t.target_entity_id IS NOT NULL
+            UNION ALL SELECT 'mention' FROM public.post_targets t
+                WHERE t.post_id = p.post_id AND t.target_profile_id = v.id
+        ) c
+        WHERE pg_catalog.cardinality(p_viewers) <= 8
     ),
     candidate AS (
         SELECT r.id,
@@ -1263,7 +1292,51 @@ AS $function$
        OR (NOT v.blocked_by_author AND NOT v.blocks_author
            AND ((v.visibility = 'public' AND NOT v.author_private)
                 OR (v.visibility <> 'private' AND v.follows_author)))
-       OR v.admin
+       OR v.admin;
+END
+$function$
+;
+-- executable by: owner only
+
+CREATE OR REPLACE FUNCTION internal.home_merge(p_viewer uuid, p_profile uuid, p_entity uuid, p_below text, p_window uuid[], p_limit integer)
+ RETURNS TABLE(post uuid, item text)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    -- Nothing below: the window holds the whole feed. Plain values, so that the keyset bound is an
+    -- index condition (a row built in the query was a filter over all of an author's posts).
+    v_below_at timestamptz := '-infinity';
+    v_below_id uuid := '00000000-0000-0000-0000-000000000000';
+BEGIN
+    IF p_below IS NOT NULL THEN
+        SELECT c.created_at, c.id INTO v_below_at, v_below_id FROM internal.decode_cursor(p_below) c;
+    END IF;
+    RETURN QUERY
+    WITH candidate AS (
+        (SELECT p.id FROM public.posts p
+         WHERE p_profile IS NOT NULL AND p.author_id = p_profile AND (p.created_at, p.id) > (v_below_at, v_below_id)
+         ORDER BY p.created_at DESC, p.id DESC
+         LIMIT p_limit)
+        UNION
+        (SELECT t.post_id FROM public.post_targets t
+         WHERE p_entity IS NOT NULL AND t.target_entity_id = p_entity
+           AND (t.post_created_at, t.post_id) > (v_below_at, v_below_id)
+         ORDER BY t.post_created_at DESC, t.post_id DESC
+         LIMIT p_limit)
+        UNION
+        SELECT p.id FROM public.posts p
+        WHERE p.id = ANY (p_window)
+          AND (p.author_id = p_profile
+               OR EXISTS (SELECT 1 FROM public.post_targets t WHERE t.post_id = p.id AND t.target_entity_id = p_entity))
+    )
+    SELECT c.id, f.item
+    FROM candidate c
+    LEFT JOIN LATERAL internal.home_fanout(c.id, ARRAY[p_viewer]) f ON true;
+END
 $function$
 ;
 -- executable by: owner only

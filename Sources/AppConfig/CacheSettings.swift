@@ -10,12 +10,16 @@ public struct CacheSettings: Sendable {
     /// A refresh slower than this is answered from a stale entry (when there is one) meanwhile.
     public var staleIfSlowerMilliseconds: Int = 1000
     public var maxEntries: Int = 10_000
-    public var maxMegabytes: Int = 64
+    /// Room for about 3,000 home windows (60 rows each) besides the shared pages.
+    public var maxMegabytes: Int = 256
     /// XFetch's β (probabilistic early refresh): 0 turns early refresh off.
     public var xfetchBeta: Double = 1
     /// Each answer lives between (1 − jitter)·TTL and the TTL, at random, so that answers computed
     /// together do not expire together (a 1,000-user arrival came back as a second storm a TTL later).
     public var ttlJitter: Double = 0.25
+    /// How long a home window lives unread: kept correct by fan-out and follow merges, so this is how
+    /// long an idle reader's timeline stays built, not how stale it may be.
+    public var windowTTLSeconds: Int = 600
     /// RPCs answered from the cache (`/rest/v1/rpc/<name>`, POST and GET).
     public var functions: Set<String> = ["feed_fusion_home", "feed_fusion_profile", "feed_fusion_entity", "feed_fusion_nearby"]
     /// `Cache-Control` of anonymous GET reads: browsers keep them `max-age`, shared caches (CDNs) `s-maxage`.
@@ -37,6 +41,7 @@ extension CacheSettings {
         maxMegabytes = try reader.integer("CACHE_MAX_MB", in: 1...65_536) ?? maxMegabytes
         xfetchBeta = try reader.number("CACHE_XFETCH_BETA", in: 0...100) ?? xfetchBeta
         ttlJitter = try reader.number("CACHE_TTL_JITTER", in: 0...0.9) ?? ttlJitter
+        windowTTLSeconds = try reader.integer("CACHE_WINDOW_TTL_SECONDS", in: 1...86_400) ?? windowTTLSeconds
         if let names = try reader.string("CACHE_FUNCTIONS") {
             functions = Set(names.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         }

@@ -81,6 +81,7 @@ public struct CacheInvalidationListener: Service {
         var passedEarly: [UUID] = [], passedAfterPush: [UUID] = []
         var sincePreviousFence = false  // a pushed post among the events since the last fence
         var dropAll = false
+        var follows: [(viewer: UUID, profile: UUID?, entity: UUID?)] = []
         let events = payloads.map { (payload: $0, event: InvalidationEvent.decode($0)) }
         // New posts go on top of the cached homes they belong to (fan-out on write) instead of
         // dropping them. Without a connection to ask, or with a shared level in Redis (whose copies
@@ -122,6 +123,15 @@ public struct CacheInvalidationListener: Service {
                 entities.formUnion(eventEntities)
             case .viewers:
                 tags += (event.v ?? []).map { .viewer(CacheTag.id($0)) }
+            case .follow:
+                guard let viewer = event.u else { continue }
+                // Merged into the window below when this instance can ask and owns its copies.
+                if pushToCache {
+                    cache.invalidate(viewerKeepingWindows: CacheTag.id(viewer))
+                    follows.append((viewer, event.a, event.e?.first))
+                } else {
+                    tags.append(.viewer(CacheTag.id(viewer)))
+                }
             case .profile:
                 if let author = event.a { tags += [.profile(CacheTag.id(author)), .home(CacheTag.id(author))] }
                 // Its posts may be in any entity or nearby feed, and in the home of anyone following a
@@ -157,6 +167,8 @@ public struct CacheInvalidationListener: Service {
             if !tags.isEmpty || !kinds.isEmpty {
                 await cache.invalidateEverywhere(tags, kinds: kinds.sorted())
             }
+            // Before the follows' fences: the follower reads their home with the follow in it.
+            if let connection, !follows.isEmpty { await merge(follows, on: connection) }
             for token in passedEarly { fences?.passed(token) }
             passedEarly = []
             if let connection, !inserted.isEmpty {
@@ -204,6 +216,37 @@ public struct CacheInvalidationListener: Service {
         } catch {
             logger.warning("home fan-out failed; the homes it would change are dropped", metadata: ["error": "\(String(reflecting: error))"])
             await cache.invalidateEverywhere(viewers.map { .home($0) })
+        }
+    }
+
+    /// A follow or unfollow into the follower's cached home windows, instead of dropping them
+    /// (Mastodon's merge into / unmerge from home): the database says which posts' rows changed
+    /// within the window and what they are now (`internal.home_merge`, migration 0035, built on the
+    /// fan-out's rule that HomeFanoutTests holds to the policies). One query per follow; when it
+    /// cannot be asked, the window is dropped.
+    func merge(_ follows: [(viewer: UUID, profile: UUID?, entity: UUID?)], on connection: PostgresConnection) async {
+        let logger = logger
+        for follow in follows {
+            let viewer = CacheTag.id(follow.viewer)
+            for window in cache.homeWindows(of: viewer) {
+                do {
+                    let ids = window.ids.compactMap(UUID.init(uuidString:))
+                    let changes = try await untilConnectionLost(connection) {
+                        var changes: [String: String?] = [:]
+                        let rows = try await connection.query(
+                            """
+                            SELECT post, item FROM internal.home_merge(
+                                \(follow.viewer), \(follow.profile)::uuid, \(follow.entity)::uuid, \(window.below)::text, \(ids), \(window.limit)::int)
+                            """, logger: logger)
+                        for try await (post, item) in rows.decode((UUID, String?).self) { changes[CacheTag.id(post)] = item }
+                        return changes
+                    }
+                    cache.merge(changes, into: window)
+                } catch {
+                    logger.warning("home merge after a follow failed; the window is dropped", metadata: ["error": "\(String(reflecting: error))"])
+                    cache.invalidate([.viewer(viewer)])
+                }
+            }
         }
     }
 

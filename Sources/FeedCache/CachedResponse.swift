@@ -17,6 +17,9 @@ public struct CachedResponse: Sendable {
     /// For an anonymous page that signed-in viewers may share: what the database said about the
     /// posts it was chosen from (set when it was computed; absent on a copy read back from Redis).
     public var sharing: PageFacts?
+    /// A home window that lost rows (an unfollow took posts out of a full one): it still holds every
+    /// row above its last, but no longer the whole feed even though it is short.
+    public var incomplete = false
 
     public init(status: Int, contentType: String, contentRange: String?, body: ByteBuffer, gzipped: ByteBuffer? = nil) {
         self.status = status
@@ -37,6 +40,7 @@ public struct CachedResponse: Sendable {
         gzipped = nil
         etag = Self.etag(of: body)
         self.slots = slots
+        incomplete = window.incomplete
     }
 
     /// The slots of a feed page, an empty one (`[]`, which has none to scan) included; nil for

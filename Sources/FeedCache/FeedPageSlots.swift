@@ -171,6 +171,29 @@ public struct FeedPageSlots: Sendable, Equatable {
         return .changed(output, FeedPageSlots(rows: slots))
     }
 
+    /// A feed page with some posts' rows changed at once (`changes`: post id → its row now, or nil
+    /// when it left the feed): a changed row replaces the old one, a new one goes in its keyset
+    /// place, a gone one is taken out; then cut back to `limit`. What a follow or an unfollow does to
+    /// a home window (Mastodon's merge into / unmerge from home). Nil when a row has no cursor to
+    /// order by (drop the page instead).
+    public func merging(_ changes: [String: String?], limit: Int, onto body: ByteBuffer) -> (body: ByteBuffer, slots: FeedPageSlots)? {
+        let bytes = body.readableBytesView
+        guard bytes.first == UInt8(ascii: "["), limit >= 1 else { return nil }
+        var kept: [(key: CursorKey, row: String)] = []
+        for row in rows where changes[row.id] == nil {
+            guard let key = row.cursor.flatMap(Self.cursorKey) else { return nil }
+            kept.append((key, String(decoding: bytes[(bytes.startIndex + row.bytes.lowerBound)..<(bytes.startIndex + row.bytes.upperBound)], as: UTF8.self)))
+        }
+        for case let (_, row?) in changes {
+            guard let cursor = Self.scan(ByteBuffer(string: row))?.rows.first?.cursor, let key = Self.cursorKey(cursor) else { return nil }
+            kept.append((key, row))
+        }
+        kept.sort { $0.key > $1.key }
+        let output = ByteBuffer(string: "[" + kept.prefix(limit).map(\.row).joined(separator: ",") + "]")
+        guard let slots = kept.isEmpty ? .empty : Self.scan(output) else { return nil }
+        return (output, slots)
+    }
+
     /// A cursor's place in keyset order (base64url of "<microseconds>~<id>", migration 0009):
     /// compared as the feeds order rows, time then id (PostgreSQL compares uuids as their bytes,
     /// which is the order of their lower-case text).

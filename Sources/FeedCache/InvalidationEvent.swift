@@ -7,8 +7,11 @@ struct InvalidationEvent: Decodable, Sendable {
         case post
         /// A post gained or lost a target.
         case target
-        /// Follows or blocks of these users changed: everything they see may change.
+        /// Blocks of these users changed: everything they see may change.
         case viewers
+        /// `u` followed or unfollowed (`op`) profile `a` or entity `e` (migration 0035): their home
+        /// window is merged, what else they see is dropped.
+        case follow
         /// A profile changed (name, avatar, privacy): every feed showing its posts may change.
         case profile
         /// Anything else (an entity renamed, a table truncated): drop everything.

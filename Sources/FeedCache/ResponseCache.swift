@@ -26,6 +26,11 @@ public final class ResponseCache: Sendable {
         /// answers computed together (after a restart, or when many users arrive at once) do not
         /// all expire together and come back to the database in one storm.
         public var ttlJitter: Double = 0
+        /// How long a home window (tag `homewindow:<viewer>`) lives unread. Fan-out on write and the
+        /// follow merge keep it correct, so this is not a freshness bound but how long an idle
+        /// reader's timeline is kept before it is rebuilt on their next read (Mastodon keeps those of
+        /// users active in the last days); the cache's bounds evict the least recent first.
+        public var windowTTL: Duration = .seconds(600)
         public init() {}
     }
 
@@ -75,7 +80,7 @@ public final class ResponseCache: Sendable {
         self.configuration = configuration
         self.shared = shared
         // A page may be served until its TTL and stale window have passed: keep what is newer as long.
-        counters = LiveCounters(retention: configuration.ttl + configuration.staleLimit, clock: clock)
+        counters = LiveCounters(retention: max(configuration.ttl, configuration.windowTTL) + configuration.staleLimit, clock: clock)
         relations = ViewerRelationsStore(ttl: configuration.ttl, maxEntries: configuration.maxEntries, clock: clock)
         self.clock = clock
         self.random = random
@@ -264,6 +269,80 @@ public final class ResponseCache: Sendable {
         }
     }
 
+    /// The tag kind of a viewer's home window (`homewindow:<viewer>`), which a follow merges into.
+    public static let homeWindowKind = "homewindow"
+
+    /// A cached home window as a follow's merge needs it: which entry (and version), the cursor of
+    /// its last row when it does not hold the whole feed, its posts, and its limit.
+    public struct WindowBounds: Sendable {
+        public let key: String
+        let version: Int
+        public let below: String?
+        public let ids: [String]
+        public let limit: Int
+    }
+
+    /// The viewer's cached home windows (one per content type asked).
+    public func homeWindows(of viewer: String) -> [WindowBounds] {
+        state.withLock { state in
+            (state.tagIndex[Self.homeWindowKind]?[viewer] ?? []).compactMap { key -> WindowBounds? in
+                guard let entry = state.entries[key], let slots = entry.response.pageSlots,
+                    let limit = entry.tags.first(where: { $0.kind == Self.homeTopKind })?.id.split(separator: "/").last.flatMap({ Int($0) })
+                else { return nil }
+                let whole = !entry.response.incomplete && slots.rows.count < limit
+                return WindowBounds(
+                    key: key, version: entry.version, below: whole ? nil : slots.rows.last?.cursor, ids: slots.rows.map(\.id), limit: limit)
+            }
+        }
+    }
+
+    /// A follow or unfollow, before its merge: drops what else the viewer sees (their pages computed
+    /// under their role, their relations) and abandons their computations in flight (they may have
+    /// read from before it), but keeps the home windows, which `merge` corrects.
+    public func invalidate(viewerKeepingWindows viewer: String) {
+        relations.forget(viewer)
+        state.withLock { state in
+            let windows = state.tagIndex[Self.homeWindowKind]?[viewer] ?? []
+            let keys = (state.tagIndex["viewer"]?[viewer] ?? []).subtracting(windows)
+            for (key, flight) in state.flights where flight.tags.contains(.viewer(viewer)) { state.flights[key] = nil }
+            for key in keys { remove(key, in: &state) }
+            state.statistics.invalidations += keys.count
+        }
+    }
+
+    /// Puts a follow's changed rows (post id → its row in the viewer's home now, nil when it left)
+    /// into the window `bounds` describes, if it is still the entry they were read from (one stored
+    /// since was computed after the follow). A window that lost rows is marked incomplete; one that
+    /// cannot be merged is dropped. Answers whether the window was kept.
+    @discardableResult
+    public func merge(_ changes: [String: String?], into bounds: WindowBounds) -> Bool {
+        guard let entry = state.withLock({ $0.entries[bounds.key] }), entry.version == bounds.version else { return true }
+        let merged = entry.response.pageSlots?.merging(changes, limit: bounds.limit, onto: entry.response.body)
+        return state.withLock { state in
+            guard let current = state.entries[bounds.key], current.version == bounds.version else { return true }
+            guard let merged else {
+                remove(bounds.key, in: &state)
+                state.statistics.invalidations += 1
+                return false
+            }
+            var response = CachedResponse(body: merged.body, slots: merged.slots, of: current.response)
+            // Rows taken out of a window that did not hold the whole feed: the rows below it are unknown.
+            response.incomplete = current.response.incomplete || (bounds.below != nil && merged.slots.rows.count < bounds.limit)
+            // Emptied so: no last row left to say how far down it holds the feed.
+            if response.incomplete && merged.slots.rows.isEmpty {
+                remove(bounds.key, in: &state)
+                state.statistics.invalidations += 1
+                return false
+            }
+            let replaced = Entry(
+                response: response, tags: current.tags, storedAt: current.storedAt, expiresAt: current.expiresAt, cost: current.cost,
+                version: nextVersion(&state))
+            state.bytes += replaced.size - current.size
+            state.entries[bounds.key] = replaced
+            return true
+        }
+    }
+
     private func nextVersion(_ state: inout State) -> Int {
         state.nextVersion += 1
         return state.nextVersion
@@ -377,10 +456,11 @@ public final class ResponseCache: Sendable {
             remove(key, in: &state)
             let now = clock()
             // A shared answer keeps its age (for `Age`) and lives no longer here than in Redis.
-            let lifetime = configuration.ttlJitter > 0 ? configuration.ttl * (1 - configuration.ttlJitter * random()) : configuration.ttl
+            let ttl = tags.contains { $0.kind == Self.homeWindowKind } ? configuration.windowTTL : configuration.ttl
+            let lifetime = configuration.ttlJitter > 0 ? ttl * (1 - configuration.ttlJitter * random()) : ttl
             let left = min(lifetime, timeToLive ?? lifetime)
             let entry = Entry(
-                response: response, tags: tags, storedAt: now - (configuration.ttl - left), expiresAt: now + left, cost: cost,
+                response: response, tags: tags, storedAt: now - (ttl - left), expiresAt: now + left, cost: cost,
                 version: nextVersion(&state))
             guard entry.size <= configuration.maxBytes else { return response }
             state.entries[key] = entry

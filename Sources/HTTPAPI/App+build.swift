@@ -159,6 +159,7 @@ func makeCache(_ settings: CacheSettings, shared: SharedCache? = nil) -> Respons
     configuration.maxBytes = settings.maxMegabytes << 20
     configuration.beta = settings.xfetchBeta
     configuration.ttlJitter = settings.ttlJitter
+    configuration.windowTTL = .seconds(settings.windowTTLSeconds)
     return ResponseCache(configuration, mayServeStale: { error in
         switch error {
         case is CachedRPCs.NotCacheable: false

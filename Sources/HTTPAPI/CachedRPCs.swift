@@ -304,7 +304,10 @@ public struct CachedRPCs: Sendable {
         do {
             answer = try await cache.fetch(
                 [schema, "feed_fusion_home", "window", "authenticated", viewer, "\(rows)", contentType].joined(separator: "\u{0}"),
-                tags: { [.viewer(viewer), .home(viewer), CacheTag(ResponseCache.homeTopKind, "\(viewer)/\(rows)")] }
+                tags: {
+                    [.viewer(viewer), .home(viewer), CacheTag(ResponseCache.homeTopKind, "\(viewer)/\(rows)"),
+                     CacheTag(ResponseCache.homeWindowKind, viewer)]
+                }
             ) {
                 try Self.stored(try await computeWindow(), contentType: contentType, compressed: false)
             }
@@ -313,7 +316,7 @@ public struct CachedRPCs: Sendable {
         }
         let window = answer.response
         guard let slots = window.pageSlots,
-            let page = slots.page(after: plain.cursor, limit: plain.limit, complete: slots.rows.count < rows, of: window.body)
+            let page = slots.page(after: plain.cursor, limit: plain.limit, complete: !window.incomplete && slots.rows.count < rows, of: window.body)
         else { return nil }
         return respond(answer, request, context, caching: caching, page: page, detail: "home-window")
     }

@@ -77,10 +77,12 @@ struct RestController: Sendable {
         // Telemetry calls change no feed: a client tracker flushing every few seconds would
         // otherwise empty its user's cache each time.
         // Likes neither: they change counters, which every page shows live (`LiveCounters`). Nor a
-        // new post while the listener is in place: the write waited for it, and it changed exactly
-        // the pages the post is on (the author's profile dropped, the homes it belongs to pushed).
+        // new post or a follow while the listener is in place: the write waited for it, and it
+        // changed exactly the pages it concerns (the author's profile dropped, the homes the post
+        // belongs to pushed; the follower's window merged, their other pages dropped).
         let counterOnly = isRPC ? Self.counterFunctions.contains(function) : context.parameters.get("resource") == "post_likes"
-        let announcedExactly = isRPC && function == "create_post" && service.fences?.isListening == true
+        let announcedExactly = service.fences?.isListening == true
+            && (isRPC ? Self.exactlyAnnouncedFunctions.contains(function) : context.parameters.get("resource") == "follows")
         if action != .read, action != .rpcGET, !Self.telemetryFunctions.contains(function), !counterOnly, !announcedExactly,
             let user = context.caller.userID
         {
@@ -113,6 +115,9 @@ struct RestController: Sendable {
 
     /// RPCs that change only counters (migration 0020 announces them as such).
     static let counterFunctions: Set<String> = ["like_post", "unlike_post"]
+    static let exactlyAnnouncedFunctions: Set<String> = [
+        "create_post", "follow_profile", "unfollow_profile", "follow_entity", "unfollow_entity",
+    ]
 
     static let singleObjectMediaType = "application/vnd.pgrst.object+json"
     static let singleObjectContentType = singleObjectMediaType + "; charset=utf-8"

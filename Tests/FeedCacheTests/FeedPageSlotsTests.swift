@@ -118,4 +118,58 @@ struct FeedPageSlotsTests {
         #expect(hit.outcome == .hit)
         #expect(Self.ids(hit.response.body).count == 6)
     }
+    @Test("a follow's merge: rows replaced, put in their places and taken out, cut to the limit; a full window that lost rows is incomplete")
+    func merging() async throws {
+        let cache = ResponseCache(ResponseCache.Configuration())
+        let viewer = "v1"
+        let tags = [CacheTag.viewer(viewer), CacheTag.home(viewer), CacheTag(ResponseCache.homeTopKind, "\(viewer)/6"),
+                    CacheTag(ResponseCache.homeWindowKind, viewer)]
+        func id(_ index: Int) -> String { String(format: "6f1c2b1e-0000-4000-8000-%012d", index) }
+        func row(_ index: Int) -> String { Self.row(index, micros: 1_000_000 + Int64(index)) }
+        // A full window: rows 20, 18, …, 10 (the feed goes on below).
+        _ = try await cache.fetch("window", tags: tags) {
+            CachedResponse(status: 200, contentType: "application/json", contentRange: nil, body: Self.page([20, 18, 16, 14, 12, 10]))
+        }
+        var bounds = try #require(cache.homeWindows(of: viewer).first)
+        #expect(bounds.limit == 6 && bounds.ids.count == 6)
+        #expect(bounds.below == (try #require(FeedPageSlots.scan(Self.page([10])))).rows.first?.cursor)
+        // A follow: 19 and 15 come in, 16's row changes (its reasons), 11 goes below the cut.
+        let changed = row(16).replacingOccurrences(of: "[\"following\"]", with: "[\"entity\",\"following\"]")
+        #expect(cache.merge([id(19): row(19), id(15): row(15), id(16): changed, id(11): row(11)], into: bounds))
+        var window = try await cache.fetch("window", tags: tags) { Issue.record("dropped"); return response("[]") }
+        #expect(Self.ids(window.response.body) == [20, 19, 18, 16, 15, 14].map(id))
+        #expect(String(buffer: window.response.body).contains("[\"entity\",\"following\"]"))
+        #expect(window.response.slots == FeedPageSlots.scan(window.response.body))
+        #expect(!window.response.incomplete)
+        // An unfollow: 19 and 15 leave a full window, which now holds fewer rows than its limit
+        // without being the whole feed.
+        bounds = try #require(cache.homeWindows(of: viewer).first)
+        #expect(cache.merge([id(19): nil, id(15): nil], into: bounds))
+        window = try await cache.fetch("window", tags: tags) { Issue.record("dropped"); return response("[]") }
+        #expect(Self.ids(window.response.body) == [20, 18, 16, 14].map(id))
+        #expect(window.response.incomplete)
+        #expect(window.response.slots == FeedPageSlots.scan(window.response.body))
+        bounds = try #require(cache.homeWindows(of: viewer).first)
+        #expect(bounds.below == window.response.slots?.rows.last?.cursor)
+        // A merge read from an older version of the window is not applied to a newer one.
+        let stale = bounds
+        #expect(cache.merge([id(17): row(17)], into: bounds))
+        #expect(cache.merge([id(13): row(13)], into: stale))
+        window = try await cache.fetch("window", tags: tags) { Issue.record("dropped"); return response("[]") }
+        #expect(Self.ids(window.response.body) == [20, 18, 17, 16, 14].map(id))
+        // Emptied, an incomplete window no longer says how far down it holds the feed: dropped.
+        bounds = try #require(cache.homeWindows(of: viewer).first)
+        #expect(!cache.merge(Dictionary(uniqueKeysWithValues: [20, 18, 17, 16, 14].map { (id($0), String?.none) }), into: bounds))
+        #expect(cache.homeWindows(of: viewer).isEmpty)
+        // A follow keeps the windows but drops the viewer's other pages.
+        _ = try await cache.fetch("window", tags: tags) {
+            CachedResponse(status: 200, contentType: "application/json", contentRange: nil, body: Self.page([3, 2, 1]))
+        }
+        _ = try await cache.fetch("profile", tags: [.viewer(viewer), .profile("p")]) { response("[]") }
+        cache.invalidate(viewerKeepingWindows: viewer)
+        #expect(cache.homeWindows(of: viewer).count == 1)
+        let profile = try await cache.fetch("profile", tags: [.viewer(viewer), .profile("p")]) { response("[]") }
+        #expect(profile.outcome == .miss)
+    }
 }
+

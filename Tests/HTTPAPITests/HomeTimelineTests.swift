@@ -149,4 +149,56 @@ struct HomeTimelineTests {
             }
         }
     }
+    /// A follow or unfollow corrects the follower's cached home window in place (migration 0035)
+    /// instead of dropping it. The window holds 60 rows; here the viewer's home runs to more than a
+    /// hundred, so an unfollow leaves a window that no longer reaches as far down as it did, and the
+    /// pages past its rows must come from the database. Each answer is compared, page by page, with
+    /// the feed run under the viewer's role; the first page after each change must be served from
+    /// the window (merged, not recomputed).
+    @Test("a follow and an unfollow merge into the cached home window, rows in and out, page by page")
+    func followMerge() async throws {
+        let database = try await TestDatabase.migrated()
+        let (viewer, prolific, quiet, place) = try await database.withClient { db in
+            let viewer = try await Fixtures.createUser(db, username: "merge_viewer")
+            let prolific = try await Fixtures.createUser(db, username: "merge_prolific")
+            let quiet = try await Fixtures.createUser(db, username: "merge_quiet")
+            let other = try await Fixtures.createUser(db, username: "merge_other")
+            let place = UUID()
+            try await db.query("INSERT INTO public.entities (id, kind, name) VALUES (\(place), 'place', 'merge place')")
+            try await Fixtures.follow(db, follower: viewer, followed: quiet)
+            for index in 0..<80 {
+                let post = try await Fixtures.createPost(
+                    db, author: prolific, body: "prolific \(index)", visibility: index % 5 == 4 ? "followers" : "public")
+                // Some of the prolific author's posts are at the place too: following both, one row, two reasons.
+                if index % 7 == 0 { try await db.query("INSERT INTO public.post_targets (post_id, target_entity_id) VALUES (\(post), \(place))") }
+                if index % 2 == 0 { try await Fixtures.createPost(db, author: quiet, body: "quiet \(index)") }
+                if index % 3 == 0 {
+                    let there = try await Fixtures.createPost(db, author: other, body: "other \(index)")
+                    try await db.query("INSERT INTO public.post_targets (post_id, target_entity_id) VALUES (\(there), \(place))")
+                }
+            }
+            return (viewer, prolific, quiet, place)
+        }
+        let app = try await TestApp.make(url: database.url)
+        let key = try await app.apiKey(.anon)
+        try await app.application.test(.router) { client in
+            let rest = RestTestClient(client: client, apiKey: key)
+            let reader = rest.callAs(try await RestTestClient.token(for: viewer))
+            try await Self.expectAgreement(rest, [viewer], database, "before")
+            let steps: [(String, String, UUID)] = [
+                ("follow_profile", "p_profile_id", prolific), ("follow_entity", "p_entity_id", place),
+                ("unfollow_profile", "p_profile_id", prolific), ("follow_profile", "p_profile_id", prolific),
+                ("unfollow_entity", "p_entity_id", place), ("unfollow_profile", "p_profile_id", quiet),
+            ]
+            for (function, argument, subject) in steps {
+                let reply = try await reader.send(.post, "/rpc/\(function)", json: [argument: subject.uuidString])
+                #expect(reply.status.code < 300, "\(function): \(String(decoding: reply.body, as: UTF8.self))")
+                let first = try await reader.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 20])
+                let status = first["Cache-Status"] ?? "-"
+                #expect(status.contains("hit") && status.contains("home-window"), "after \(function): \(status)")
+                try await Self.expectAgreement(rest, [viewer], database, "after \(function)")
+            }
+        }
+    }
 }
+
