@@ -3,8 +3,11 @@ import Foundation
 /// The in-process answer cache in front of the feed RPCs, and the HTTP caching headers.
 public struct CacheSettings: Sendable {
     public var enabled: Bool = true
-    /// How long an answer is fresh; writes drop affected answers sooner (this is only the safety net).
-    public var ttlSeconds: Int = 60
+    /// How long an answer is fresh; writes drop affected answers sooner (this is only the safety net:
+    /// every write that changes a feed is announced and drops or corrects exactly what it changed, so
+    /// the TTL bounds how long an answer lives, not how stale it may be; 5 minutes keeps the less
+    /// popular profiles' pages between their readers, which 60 s did not).
+    public var ttlSeconds: Int = 300
     /// How long past its expiry an answer may still be served when the database fails or is slow.
     public var staleSeconds: Int = 300
     /// A refresh slower than this is answered from a stale entry (when there is one) meanwhile.
