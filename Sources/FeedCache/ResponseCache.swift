@@ -185,6 +185,12 @@ public final class ResponseCache: Sendable {
 
     /// Drops every answer carrying one of `tags`, and keeps computations in flight for them from being stored.
     public func invalidate(_ tags: some Sequence<CacheTag>) {
+        invalidate(tags, sparingWindows: false)
+    }
+
+    /// `invalidate`; with `sparingWindows`, the home windows of the viewers named stay (a follow's
+    /// merge corrects them) while their computations in flight are still abandoned.
+    private func invalidate(_ tags: some Sequence<CacheTag>, sparingWindows: Bool) {
         // A viewer's follows or blocks changed: so may their relations.
         for tag in tags where tag.kind == "viewer" { relations.forget(tag.id) }
         state.withLock { state in
@@ -192,6 +198,7 @@ public final class ResponseCache: Sendable {
             var touched = Set<CacheTag>()
             for tag in tags where touched.insert(tag).inserted {
                 keys.formUnion(state.tagIndex[tag.kind]?[tag.id] ?? [])
+                if sparingWindows, tag.kind == "viewer" { keys.subtract(state.tagIndex[Self.homeWindowKind]?[tag.id] ?? []) }
             }
             for (key, flight) in state.flights where flight.tags.contains(where: touched.contains) {
                 state.flights[key] = nil
@@ -258,11 +265,7 @@ public final class ResponseCache: Sendable {
                     dropped += 1
                     continue
                 }
-                let replaced = Entry(
-                    response: new, tags: entry.tags, storedAt: entry.storedAt, expiresAt: entry.expiresAt, cost: entry.cost,
-                    version: nextVersion(&state))
-                state.bytes += replaced.size - entry.size
-                state.entries[key] = replaced
+                replace(key, entry, with: new, in: &state)
                 pushed += 1
             }
             return (pushed, dropped)
@@ -286,8 +289,7 @@ public final class ResponseCache: Sendable {
     public func homeWindows(of viewer: String) -> [WindowBounds] {
         state.withLock { state in
             (state.tagIndex[Self.homeWindowKind]?[viewer] ?? []).compactMap { key -> WindowBounds? in
-                guard let entry = state.entries[key], let slots = entry.response.pageSlots,
-                    let limit = entry.tags.first(where: { $0.kind == Self.homeTopKind })?.id.split(separator: "/").last.flatMap({ Int($0) })
+                guard let entry = state.entries[key], let slots = entry.response.pageSlots, let limit = Self.homeTopLimit(entry.tags)
                 else { return nil }
                 let whole = !entry.response.incomplete && slots.rows.count < limit
                 return WindowBounds(
@@ -300,14 +302,7 @@ public final class ResponseCache: Sendable {
     /// under their role, their relations) and abandons their computations in flight (they may have
     /// read from before it), but keeps the home windows, which `merge` corrects.
     public func invalidate(viewerKeepingWindows viewer: String) {
-        relations.forget(viewer)
-        state.withLock { state in
-            let windows = state.tagIndex[Self.homeWindowKind]?[viewer] ?? []
-            let keys = (state.tagIndex["viewer"]?[viewer] ?? []).subtracting(windows)
-            for (key, flight) in state.flights where flight.tags.contains(.viewer(viewer)) { state.flights[key] = nil }
-            for key in keys { remove(key, in: &state) }
-            state.statistics.invalidations += keys.count
-        }
+        invalidate([.viewer(viewer)], sparingWindows: true)
     }
 
     /// Puts a follow's changed rows (post id → its row in the viewer's home now, nil when it left)
@@ -320,27 +315,27 @@ public final class ResponseCache: Sendable {
         let merged = entry.response.pageSlots?.merging(changes, limit: bounds.limit, onto: entry.response.body)
         return state.withLock { state in
             guard let current = state.entries[bounds.key], current.version == bounds.version else { return true }
-            guard let merged else {
-                remove(bounds.key, in: &state)
-                state.statistics.invalidations += 1
-                return false
-            }
-            var response = CachedResponse(body: merged.body, slots: merged.slots, of: current.response)
+            var response = merged.map { CachedResponse(body: $0.body, slots: $0.slots, of: current.response) }
             // Rows taken out of a window that did not hold the whole feed: the rows below it are unknown.
-            response.incomplete = current.response.incomplete || (bounds.below != nil && merged.slots.rows.count < bounds.limit)
-            // Emptied so: no last row left to say how far down it holds the feed.
-            if response.incomplete && merged.slots.rows.isEmpty {
+            response?.incomplete = current.response.incomplete || (bounds.below != nil && (merged?.slots.rows.count ?? 0) < bounds.limit)
+            // Not mergeable, or emptied so (no last row left to say how far down it holds the feed): dropped.
+            guard let response, !(response.incomplete && merged?.slots.rows.isEmpty == true) else {
                 remove(bounds.key, in: &state)
                 state.statistics.invalidations += 1
                 return false
             }
-            let replaced = Entry(
-                response: response, tags: current.tags, storedAt: current.storedAt, expiresAt: current.expiresAt, cost: current.cost,
-                version: nextVersion(&state))
-            state.bytes += replaced.size - current.size
-            state.entries[bounds.key] = replaced
+            replace(bounds.key, current, with: response, in: &state)
             return true
         }
+    }
+
+    /// `entry` (stored under `key`) with a new response, its tags and lifetime kept, as a new version.
+    private func replace(_ key: String, _ entry: Entry, with response: CachedResponse, in state: inout State) {
+        let replaced = Entry(
+            response: response, tags: entry.tags, storedAt: entry.storedAt, expiresAt: entry.expiresAt, cost: entry.cost,
+            version: nextVersion(&state))
+        state.bytes += replaced.size - entry.size
+        state.entries[key] = replaced
     }
 
     private func nextVersion(_ state: inout State) -> Int {
@@ -350,6 +345,11 @@ public final class ResponseCache: Sendable {
 
     /// The tag kind of plain first pages of a home feed, with their limit: `hometop:<viewer>/<limit>`.
     public static let homeTopKind = "hometop"
+
+    /// The limit a `hometop:<viewer>/<limit>` tag among `tags` names.
+    static func homeTopLimit(_ tags: [CacheTag]) -> Int? {
+        tags.first { $0.kind == homeTopKind }?.id.split(separator: "/").last.flatMap { Int($0) }
+    }
 
     /// Drops every answer with a tag of `kind` (e.g. all entity feeds after an entity was renamed).
     public func invalidate(kind: String) {
@@ -481,8 +481,7 @@ public final class ResponseCache: Sendable {
     /// their places; nil when one cannot be placed (the page is then not stored).
     static func inserting(_ rows: [String], into response: CachedResponse, tags: [CacheTag]) -> (response: CachedResponse, changed: Bool)? {
         guard !rows.isEmpty else { return (response, false) }
-        guard let top = tags.first(where: { $0.kind == homeTopKind }), let limit = top.id.split(separator: "/").last.flatMap({ Int($0) })
-        else { return nil }
+        guard let limit = homeTopLimit(tags) else { return nil }
         var page = response, changed = false
         for row in rows {
             switch page.pageSlots?.inserting(row, limit: limit, onto: page.body) ?? .refused {
