@@ -23,6 +23,10 @@ public struct CacheSettings: Sendable {
     /// How long a home window lives unread: kept correct by fan-out and follow merges, so this is how
     /// long an idle reader's timeline stays built, not how stale it may be.
     public var windowTTLSeconds: Int = 600
+    /// How many home windows are built at once for users whose session just started (sign-in,
+    /// refresh): 0 builds none ahead of the first read. Two keeps a burst of sign-ins from taking
+    /// more than two pool connections from the requests.
+    public var prepareConcurrency: Int = 2
     /// RPCs answered from the cache (`/rest/v1/rpc/<name>`, POST and GET).
     public var functions: Set<String> = ["feed_fusion_home", "feed_fusion_profile", "feed_fusion_entity", "feed_fusion_nearby"]
     /// `Cache-Control` of anonymous GET reads: browsers keep them `max-age`, shared caches (CDNs) `s-maxage`.
@@ -45,6 +49,7 @@ extension CacheSettings {
         xfetchBeta = try reader.number("CACHE_XFETCH_BETA", in: 0...100) ?? xfetchBeta
         ttlJitter = try reader.number("CACHE_TTL_JITTER", in: 0...0.9) ?? ttlJitter
         windowTTLSeconds = try reader.integer("CACHE_WINDOW_TTL_SECONDS", in: 1...86_400) ?? windowTTLSeconds
+        prepareConcurrency = try reader.integer("CACHE_PREPARE_CONCURRENCY", in: 0...64) ?? prepareConcurrency
         if let names = try reader.string("CACHE_FUNCTIONS") {
             functions = Set(names.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         }

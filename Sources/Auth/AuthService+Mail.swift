@@ -180,7 +180,7 @@ extension AuthService {
             return .session(try await createSession(for: account, on: connection).1)
         }
         switch outcome {
-        case .session(let session): return session
+        case .session(let session): return started(session)
         case .refused: throw Self.otpExpired
         case .banned: throw AuthError.userBanned
         }

@@ -32,6 +32,10 @@ public struct AuthService: Sendable {
     public var mailSends: any RequestLimiter
     /// This server as clients reach it (links in mails lead to its `/auth/v1/verify`).
     public let externalURL: String
+    /// Told of every session this service hands out (sign-up, sign-in, refresh, verified mail), after
+    /// its transaction committed: a user whose session starts is about to read their feeds (the
+    /// server builds their home timeline then, as Mastodon does when a user signs in).
+    public var sessionStarted: (@Sendable (AuthSession) -> Void)?
 
     public init(
         client: PostgresClient, settings: AuthSettings, secret: String, externalURL: String,
@@ -99,7 +103,7 @@ public struct AuthService: Sendable {
         }
         guard let outcome else { throw AuthError.userAlreadyExists }
         logger.info("user signed up", metadata: ["user_id": "\(outcome.0.id)"])
-        if let session = outcome.1 { return .session(session) }
+        if let session = outcome.1 { return .session(started(session)) }
         // Confirmation required: the code and link go out now. A mail that fails does not undo the
         // sign-up; `POST /resend` sends another.
         do {
@@ -135,9 +139,15 @@ public struct AuthService: Sendable {
         if account.banned { throw AuthError.userBanned }
         if settings.emailConfirmationRequired && !account.emailConfirmed { throw AuthError.emailNotConfirmed }
         await failedSignIns.reset(throttleKey)
-        return try await asServiceRole { connection in
+        return started(try await asServiceRole { connection in
             try await createSession(for: account, on: connection).1
-        }
+        })
+    }
+
+    /// `session`, once `sessionStarted` has been told of it.
+    func started(_ session: AuthSession) -> AuthSession {
+        sessionStarted?(session)
+        return session
     }
 
     // MARK: - Refresh-token rotation
@@ -205,7 +215,7 @@ public struct AuthService: Sendable {
             logger.warning("refresh token reused after rotation; session revoked")
             throw AuthError.refreshTokenAlreadyUsed
         case .rotated(let account, let sessionID, let successor):
-            return try await session(for: account, sessionID: sessionID, refreshToken: successor)
+            return started(try await session(for: account, sessionID: sessionID, refreshToken: successor))
         }
     }
 

@@ -183,6 +183,24 @@ public final class ResponseCache: Sendable {
         try await fetch(key, tags: { tags }, compute: compute)
     }
 
+    /// Computes the answer for `key` ahead of its first reader (a home window when its user signs
+    /// in), as `fetch` would, unless it is cached and fresh or already being computed. No request
+    /// asked for it: neither a hit nor a miss is counted. Answers whether it was computed here.
+    @discardableResult
+    public func prepare(
+        _ key: String, tags: [CacheTag], compute: @escaping @Sendable () async throws -> CachedResponse
+    ) async throws -> Bool {
+        let now = clock()
+        let computation: Computation? = state.withLock { state in
+            if let entry = state.entries[key], now < entry.expiresAt { return nil }
+            guard state.flights[key] == nil else { return nil }
+            return startFlight(key, tags: tags, compute: compute, in: &state)
+        }
+        guard let computation else { return false }
+        _ = try await value(of: computation, orStaleAfter: nil)
+        return true
+    }
+
     /// Drops every answer carrying one of `tags`, and keeps computations in flight for them from being stored.
     public func invalidate(_ tags: some Sequence<CacheTag>) {
         invalidate(tags, sparingWindows: false)

@@ -53,6 +53,9 @@ public struct AppDependencies: Sendable {
     /// The admin dashboard's pages and scripts, read once.
     public let dashboardAssets = DashboardAssets()
     public let webAppAssets = WebAppAssets()
+    /// Builds a user's home window when their session starts (nil: the cache is off, or
+    /// `CACHE_PREPARE_CONCURRENCY` is 0).
+    public let homeWindows: HomeWindowPreparer?
     /// With Redis, read replicas learn every instance's writes through it.
     public var sharedWritePosition: (any SharedWritePosition)? { redis.map { RedisWritePosition(redis: $0) } }
     /// The settings the server was made from (the dashboard's Readiness page reports on them).
@@ -82,11 +85,21 @@ public struct AppDependencies: Sendable {
         self.owner = owner ?? client
         self.migrator = migrator
         self.callers = callers
-        self.auth = auth
         var data = data
         // The cache is corrected by NOTIFY after the fact; writes wait for it (read-your-writes).
         if cacheSettings.enabled { data.fences = WriteFences(channel: CacheInvalidationListener.channel, marker: CacheInvalidationListener.marker) }
         self.data = data
+        var auth = auth
+        if cacheSettings.enabled, cacheSettings.prepareConcurrency > 0, cacheSettings.functions.contains("feed_fusion_home") {
+            let preparer = HomeWindowPreparer(
+                cachedRPCs: cachedRPCs, service: data, callers: callers, concurrency: cacheSettings.prepareConcurrency,
+                logger: Logger(label: "feedfusion.cache"))
+            auth.sessionStarted = { preparer.sessionStarted($0) }
+            homeWindows = preparer
+        } else {
+            homeWindows = nil
+        }
+        self.auth = auth
         self.migrateBeforeServing = migrateBeforeServing
         self.readinessTimeout = readinessTimeout
         self.rateLimits = rateLimits
@@ -266,6 +279,7 @@ func longLivedServices(settings: Settings, dependencies: AppDependencies, servic
         if let replicas = dependencies.data.replicas { listener.beforeApplying = { await replicas.writeCommitted() } }
         all.append(listener)
     }
+    if let homeWindows = dependencies.homeWindows { all.append(homeWindows) }
     if let replicas = dependencies.data.replicas {
         all += replicas.replicas.map(\.client) as [any Service]
         all.append(ReplicaWatcher(replicas: replicas))
@@ -294,7 +308,8 @@ func metricsPortServices(settings: Settings, dependencies: AppDependencies, logg
 
 func metricsController(_ dependencies: AppDependencies, requireToken: Bool) -> MetricsController {
     MetricsController(
-        telemetry: dependencies.telemetry, client: dependencies.client, cache: dependencies.cachedRPCs.cache, redis: dependencies.redis,
+        telemetry: dependencies.telemetry, client: dependencies.client, cache: dependencies.cachedRPCs.cache,
+        homeWindows: dependencies.homeWindows, redis: dependencies.redis,
         fences: dependencies.data.fences, poolSize: dependencies.databasePoolSize, realtime: dependencies.realtime,
         replicas: dependencies.data.replicas, requireToken: requireToken)
 }

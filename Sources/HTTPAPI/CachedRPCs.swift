@@ -39,7 +39,7 @@ public struct CachedRPCs: Sendable {
         computeHomeWindow: (@Sendable () async throws -> DataResponse)? = nil
     ) async throws -> Response {
         let singleObject = request.headers[.accept]?.contains(RestController.singleObjectMediaType) == true
-        let contentType = singleObject ? RestController.singleObjectContentType : "application/json; charset=utf-8"
+        let contentType = singleObject ? RestController.singleObjectContentType : Self.jsonContentType
         func uncached(_ result: DataResponse, status: String) -> Response {
             var headers = RestController.headers(result, contentType: contentType, location: false)
             headers[.cacheStatus] = status
@@ -303,11 +303,7 @@ public struct CachedRPCs: Sendable {
         let answer: ResponseCache.Answer
         do {
             answer = try await cache.fetch(
-                [schema, "feed_fusion_home", "window", "authenticated", viewer, "\(rows)", contentType].joined(separator: "\u{0}"),
-                tags: {
-                    [.viewer(viewer), .home(viewer), CacheTag(ResponseCache.homeTopKind, "\(viewer)/\(rows)"),
-                     CacheTag(ResponseCache.homeWindowKind, viewer)]
-                }
+                Self.homeWindowKey(schema: schema, viewer: viewer, contentType: contentType), tags: { Self.homeWindowTags(viewer: viewer) }
             ) {
                 try Self.stored(try await computeWindow(), contentType: contentType, compressed: false)
             }
@@ -320,6 +316,31 @@ public struct CachedRPCs: Sendable {
         else { return nil }
         return respond(answer, request, context, caching: caching, page: page, detail: "home-window")
     }
+
+    /// The cache key of a viewer's home window (one per schema and media type).
+    static func homeWindowKey(schema: String, viewer: String, contentType: String) -> String {
+        [schema, "feed_fusion_home", "window", "authenticated", viewer, "\(homeWindowRows)", contentType].joined(separator: "\u{0}")
+    }
+
+    /// A home window's tags: dropped with the viewer's pages and home, pushed onto as a first page of
+    /// `homeWindowRows` rows, merged into on a follow (`homewindow`).
+    static func homeWindowTags(viewer: String) -> [CacheTag] {
+        [.viewer(viewer), .home(viewer), CacheTag(ResponseCache.homeTopKind, "\(viewer)/\(homeWindowRows)"),
+         CacheTag(ResponseCache.homeWindowKind, viewer)]
+    }
+
+    /// The request that computes a window: `POST /rpc/feed_fusion_home {"p_limit": 60}`. Nothing of
+    /// the reader's own request goes in (the function reads no request header), so a window built
+    /// when its user signs in is the one their first read would have built.
+    static func homeWindowRequest(schema: String) -> DataRequest {
+        var request = DataRequest(
+            schema: schema, resource: "feed_fusion_home", query: [], body: Array(#"{"p_limit":\#(homeWindowRows)}"#.utf8))
+        request.method = "POST"
+        request.path = "/rest/v1/rpc/feed_fusion_home"
+        return request
+    }
+
+    static let jsonContentType = "application/json; charset=utf-8"
 
     static let sharedCacheName = "FeedFusion-Redis"
 

@@ -17,6 +17,7 @@ struct MetricsController: Sendable {
     let telemetry: AppTelemetry
     let client: PostgresClient
     let cache: ResponseCache
+    let homeWindows: HomeWindowPreparer?
     let redis: RedisClient?
     let fences: WriteFences?
     let poolSize: Int
@@ -59,11 +60,16 @@ struct MetricsController: Sendable {
         snapshot.poolWaiting = PoolUsage.shared.waiting
         let client = client
         // A scrape must not hang on a busy pool or an absent database: idle is left out then.
-        snapshot.poolIdle = await withTimeout(.milliseconds(500)) {
+        let backends = await withTimeout(.milliseconds(500)) {
             try await client.query(
-                "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = \(PoolUsage.applicationName) AND state = 'idle'"
-            ).decode(Int.self).first { _ in true } ?? 0
+                """
+                SELECT (count(*) FILTER (WHERE state = 'idle'))::int, count(*)::int
+                FROM pg_stat_activity WHERE application_name = \(PoolUsage.applicationName)
+                """
+            ).decode((Int, Int).self).first { _ in true } ?? (0, 0)
         }
+        snapshot.poolIdle = backends?.0
+        snapshot.databaseConnections = backends?.1
         let stats = cache.statistics
         snapshot.cacheEntries = stats.entries
         snapshot.cacheBytes = stats.bytes
@@ -87,6 +93,11 @@ struct MetricsController: Sendable {
             figures.changesDelivered = totals.changesDelivered
             figures.changesRead = totals.changesRead
             snapshot.realtime = figures
+        }
+        if let prepared = homeWindows?.outcomes {
+            snapshot.homeWindowsPrepared = [
+                "built": prepared.built, "cached": prepared.cached, "dropped": prepared.dropped, "failed": prepared.failed,
+            ]
         }
         if let fences = fences?.statistics {
             snapshot.writeFenceOutcomes = ["passed": fences.passed, "timed_out": fences.timedOut, "released": fences.released]

@@ -42,17 +42,20 @@ struct RestController: Sendable {
             let body = try await collectBody(request, action)
             let schema = try schema(request, reading: action == .rpcGET)
             let (caller, viaGET, trace) = (context.caller, action == .rpcGET, context.trace)
-            @Sendable func compute(as caller: Caller, arguments: [UInt8]? = nil) async throws -> DataResponse {
-                var dataRequest = try parse(request, context, action, body: arguments ?? body)
+            // `window`: the home window's own request (a POST), in place of this one.
+            @Sendable func compute(as caller: Caller, window: DataRequest? = nil) async throws -> DataResponse {
+                var dataRequest = try window ?? parse(request, context, action, body: body)
                 dataRequest.resource = function
                 let queried = ContinuousClock.now
                 defer { trace.update { $0.databaseTime = ContinuousClock.now - queried } }
-                do { return try await service.call(dataRequest, caller: caller, viaGET: viaGET) } catch { throw APIError(error) }
+                do {
+                    return try await service.call(dataRequest, caller: caller, viaGET: window == nil && viaGET)
+                } catch { throw APIError(error) }
             }
             return try await cachedRPCs.call(
                 request, context, schema: schema, function: function, body: body, viaGET: viaGET, caching: caching,
                 compute: { try await compute(as: caller) }, computeAnonymous: { try await compute(as: .anonymous) },
-                computeHomeWindow: { try await compute(as: caller, arguments: Array(#"{"p_limit":\#(CachedRPCs.homeWindowRows)}"#.utf8)) })
+                computeHomeWindow: { try await compute(as: caller, window: CachedRPCs.homeWindowRequest(schema: schema)) })
         }
         var dataRequest = try await parse(request, context, action)
         if isRPC { dataRequest.resource = function }

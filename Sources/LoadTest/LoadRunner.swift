@@ -262,8 +262,13 @@ public final class LoadRunner: Sendable {
         }
     }
 
-    /// `feedfusion_db_pool_connections` in use and idle: the connections the server holds open.
+    /// The connections the server holds open: `feedfusion_db_connections` (counted by the database),
+    /// or from a server without it, `feedfusion_db_pool_connections` in use plus idle (which counts a
+    /// listener's connection twice, and a connection just committed and not yet returned).
     static func databaseConnections(inMetrics text: String) -> Int {
+        for line in text.split(separator: "\n") where line.hasPrefix("feedfusion_db_connections ") {
+            return Int(line.split(separator: " ").last.flatMap { Double($0) } ?? 0)
+        }
         var total = 0.0
         for line in text.split(separator: "\n") where line.hasPrefix("feedfusion_db_pool_connections{")
             && (line.contains(#"state="in_use""#) || line.contains(#"state="idle""#)) {

@@ -123,6 +123,9 @@ public final class ServerMetrics: Sendable {
         public var poolInUse = 0
         public var poolWaiting = 0
         public var poolIdle: Int?
+        /// Every connection this process holds open to the database (both pools, the listeners), as
+        /// the server counts them: in use and idle are counted apart, and a listener's connection is both.
+        public var databaseConnections: Int?
         public var cacheEntries = 0
         public var cacheBytes = 0
         /// Answers pushed out to stay within the cache's bounds, and dropped by writes, since start.
@@ -134,6 +137,8 @@ public final class ServerMetrics: Sendable {
         public var sharedCacheOperations: [String: Int] = [:]
         /// How writers' waits for the cache listener ended (`passed`, `timed_out`, `released`), when the cache is on.
         public var writeFenceOutcomes: [String: Int] = [:]
+        /// Home windows asked for when sessions started (`built`, `cached`, `dropped`, `failed`), when that is on.
+        public var homeWindowsPrepared: [String: Int] = [:]
         /// Posts fanned out onto cached homes so far, and the recent lag quantiles in seconds, when the cache is on.
         public var homeFanOut: (posts: Int, quantiles: [(String, Double)])?
         /// `/realtime/v1`: connections and channels open now, and running totals.
@@ -170,6 +175,10 @@ public final class ServerMetrics: Sendable {
         gauge("db_pool_connections", "", pool, Double(snapshot.poolInUse), [("state", "in_use")])
         gauge("db_pool_connections", "", pool, Double(snapshot.poolWaiting), [("state", "waiting")])
         if let idle = snapshot.poolIdle { gauge("db_pool_connections", "", pool, Double(idle), [("state", "idle")]) }
+        if let open = snapshot.databaseConnections {
+            gauge("db_connections", "", "Connections this process holds open to the database (every pool and listener), from pg_stat_activity",
+                  Double(open))
+        }
         gauge("db_pool_size", "", "Database pool size (most connections it opens)", Double(snapshot.poolSize))
         gauge("cache_entries", "", "Answers held by the in-process cache", Double(snapshot.cacheEntries))
         gauge("cache", "bytes", "Bytes held by the in-process cache", Double(snapshot.cacheBytes))
@@ -199,6 +208,10 @@ public final class ServerMetrics: Sendable {
         }
         for (outcome, total) in snapshot.writeFenceOutcomes.sorted(by: { $0.key < $1.key }) {
             counter("write_fences", "Writes that waited for the cache listener (read-your-writes), by how the wait ended", ("outcome", outcome), total: total)
+        }
+        for (outcome, total) in snapshot.homeWindowsPrepared.sorted(by: { $0.key < $1.key }) {
+            counter("home_windows_prepared", "Home windows asked for when a session started, by outcome (built, already cached, queue full, failed)",
+                    ("outcome", outcome), total: total)
         }
         if let fanOut = snapshot.homeFanOut {
             counter("home_fanout_posts", "New posts pushed onto the cached home feeds they belong to", ("cache", "memory"), total: fanOut.posts)

@@ -1,4 +1,5 @@
 import Database
+import FeedCache
 import Foundation
 import HTTPTypes
 import PostgresNIO
@@ -199,6 +200,63 @@ struct HomeTimelineTests {
                 try await Self.expectAgreement(rest, [viewer], database, "after \(function)")
             }
         }
+    }
+
+    /// A session's start (sign-up, sign-in, refresh) builds its user's home window off the request
+    /// path (`HomeWindowPreparer`), under the user's own role: the first home read after signing in
+    /// is cut from a window already built, and agrees with the feed under the viewer's role page by
+    /// page. A window that is cached and fresh is not built again.
+    @Test("a session's start builds the user's home window before their first read")
+    func windowAtSessionStart() async throws {
+        let database = try await TestDatabase.migrated()
+        let app = try await TestApp.make(url: database.url)
+        let preparer = try #require(app.dependencies.homeWindows)
+        let key = try await app.apiKey(.anon)
+        try await app.application.test(.router) { client in
+            let auth = AuthTestClient(client: client, apiKey: key)
+            let signedUp = try await auth.signUp("arrival@example.com", "arrival-password-1")
+            #expect(signedUp.status == .ok)
+            let userID = (signedUp["user"] as? [String: Any])?["id"] as? String
+            let viewer = try #require(userID.flatMap { UUID(uuidString: $0) })
+            try await database.withClient { db in
+                let author = try await Fixtures.createUser(db, username: "arrival_author")
+                let stranger = try await Fixtures.createUser(db, username: "arrival_stranger")
+                try await Fixtures.follow(db, follower: viewer, followed: author)
+                for index in 0..<25 {
+                    try await Fixtures.createPost(db, author: author, body: "arrival \(index)", visibility: index % 4 == 3 ? "followers" : "public")
+                    // Not the viewer's to see at home (not followed), nor at all (private).
+                    try await Fixtures.createPost(db, author: stranger, body: "stranger \(index)", visibility: index % 2 == 0 ? "private" : "public")
+                }
+            }
+            // The sign-up's window was built for an empty home; the viewer then goes idle long enough for it to go.
+            try await Self.waitUntil { preparer.outcomes.built >= 1 }
+            app.dependencies.cachedRPCs.cache.invalidate([.viewer(CacheTag.id(viewer))])
+            let before = preparer.outcomes
+            let signedIn = try await auth.signIn("arrival@example.com", "arrival-password-1")
+            #expect(signedIn.status == .ok)
+            try await Self.waitUntil { preparer.outcomes.built > before.built }
+            let session = try #require(signedIn["access_token"] as? String)
+            let first = try await RestTestClient(client: client, apiKey: key, bearer: session)
+                .send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 20])
+            let status = first["Cache-Status"] ?? "-"
+            #expect(first.status == .ok)
+            #expect(status.contains("hit") && status.contains("home-window"), "first read after sign-in: \(status)")
+            #expect(first.rows.count == 20)
+            try await Self.expectAgreement(RestTestClient(client: client, apiKey: key), [viewer], database, "window built at sign-in")
+            // A refresh while the window is cached and fresh builds nothing.
+            let built = preparer.outcomes.built
+            let refreshed = try await auth.refresh(try #require(signedIn["refresh_token"] as? String))
+            #expect(refreshed.status == .ok)
+            try await Self.waitUntil { preparer.outcomes.cached > before.cached }
+            #expect(preparer.outcomes.built == built)
+            #expect(preparer.outcomes.failed == 0)
+        }
+    }
+
+    /// Polls `condition` for up to ten seconds (the preparer works off the request path).
+    static func waitUntil(_ condition: () -> Bool) async throws {
+        for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(condition(), "not reached within ten seconds")
     }
 }
 

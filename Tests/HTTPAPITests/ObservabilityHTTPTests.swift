@@ -126,7 +126,7 @@ struct ObservabilityHTTPTests {
             // The share the feed read path is judged by: three hits of the repeated read needed no database.
             #expect(text.contains(#"feedfusion_cached_route_answers_total{database="none"} 3"#))
             #expect(text.contains(#"feedfusion_cached_route_answers_total{database="queried"} 3"#))
-            for family in ["feedfusion_db_pool_connections", "feedfusion_telemetry_queue_depth", "process_open_fds", "feedfusion_cache_entries"] {
+            for family in ["feedfusion_db_pool_connections", "feedfusion_db_connections", "feedfusion_telemetry_queue_depth", "process_open_fds", "feedfusion_cache_entries"] {
                 #expect(text.contains("# TYPE \(family) gauge"), "missing \(family)")
             }
         }

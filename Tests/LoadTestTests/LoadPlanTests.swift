@@ -76,5 +76,7 @@ struct LoadPlanTests {
             feedfusion_db_pool_connections{state="idle"} 5.0
             """
         #expect(LoadRunner.databaseConnections(inMetrics: text) == 12)
+        // The database's own count wins where the server gives it.
+        #expect(LoadRunner.databaseConnections(inMetrics: text + "\nfeedfusion_db_connections 9.0\n") == 9)
     }
 }
