@@ -22,6 +22,9 @@ public struct DataAPIService: Sendable {
     /// Read replicas (`DATABASE_REPLICA_URLS`): read-only requests go to one that has replayed every
     /// write this server knows of; writes record how far the primary got.
     public var replicas: ReadReplicas?
+    /// Connections of their own for writes (`DB_WRITE_POOL_SIZE`), so that a write never queues behind
+    /// a burst of reads for a connection; nil: writes use `client`.
+    public var writes: PostgresClient?
     let logger: Logger
 
     /// Query parameters that are not filters on a table.
@@ -144,7 +147,7 @@ public struct DataAPIService: Sendable {
     ) async throws -> Result {
         let fence = fences?.open()
         let logger = self.logger
-        let pool = readOnly ? (await replicas?.clientForRead() ?? client) : client
+        let pool = readOnly ? (await replicas?.clientForRead() ?? client) : (writes ?? client)
         do {
             let (result, fenced) = try await pool.withCaller(
                 caller, readOnly: readOnly, settings: settings, acquisitionTimeout: acquisitionTimeout, logger: logger

@@ -107,6 +107,12 @@ public struct AppDependencies: Sendable {
             RealtimeSettings(), client: client, owner: owner ?? client, callers: callers, acquisitionTimeout: .seconds(2), logger: logger)
     }
 
+    /// The writes' own pool on the request role (`DB_WRITE_POOL_SIZE`; nil when 0).
+    public static func writePool(_ settings: Settings, url: DatabaseURL, logger: Logger) -> PostgresClient? {
+        guard settings.databaseWritePoolSize > 0 else { return nil }
+        return PostgresClient(configuration: .init(url: url, poolSize: settings.databaseWritePoolSize), backgroundLogger: logger)
+    }
+
     static func makeRealtime(
         _ settings: RealtimeSettings, client: PostgresClient, owner: PostgresClient, callers: CallerResolver, acquisitionTimeout: Duration,
         logger: Logger
@@ -151,7 +157,7 @@ public struct AppDependencies: Sendable {
                 settings: settings.observability, client: client, owner: owner, logger: settings.logger(logger, module: "telemetry"),
                 requestLogger: settings.logger(logger, module: "http")))
         dependencies.logger = logger
-        dependencies.databasePoolSize = settings.databasePoolSize
+        dependencies.databasePoolSize = settings.databasePoolSize + settings.databaseWritePoolSize
         dependencies.settings = settings
         dependencies.realtime = makeRealtime(
             settings.realtime, client: client, owner: owner ?? client, callers: dependencies.callers,
@@ -265,6 +271,7 @@ func httpServer(_ dependencies: AppDependencies) -> HTTPServerBuilder {
 func longLivedServices(settings: Settings, dependencies: AppDependencies, services: [any Service], logger: Logger) -> [any Service] {
     var all: [any Service] = services + [dependencies.client]
     if dependencies.owner !== dependencies.client { all.append(dependencies.owner) }
+    if let writes = dependencies.data.writes { all.append(writes) }
     all.append(SchemaCacheListener(
         client: dependencies.owner, store: dependencies.data.store,
         others: { [sessions = dependencies.callers.sessions, realtime = dependencies.realtime] in

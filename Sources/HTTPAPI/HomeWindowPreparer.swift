@@ -6,8 +6,8 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Builds a user's home window when their session starts (sign-in, refresh, a verified mail), off
-/// the request path, so that their first home read finds it built — as Mastodon regenerates a
+/// Builds a user's home window (and reads their relations, for the shared pages) when their session
+/// starts (sign-in, refresh, a verified mail), off the request path, so that their first home read finds it built — as Mastodon regenerates a
 /// returning user's home timeline when they sign in instead of on their first read.
 ///
 /// Why: the window (`CachedRPCs.homePageFromWindow`) is built by the first read otherwise, and when
@@ -96,6 +96,15 @@ public final class HomeWindowPreparer: Service, Sendable {
         } catch {
             counts.withLock { $0.failed += 1 }
             logger.debug("home window not built at session start", metadata: ["user_id": "\(viewer)", "error": "\(String(reflecting: error))"])
+        }
+        // And the relations the profile and entity pages they open next are shared by (one more
+        // transaction each, which 1,000 arriving users otherwise made in the same seconds too).
+        if let sharing = cachedRPCs.sharedPages {
+            do {
+                _ = try await sharing.relations(of: caller, in: cachedRPCs.cache.relations)
+            } catch {
+                logger.debug("relations not read at session start", metadata: ["user_id": "\(viewer)", "error": "\(String(reflecting: error))"])
+            }
         }
     }
 }

@@ -234,7 +234,11 @@ struct HomeTimelineTests {
             let before = preparer.outcomes
             let signedIn = try await auth.signIn("arrival@example.com", "arrival-password-1")
             #expect(signedIn.status == .ok)
-            try await Self.waitUntil { preparer.outcomes.built > before.built }
+            // The window, and the relations the shared pages need, before any request of the viewer's.
+            #expect(app.dependencies.cachedRPCs.cache.relations.cached(CacheTag.id(viewer)) == nil)
+            try await Self.waitUntil {
+                preparer.outcomes.built > before.built && app.dependencies.cachedRPCs.cache.relations.cached(CacheTag.id(viewer)) != nil
+            }
             let session = try #require(signedIn["access_token"] as? String)
             let first = try await RestTestClient(client: client, apiKey: key, bearer: session)
                 .send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 20])

@@ -12,15 +12,19 @@ import TestSupport
 /// and never a bare 500.
 @Suite("No free database connection")
 struct PoolTimeoutHTTPTests {
-    @Test("every pooled connection busy: /rest answers 504 PGRST003, /auth 504 request_timeout, both at the deadline")
+    @Test("every pooled connection busy: /rest answers 504 PGRST003, /auth 504 request_timeout, both at the deadline; writes have their own")
     func busyPool() async throws {
         let database = try await TestDatabase.migrated()
+        let author = try await database.withClient { try await Fixtures.createUser($0, username: "writes_while_busy") }
         let app = try await TestApp.make(url: database.url) { $0.poolAcquisitionTimeoutMilliseconds = 300 }
         let key = try await app.apiKey(.anon)
         try await app.application.test(.router) { client in
             let rest = RestTestClient(client: client, apiKey: key)
             let auth = AuthTestClient(client: client, apiKey: key)
             #expect(try await rest.get("/posts?limit=1").status == .ok)  // schema cache loaded, pool warm
+            // The author's session checked (and kept) before the pool fills.
+            let writer = rest.callAs(try await RestTestClient.token(for: author))
+            #expect(try await writer.get("/posts?limit=1").status == .ok)
 
             // The test holds all four of the app's pooled connections for 2 s.
             let pool = app.dependencies.client
@@ -46,6 +50,9 @@ struct PoolTimeoutHTTPTests {
                 #expect(signIn.headers[.retryAfter] == "1")
                 let waited = ContinuousClock.now - started
                 #expect(waited < .milliseconds(1500), "waited \(waited)")
+                // A write does not queue behind the reads: it has connections of its own (DB_WRITE_POOL_SIZE).
+                let write = try await writer.send(.post, "/rpc/create_post", json: ["p_body": "written while every read connection is busy"])
+                #expect(write.status == .ok, "\(String(decoding: write.body, as: UTF8.self))")
                 try await holders.waitForAll()
             }
             // Connections free again: the same requests succeed.

@@ -32,6 +32,7 @@ struct TestApp {
         let owner = PostgresClient(configuration: .init(url: url, poolSize: 3), backgroundLogger: testLogger)
         var dependencies = try await AppDependencies.make(
             settings: settings, client: client, owner: owner, secret: secret, migrateBeforeServing: false, logger: testLogger)
+        dependencies.data.writes = AppDependencies.writePool(settings, url: requestURL, logger: testLogger)
         adjust(&dependencies)
         let application = buildApplication(settings: settings, dependencies: dependencies, logger: testLogger)
         return TestApp(application: application, dependencies: dependencies, settings: settings)
