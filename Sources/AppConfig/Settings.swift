@@ -29,11 +29,6 @@ public struct Settings: Sendable {
     public var dataDirectory: URL
     /// Maximum connections in the PostgreSQL pool.
     public var databasePoolSize: Int
-    /// Connections kept for the data API's writes (inserts, updates, deletes, volatile RPCs), beside
-    /// the request pool: a burst of reads (a thousand users arriving, each first read a miss) fills
-    /// every pooled connection for seconds, and a write queued behind them waited as long. 0: writes
-    /// share the request pool.
-    public var databaseWritePoolSize: Int = 2
     /// swift-log level for the whole process.
     public var logLevel: Logger.Level
     /// Levels of single modules (`LOG_LEVEL=info,http=warning`): http, telemetry, auth, data, cache, redis.
@@ -165,7 +160,6 @@ extension Settings {
         replicaMaxLagMilliseconds = try reader.integer("REPLICA_MAX_LAG_MS", in: 0...600_000) ?? replicaMaxLagMilliseconds
         dataDirectory = try reader.string("DATA_DIR").map { URL(fileURLWithPath: $0) } ?? defaults.dataDirectory
         databasePoolSize = try reader.integer("DB_POOL_SIZE", in: 1...500) ?? defaults.databasePoolSize
-        databaseWritePoolSize = try reader.integer("DB_WRITE_POOL_SIZE", in: 0...500) ?? defaults.databaseWritePoolSize
         // `info`, or per module: `info,http=warning,telemetry=debug`.
         if let raw = try reader.string("LOG_LEVEL") {
             for part in raw.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {

@@ -40,7 +40,6 @@ struct ServeCommand: AsyncParsableCommand {
             var dependencies = try await AppDependencies.make(
                 settings: settings, client: client, owner: owner, secret: secret,
                 migrateBeforeServing: settings.migrateOnStart && !noMigrate, logger: logger)
-            dependencies.data.writes = AppDependencies.writePool(settings, url: requestURL, logger: logger)
             if !settings.databaseReplicaURLs.isEmpty {
                 // Each replica's server and database, with the request role's credentials unless the URL names its own.
                 let replicas = settings.databaseReplicaURLs.enumerated().map { index, replica in

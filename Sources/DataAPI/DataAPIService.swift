@@ -22,9 +22,9 @@ public struct DataAPIService: Sendable {
     /// Read replicas (`DATABASE_REPLICA_URLS`): read-only requests go to one that has replayed every
     /// write this server knows of; writes record how far the primary got.
     public var replicas: ReadReplicas?
-    /// Connections of their own for writes (`DB_WRITE_POOL_SIZE`), so that a write never queues behind
-    /// a burst of reads for a connection; nil: writes use `client`.
-    public var writes: PostgresClient?
+    /// The order in which requests get `client`'s connections: writes before reads (nil: the pool's
+    /// own order, first come, first served).
+    public var admission: PoolAdmission?
     let logger: Logger
 
     /// Query parameters that are not filters on a table.
@@ -33,8 +33,9 @@ public struct DataAPIService: Sendable {
     public init(
         client: PostgresClient, store: SchemaCacheStore, maxRows: Int, maxResponseBytes: Int = 16 << 20,
         statementTimeoutMilliseconds: Int = 8000,
-        acquisitionTimeout: Duration = PostgresClient.defaultAcquisitionTimeout, logger: Logger
+        acquisitionTimeout: Duration = PostgresClient.defaultAcquisitionTimeout, logger: Logger, admission: PoolAdmission? = nil
     ) {
+        self.admission = admission
         self.client = client
         self.store = store
         self.maxRows = maxRows
@@ -147,10 +148,11 @@ public struct DataAPIService: Sendable {
     ) async throws -> Result {
         let fence = fences?.open()
         let logger = self.logger
-        let pool = readOnly ? (await replicas?.clientForRead() ?? client) : (writes ?? client)
+        let pool = readOnly ? (await replicas?.clientForRead() ?? client) : client
         do {
             let (result, fenced) = try await pool.withCaller(
-                caller, readOnly: readOnly, settings: settings, acquisitionTimeout: acquisitionTimeout, logger: logger
+                caller, readOnly: readOnly, settings: settings, acquisitionTimeout: acquisitionTimeout,
+                admission: pool === client ? admission : nil, logger: logger
             ) { connection in
                 let result = try await body(connection)
                 guard let fences, let fence else { return (result, false) }

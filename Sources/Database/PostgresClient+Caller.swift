@@ -19,11 +19,15 @@ extension PostgresClient {
     ///
     /// When no connection is free within `acquisitionTimeout` (all busy, or the database away and
     /// the pool retrying), it throws ``ConnectionAcquisitionTimeout`` instead of waiting on.
+    ///
+    /// With `admission`, the transaction first waits for its turn there (a possible write before
+    /// every read: ``PoolAdmission``), within the same deadline.
     public func withCaller<Result: Sendable>(
         _ caller: Caller,
         readOnly: Bool = false,
         settings: [(name: String, value: String)] = [],
         acquisitionTimeout: Duration = PostgresClient.defaultAcquisitionTimeout,
+        admission: PoolAdmission? = nil,
         logger: Logger,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
@@ -36,7 +40,13 @@ extension PostgresClient {
         do {
             return try await DatabaseFault.retrying(while: { $0 is LostBeforeBody }, willRetry: { _, _ in RequestStage.mark("reconnecting") }) {
                 try await withAcquisitionDeadline(acquisitionTimeout) { acquired in
-                    try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger, onLease: acquired, body)
+                    guard let admission else {
+                        return try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger, onLease: acquired, body)
+                    }
+                    RequestStage.mark("waiting for its turn at the pool")
+                    return try await admission.withPermit(write: !readOnly) {
+                        try await self.runAsCaller(caller, readOnly: readOnly, settings: settings, logger: logger, onLease: acquired, body)
+                    }
                 }
             }
         } catch let error as LostBeforeBody {

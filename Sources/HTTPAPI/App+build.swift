@@ -107,12 +107,6 @@ public struct AppDependencies: Sendable {
             RealtimeSettings(), client: client, owner: owner ?? client, callers: callers, acquisitionTimeout: .seconds(2), logger: logger)
     }
 
-    /// The writes' own pool on the request role (`DB_WRITE_POOL_SIZE`; nil when 0).
-    public static func writePool(_ settings: Settings, url: DatabaseURL, logger: Logger) -> PostgresClient? {
-        guard settings.databaseWritePoolSize > 0 else { return nil }
-        return PostgresClient(configuration: .init(url: url, poolSize: settings.databaseWritePoolSize), backgroundLogger: logger)
-    }
-
     static func makeRealtime(
         _ settings: RealtimeSettings, client: PostgresClient, owner: PostgresClient, callers: CallerResolver, acquisitionTimeout: Duration,
         logger: Logger
@@ -150,14 +144,14 @@ public struct AppDependencies: Sendable {
             data: DataAPIService(
                 client: client, store: SchemaCacheStore(schemas: settings.exposedSchemas), maxRows: settings.maxRows,
                 maxResponseBytes: settings.maxResponseBytes, statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds,
-                acquisitionTimeout: settings.poolAcquisitionTimeout, logger: logger),
+                acquisitionTimeout: settings.poolAcquisitionTimeout, logger: logger, admission: PoolAdmission(permits: settings.databasePoolSize)),
             migrateBeforeServing: migrateBeforeServing, rateLimits: settings.rateLimits,
             cacheSettings: settings.cache, redis: redis,
             telemetry: AppTelemetry(
                 settings: settings.observability, client: client, owner: owner, logger: settings.logger(logger, module: "telemetry"),
                 requestLogger: settings.logger(logger, module: "http")))
         dependencies.logger = logger
-        dependencies.databasePoolSize = settings.databasePoolSize + settings.databaseWritePoolSize
+        dependencies.databasePoolSize = settings.databasePoolSize
         dependencies.settings = settings
         dependencies.realtime = makeRealtime(
             settings.realtime, client: client, owner: owner ?? client, callers: dependencies.callers,
@@ -271,7 +265,6 @@ func httpServer(_ dependencies: AppDependencies) -> HTTPServerBuilder {
 func longLivedServices(settings: Settings, dependencies: AppDependencies, services: [any Service], logger: Logger) -> [any Service] {
     var all: [any Service] = services + [dependencies.client]
     if dependencies.owner !== dependencies.client { all.append(dependencies.owner) }
-    if let writes = dependencies.data.writes { all.append(writes) }
     all.append(SchemaCacheListener(
         client: dependencies.owner, store: dependencies.data.store,
         others: { [sessions = dependencies.callers.sessions, realtime = dependencies.realtime] in
@@ -316,7 +309,7 @@ func metricsPortServices(settings: Settings, dependencies: AppDependencies, logg
 func metricsController(_ dependencies: AppDependencies, requireToken: Bool) -> MetricsController {
     MetricsController(
         telemetry: dependencies.telemetry, client: dependencies.client, cache: dependencies.cachedRPCs.cache,
-        homeWindows: dependencies.homeWindows, redis: dependencies.redis,
+        homeWindows: dependencies.homeWindows, admission: dependencies.data.admission, redis: dependencies.redis,
         fences: dependencies.data.fences, poolSize: dependencies.databasePoolSize, realtime: dependencies.realtime,
         replicas: dependencies.data.replicas, requireToken: requireToken)
 }

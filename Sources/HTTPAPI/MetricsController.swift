@@ -18,6 +18,8 @@ struct MetricsController: Sendable {
     let client: PostgresClient
     let cache: ResponseCache
     let homeWindows: HomeWindowPreparer?
+    /// The request pool's turns (its waiters are waiting for a connection too).
+    var admission: PoolAdmission?
     let redis: RedisClient?
     let fences: WriteFences?
     let poolSize: Int
@@ -57,7 +59,7 @@ struct MetricsController: Sendable {
             snapshot.replicas = (status.lags, status.routed.replica, status.routed.primary)
         }
         snapshot.poolInUse = PoolUsage.shared.inUse
-        snapshot.poolWaiting = PoolUsage.shared.waiting
+        snapshot.poolWaiting = PoolUsage.shared.waiting + (admission.map { $0.waiting.writes + $0.waiting.reads } ?? 0)
         let client = client
         // A scrape must not hang on a busy pool or an absent database: idle is left out then.
         let backends = await withTimeout(.milliseconds(500)) {

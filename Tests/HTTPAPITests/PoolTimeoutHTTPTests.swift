@@ -12,19 +12,15 @@ import TestSupport
 /// and never a bare 500.
 @Suite("No free database connection")
 struct PoolTimeoutHTTPTests {
-    @Test("every pooled connection busy: /rest answers 504 PGRST003, /auth 504 request_timeout, both at the deadline; writes have their own")
+    @Test("every pooled connection busy: /rest answers 504 PGRST003, /auth 504 request_timeout, both at the deadline")
     func busyPool() async throws {
         let database = try await TestDatabase.migrated()
-        let author = try await database.withClient { try await Fixtures.createUser($0, username: "writes_while_busy") }
         let app = try await TestApp.make(url: database.url) { $0.poolAcquisitionTimeoutMilliseconds = 300 }
         let key = try await app.apiKey(.anon)
         try await app.application.test(.router) { client in
             let rest = RestTestClient(client: client, apiKey: key)
             let auth = AuthTestClient(client: client, apiKey: key)
             #expect(try await rest.get("/posts?limit=1").status == .ok)  // schema cache loaded, pool warm
-            // The author's session checked (and kept) before the pool fills.
-            let writer = rest.callAs(try await RestTestClient.token(for: author))
-            #expect(try await writer.get("/posts?limit=1").status == .ok)
 
             // The test holds all four of the app's pooled connections for 2 s.
             let pool = app.dependencies.client
@@ -50,13 +46,49 @@ struct PoolTimeoutHTTPTests {
                 #expect(signIn.headers[.retryAfter] == "1")
                 let waited = ContinuousClock.now - started
                 #expect(waited < .milliseconds(1500), "waited \(waited)")
-                // A write does not queue behind the reads: it has connections of its own (DB_WRITE_POOL_SIZE).
-                let write = try await writer.send(.post, "/rpc/create_post", json: ["p_body": "written while every read connection is busy"])
-                #expect(write.status == .ok, "\(String(decoding: write.body, as: UTF8.self))")
                 try await holders.waitForAll()
             }
             // Connections free again: the same requests succeed.
             #expect(try await rest.get("/posts?limit=1").status == .ok)
+        }
+    }
+
+    /// A write gets the request pool's next free connection before the reads waiting for one
+    /// (`PoolAdmission`): with every turn taken, a read of the newest post is asked first, a new
+    /// post second; one turn comes free, and the read, let in after the write committed, sees it.
+    @Test("every connection's turn taken: a write asked after a read gets the next free one first")
+    func writesFirst() async throws {
+        let database = try await TestDatabase.migrated()
+        let author = try await database.withClient { try await Fixtures.createUser($0, username: "writes_first") }
+        let app = try await TestApp.make(url: database.url)
+        let admission = try #require(app.dependencies.data.admission)
+        let key = try await app.apiKey(.anon)
+        try await app.application.test(.router) { client in
+            let rest = RestTestClient(client: client, apiKey: key)
+            let writer = rest.callAs(try await RestTestClient.token(for: author))
+            #expect(try await writer.get("/posts?limit=1").status == .ok)  // schema cache, session checked
+            // Every turn taken (the pool's 4 connections stay free for whoever is let in).
+            var releases: [AsyncStream<Void>.Continuation] = []
+            var holders: [Task<Void, any Error>] = []
+            for _ in 0..<app.settings.databasePoolSize {
+                let (held, release) = AsyncStream.makeStream(of: Void.self)
+                let (inside, entered) = AsyncStream.makeStream(of: Void.self)
+                releases.append(release)
+                holders.append(Task { try await admission.withPermit(write: false) { entered.yield(); for await _ in held { break } } })
+                for await _ in inside { break }  // this turn is held
+            }
+            #expect(admission.waiting == (0, 0))
+            let read = Task { try await rest.get("/posts?select=body&order=created_at.desc&limit=1") }
+            try await PoolAdmissionWait.until { admission.waiting.reads == 1 }
+            let write = Task { try await writer.send(.post, "/rpc/create_post", json: ["p_body": "first in line"]).status }
+            try await PoolAdmissionWait.until { admission.waiting.writes == 1 }
+            releases[0].yield()
+            #expect(try await write.value == .ok)
+            for release in releases.dropFirst() { release.yield() }
+            let newest = try await read.value
+            #expect(newest.status == .ok)
+            #expect(newest.rows.first?["body"] as? String == "first in line", "the read was let in before the write")
+            for holder in holders { try await holder.value }
         }
     }
 
@@ -138,5 +170,13 @@ struct PoolTimeoutHTTPTests {
             // Back: served again.
             #expect(try await rest.get("/posts?limit=1").status == .ok)
         }
+    }
+}
+
+/// Polls a condition the server reaches on its own, for up to five seconds.
+enum PoolAdmissionWait {
+    static func until(_ condition: () -> Bool) async throws {
+        for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(condition(), "not reached within five seconds")
     }
 }

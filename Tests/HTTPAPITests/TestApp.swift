@@ -21,6 +21,7 @@ struct TestApp {
         url: DatabaseURL, configure: (inout Settings) -> Void = { _ in }, adjust: (inout AppDependencies) -> Void = { _ in }
     ) async throws -> TestApp {
         var settings = Settings(port: 0, jwtSecret: secret)
+        settings.databasePoolSize = 4
         // Fast hashing and no per-IP limit unless a test asks: the tests share one address.
         settings.auth.bcryptCost = 4
         settings.rateLimits.authPerMinute = 100_000
@@ -28,11 +29,10 @@ struct TestApp {
         configure(&settings)
         // As `serve` does: requests on the authenticator role, the listeners and maintenance on the owner.
         let requestURL = await RequestRole.requestURL(owner: url, configured: nil, jwtSecret: secret, logger: testLogger)
-        let client = PostgresClient(configuration: .init(url: requestURL, poolSize: 4), backgroundLogger: testLogger)
+        let client = PostgresClient(configuration: .init(url: requestURL, poolSize: settings.databasePoolSize), backgroundLogger: testLogger)
         let owner = PostgresClient(configuration: .init(url: url, poolSize: 3), backgroundLogger: testLogger)
         var dependencies = try await AppDependencies.make(
             settings: settings, client: client, owner: owner, secret: secret, migrateBeforeServing: false, logger: testLogger)
-        dependencies.data.writes = AppDependencies.writePool(settings, url: requestURL, logger: testLogger)
         adjust(&dependencies)
         let application = buildApplication(settings: settings, dependencies: dependencies, logger: testLogger)
         return TestApp(application: application, dependencies: dependencies, settings: settings)

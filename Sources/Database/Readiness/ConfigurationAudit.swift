@@ -55,7 +55,7 @@ public enum DatabaseReadiness {
     public static func run(on connection: PostgresConnection, settings: Settings, logger: Logger) async throws -> [ReadinessCheck] {
         try await SecurityAudit.run(on: connection, schemas: settings.exposedSchemas, logger: logger)
             + DatabaseAudit.run(
-                on: connection, poolSize: settings.databasePoolSize + settings.databaseWritePoolSize,
+                on: connection, poolSize: settings.databasePoolSize,
                 statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds, logger: logger)
             + TelemetryAudit.run(on: connection, logger: logger)
     }

@@ -27,14 +27,14 @@ public enum DatabaseAudit {
         if poolSize >= available {
             connections = ReadinessCheck(
                 name: "database_connections", status: .fail,
-                summary: "DB_POOL_SIZE + DB_WRITE_POOL_SIZE, \(poolSize), is not below the \(available) connections PostgreSQL allows clients")
+                summary: "DB_POOL_SIZE \(poolSize) is not below the \(available) connections PostgreSQL allows clients")
         } else if Double(used) > 0.8 * Double(available) {
             connections = ReadinessCheck(
                 name: "database_connections", status: .warn, summary: "\(used) of \(available) connections in use (over 80 %)")
         } else {
             connections = ReadinessCheck(
                 name: "database_connections", status: .pass,
-                summary: "\(used) of \(available) connections in use; the pools open at most \(poolSize) per instance")
+                summary: "\(used) of \(available) connections in use; the pool opens at most \(poolSize) per instance")
         }
 
         let timeout = statementTimeoutMilliseconds > 0
