@@ -14,7 +14,9 @@ import Synchronization
 /// `permits` is the pool's size: a request holds a permit from before it asks the pool for a
 /// connection until it gives the connection back, so the pool's own queue stays short and the
 /// order is decided here. Waiting here counts against the request's acquisition deadline (the
-/// wait is cancelled when the deadline passes, as the pool's is).
+/// wait is cancelled when the deadline passes, as the pool's is). Only the data API asks for turns:
+/// the auth service, session checks and the viewers' relations take the pool's connections directly
+/// (short, and few beside the data API), so the pool's own queue can still hold a few of those.
 public final class PoolAdmission: Sendable {
     private struct Waiter {
         let id: Int

@@ -7,8 +7,9 @@ import ServiceLifecycle
 import Synchronization
 
 /// Builds a user's home window (and reads their relations, for the shared pages) when their session
-/// starts (sign-in, refresh, a verified mail), off the request path, so that their first home read finds it built — as Mastodon regenerates a
-/// returning user's home timeline when they sign in instead of on their first read.
+/// starts (sign-in, refresh, a verified mail), off the request path, so that their first home read
+/// finds it built — as Mastodon regenerates a returning user's home timeline when they sign in
+/// instead of on their first read.
 ///
 /// Why: the window (`CachedRPCs.homePageFromWindow`) is built by the first read otherwise, and when
 /// a thousand users open the app in the same minute, a thousand ~12 ms feed queries arrive in the
