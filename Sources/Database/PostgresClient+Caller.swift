@@ -14,8 +14,18 @@ extension PostgresClient {
     /// `settings` are further transaction-local settings, such as PostgREST's `request.method`,
     /// `request.path`, `request.headers` and a per-role `statement_timeout`.
     ///
-    /// The three statements around `body` are prepared once per connection (they run on every
-    /// request; parsing and planning them each time cost the database more than a point query).
+    /// A transaction's fixed statements cost as few waits as the protocol allows, since under load
+    /// a connection's turnover, not its statements, bounds how many requests it serves (measured:
+    /// most of a busy backend's time was spent waiting for the server's next statement):
+    /// - `BEGIN` is written and the settings right behind it, without waiting for `BEGIN`'s answer;
+    ///   `body` is sent only once both have succeeded. The settings statement refuses to set
+    ///   anything in a transaction that already has a role (see ``SetLocalSettings``), so it can
+    ///   never land in someone else's transaction.
+    /// - A read-only transaction's `COMMIT` is written and not waited for: nothing it could report
+    ///   changes the answer (a read-only transaction commits nothing), and the connection's next
+    ///   statements queue behind it on the same socket.
+    /// The settings statement is prepared once per connection (parsing and planning it each time
+    /// cost the database more than a point query); `BEGIN` and `COMMIT` parse in microseconds.
     ///
     /// When no connection is free within `acquisitionTimeout` (all busy, or the database away and
     /// the pool retrying), it throws ``ConnectionAcquisitionTimeout`` instead of waiting on.
@@ -93,27 +103,27 @@ extension PostgresClient {
         }
     }
 
-    /// BEGIN, the caller's settings, `body`, COMMIT (ROLLBACK when `body` fails on a live connection).
-    private static func transaction<Result: Sendable>(
+    /// BEGIN and the caller's settings (one wait for both), `body`, COMMIT (not waited for when
+    /// read-only; ROLLBACK when `body` fails on a live connection).
+    static func transaction<Result: Sendable>(
         on connection: PostgresConnection, readOnly: Bool, names: [String], values: [String], logger: Logger,
-        bodyStarted: BodyStarted, _ body: @Sendable (PostgresConnection) async throws -> Result
+        bodyStarted: BodyStarted, begin: PostgresQuery? = nil, _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         do {
-            RequestStage.mark("BEGIN")
-            try connection.ensureOpen()
-            if readOnly {
-                for try await _ in try await connection.run(BeginReadOnly(), logger: logger) {}
-            } else {
-                for try await _ in try await connection.run(Begin(), logger: logger) {}
-            }
-        } catch where DatabaseFault.isConnectionLoss(error) {
-            throw LostBeforeBody(underlying: error)
-        }
-        do {
-            RequestStage.mark("transaction settings")
+            RequestStage.mark("BEGIN and transaction settings")
             do {
                 try connection.ensureOpen()
-                for try await _ in try await connection.run(SetLocalSettings(names: names, values: values), logger: logger) {}
+                // Written to the socket now and answered later (the future-based call does not wait):
+                // the settings go right behind it, and both answers come back in one wait.
+                let started: EventLoopFuture<PostgresQueryResult> = connection.query(begin ?? (readOnly ? Self.beginReadOnly : Self.beginReadWrite), logger: logger)
+                var applied = 0
+                for try await count in try await connection.run(SetLocalSettings(names: names, values: values), logger: logger) {
+                    applied = count
+                }
+                _ = try await started.get()
+                // Nothing set: the connection was inside a transaction that already had a role (a
+                // BEGIN that failed, or one that overtook another's COMMIT). `body` must not run there.
+                guard applied == names.count else { throw LostBeforeBody(underlying: TransactionNotFresh()) }
             } catch where DatabaseFault.isConnectionLoss(error) {
                 throw LostBeforeBody(underlying: error)
             }
@@ -121,6 +131,18 @@ extension PostgresClient {
             try connection.ensureOpen()
             bodyStarted.set()
             let result = try await body(connection)
+            if readOnly {
+                // A closed connection ended the transaction itself; an open one gets COMMIT queued
+                // ahead of whatever the connection's next lessee sends.
+                if !connection.isClosed {
+                    let committed: EventLoopFuture<PostgresQueryResult> = connection.query(Self.commit, logger: logger)
+                    committed.whenFailure { error in
+                        logger.debug("COMMIT of a read-only transaction failed", metadata: ["error": "\(String(reflecting: error))"])
+                    }
+                }
+                RequestStage.mark("COMMIT written")
+                return result
+            }
             RequestStage.mark("COMMIT")
             try connection.ensureOpen()
             for try await _ in try await connection.run(Commit(), logger: logger) {}
@@ -138,10 +160,19 @@ extension PostgresClient {
     }
 }
 
-/// Transaction-local settings by name, all in one statement whatever their number.
+/// Transaction-local settings by name, all in one statement whatever their number; it answers how
+/// many it set.
+///
+/// It sets nothing (answers 0) when a role is already set (`current_user` is not the login role):
+/// then it is not running in the fresh transaction its BEGIN started but inside one that already
+/// belongs to a caller, and the request must not go on there. The test is a sub-select, evaluated
+/// once before the first setting (setting `role` changes `current_user`).
 struct SetLocalSettings: PostgresPreparedStatement {
-    static let name = "feedfusion_set_local_settings"
-    static let sql = "SELECT count(set_config(name, value, true)) FROM unnest($1::text[], $2::text[]) AS s(name, value)"
+    static let name = "feedfusion_set_local_settings_v2"
+    static let sql = """
+        SELECT count(set_config(name, value, true)) FROM unnest($1::text[], $2::text[]) AS s(name, value)
+        WHERE (SELECT current_user = session_user)
+        """
     typealias Row = Int
 
     let names: [String]
@@ -165,14 +196,16 @@ extension FixedStatement {
     func decodeRow(_ row: PostgresRow) throws {}
 }
 
-struct Begin: FixedStatement {
-    static let name = "feedfusion_begin"
-    static let sql = "BEGIN"
+extension PostgresClient {
+    static let beginReadWrite = PostgresQuery(unsafeSQL: "BEGIN")
+    static let beginReadOnly = PostgresQuery(unsafeSQL: "BEGIN READ ONLY")
+    static let commit = PostgresQuery(unsafeSQL: "COMMIT")
 }
 
-struct BeginReadOnly: FixedStatement {
-    static let name = "feedfusion_begin_read_only"
-    static let sql = "BEGIN READ ONLY"
+/// The settings statement found a role already set: it ran inside a transaction that was not the
+/// one its BEGIN should have started.
+struct TransactionNotFresh: Error, CustomStringConvertible {
+    var description: String { "the transaction's settings found another caller's role already set" }
 }
 
 struct Commit: FixedStatement {

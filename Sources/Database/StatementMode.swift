@@ -2,7 +2,7 @@ import Logging
 import PostgresNIO
 import Synchronization
 
-/// Whether the request path's fixed statements (BEGIN, the caller's settings, COMMIT, the write
+/// Whether the request path's fixed statements (the caller's settings, a write's COMMIT, the write
 /// fence) are prepared once per connection under a name, or sent unnamed every time.
 ///
 /// Named is cheaper (parsed once) and right on a direct connection or a session pooler. Behind a

@@ -98,6 +98,12 @@ public struct CachedRPCs: Sendable {
             gzipped: compressed ? HTTPCaching.gzip(bytes) : nil)
     }
 
+    /// A computed home window as the cache keeps it, for the read path and the sign-in build alike:
+    /// uncompressed (it is only ever sent in slices, and the fan-out edits it in place).
+    static func storedWindow(_ window: DataResponse, contentType: String) throws -> CachedResponse {
+        try stored(window, contentType: contentType, compressed: false)
+    }
+
     /// The response for a cache answer: `Cache-Status` and `Age`, the live counters patched in (with
     /// the viewer's hearts from `relations` on a shared page), recorded in the request's trace. A
     /// request that had to read the viewer's relations (`queried`) went to the database: RFC 9211's
@@ -305,7 +311,7 @@ public struct CachedRPCs: Sendable {
             answer = try await cache.fetch(
                 Self.homeWindowKey(schema: schema, viewer: viewer, contentType: contentType), tags: { Self.homeWindowTags(viewer: viewer) }
             ) {
-                try Self.stored(try await computeWindow(), contentType: contentType, compressed: false)
+                try Self.storedWindow(try await computeWindow(), contentType: contentType)
             }
         } catch is NotCacheable {
             return nil

@@ -89,9 +89,9 @@ public final class HomeWindowPreparer: Service, Sendable {
                 CachedRPCs.homeWindowKey(schema: schema, viewer: CacheTag.id(viewer), contentType: CachedRPCs.jsonContentType),
                 tags: CachedRPCs.homeWindowTags(viewer: CacheTag.id(viewer))
             ) {
-                try CachedRPCs.stored(
+                try CachedRPCs.storedWindow(
                     try await service.call(CachedRPCs.homeWindowRequest(schema: schema), caller: caller, viaGET: false),
-                    contentType: CachedRPCs.jsonContentType, compressed: false)
+                    contentType: CachedRPCs.jsonContentType)
             }
             counts.withLock { built ? ($0.built += 1) : ($0.cached += 1) }
         } catch {
