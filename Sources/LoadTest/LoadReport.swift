@@ -33,6 +33,10 @@ public struct LoadReport: Sendable {
     public let latencyByCache: [String: Latency]
     /// Per feed scenario, the share of its requests answered without the database (hit or stale).
     public let noDatabaseRateByScenario: [String: Double]
+    /// Per feed scenario, the share of each kind of answer: the cache result and which page answered
+    /// (`hit/shared`: a page shared between viewers; `miss/own`: the viewer's own page computed…), so
+    /// that a run says why its feeds went to the database, not only how often.
+    public let answerKindsByScenario: [String: [String: Double]]
     let recorder: Recorder
 
     init(recorder: Recorder, plan: LoadPlan, wall: Duration, peakConnections: Int?, generatorCPU: Double) {
@@ -66,6 +70,10 @@ public struct LoadReport: Sendable {
             if total > 0 { shares[scenario] = Double(counts[0] + counts[1]) / Double(total) }
         }
         noDatabaseRateByScenario = shares
+        answerKindsByScenario = recorder.answerKinds.mapValues { kinds in
+            let total = Double(kinds.values.reduce(0, +))
+            return kinds.mapValues { Double($0) / total }
+        }
     }
 
     static func latency(_ histogram: Histogram<UInt64>) -> Latency {
@@ -127,7 +135,9 @@ public struct LoadReport: Sendable {
         row("cache_hit_rate", cacheHitRate.map { String(format: "%.2f%%", $0 * 100) } ?? "no cached responses")
         row("feed_no_database_rate", noDatabaseRate.map { String(format: "%.2f%% of feed requests answered without a database round trip", $0 * 100) } ?? "-")
         for (scenario, share) in noDatabaseRateByScenario.sorted(by: { $0.key < $1.key }) {
-            row("  { scenario:\(scenario) }", String(format: "%.2f%%", share * 100))
+            let kinds = (answerKindsByScenario[scenario] ?? [:]).sorted { $0.value > $1.value }
+                .map { String(format: "%@ %.1f", $0.key, $0.value * 100) }.joined(separator: " · ")
+            row("  { scenario:\(scenario) }", String(format: "%.2f%%", share * 100) + (kinds.isEmpty ? "" : "  (\(kinds))"))
         }
         row("db_connections", peakConnections.map { "max=\($0)" } ?? "not read (give --metrics-token)")
         if let latency { row("http_req_duration", describe(latency)) }
@@ -163,6 +173,7 @@ public struct LoadReport: Sendable {
             let cache_hit_rate: Double?
             let feed_no_database_rate: Double?
             let feed_no_database_rate_by_scenario: [String: Double]
+            let feed_answers_by_scenario: [String: [String: Double]]
             let db_connections_max: Int?
             let duration_seconds: Double
             let generator_cpu: Double
@@ -178,7 +189,8 @@ public struct LoadReport: Sendable {
             http_req_failed_rate: requests > 0 ? Double(failed) / Double(requests) : 0, http_req_refused: refused,
             statuses: Dictionary(uniqueKeysWithValues: statuses.map { (String($0.key), $0.value) }),
             unanswered_samples: recorder.unansweredSamples, iterations_dropped: droppedIterations,
-            cache_hit_rate: cacheHitRate, feed_no_database_rate: noDatabaseRate, feed_no_database_rate_by_scenario: noDatabaseRateByScenario, db_connections_max: peakConnections, duration_seconds: wallSeconds, generator_cpu: generatorCPU,
+            cache_hit_rate: cacheHitRate, feed_no_database_rate: noDatabaseRate, feed_no_database_rate_by_scenario: noDatabaseRateByScenario,
+            feed_answers_by_scenario: answerKindsByScenario, db_connections_max: peakConnections, duration_seconds: wallSeconds, generator_cpu: generatorCPU,
             http_req_duration: latency, http_req_duration_by_scenario: latencyByScenario, http_req_duration_by_cache: latencyByCache,
             per_second: Dictionary(uniqueKeysWithValues: recorder.perSecond.map { second, scenarios in
                 (String(second), scenarios.mapValues { Dictionary(uniqueKeysWithValues: $0.map { (String($0.key), $0.value) }) })

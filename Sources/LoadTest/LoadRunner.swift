@@ -140,11 +140,13 @@ public final class LoadRunner: Sendable {
         let started = intended ?? .now
         var status = 0
         var cache: String?
+        var cacheDetail: String?
         do {
             let response = try await httpClient.execute(request, timeout: Self.requestTimeout)
             status = Int(response.status.code)
             if let header = response.headers.first(name: "Cache-Status") {
                 cache = header.contains("; hit") ? "hit" : header.contains("fwd=stale") ? "stale" : "miss"
+                cacheDetail = Self.detail(ofCacheStatus: header)
             }
             let body = try await response.body.collect(upTo: 16 << 20)
             if operation == .home, status == 200 { user.read(homePage: body) }
@@ -158,7 +160,13 @@ public final class LoadRunner: Sendable {
             status = Self.neverConnected(error) ? Recorder.notConnected : Recorder.noAnswer
             if status == Recorder.noAnswer { recorder.sample(unanswered: "\(operation.rawValue): \(error)") }
         }
-        recorder.record(scenario: operation.rawValue, status: status, latency: .now - started, cache: cache)
+        recorder.record(scenario: operation.rawValue, status: status, latency: .now - started, cache: cache, cacheDetail: cacheDetail)
+    }
+
+    /// The `detail` parameter of a `Cache-Status` value (RFC 9211), nil without one.
+    static func detail(ofCacheStatus header: String) -> String? {
+        header.split(separator: ";").lazy.map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.hasPrefix("detail=") }.map { String($0.dropFirst("detail=".count)) }
     }
 
     /// Whether a failed request never reached the server (connection refused: nothing listening,

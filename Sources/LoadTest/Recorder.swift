@@ -17,6 +17,8 @@ public final class Recorder: Sendable {
         var requests = 0, failed = 0, refused = 0
         var statuses: [Int: Int] = [:]
         var cacheHits = 0, cacheStale = 0, cacheLookups = 0
+        /// Cached routes' answers by scenario and kind (`hit/shared`, `miss/own`…: see `record`).
+        var answerKinds: [String: [String: Int]] = [:]
         var dropped = 0
         var acknowledgedPosts: [AcknowledgedPost] = []
         /// Answers by the wall-clock second their request started, scenario and status: what a
@@ -46,8 +48,10 @@ public final class Recorder: Sendable {
         }
     }
 
-    /// One answer. `cache` is the Cache-Status result (`hit`, `miss`) for cached routes, nil elsewhere.
-    public func record(scenario: String, status: Int, latency: Duration, cache: String?) {
+    /// One answer. `cache` is the Cache-Status result (`hit`, `miss`) for cached routes, nil elsewhere;
+    /// `cacheDetail` its `detail` (which kind of answer: `shared`, `shared-followers`, `home-window`),
+    /// nil for the viewer's own page.
+    public func record(scenario: String, status: Int, latency: Duration, cache: String?, cacheDetail: String? = nil) {
         let micros = UInt64(max(0, latency.components.seconds * 1_000_000 + latency.components.attoseconds / 1_000_000_000_000))
         let outcome = Self.classify(status: status)
         let startedSecond = Int(Date().timeIntervalSince1970 - latency.seconds)
@@ -70,6 +74,7 @@ public final class Recorder: Sendable {
             case .ok: break
             }
             if let cache {
+                state.answerKinds[scenario, default: [:]]["\(cache)/\(cacheDetail ?? "own")", default: 0] += 1
                 state.cacheLookups += 1
                 if cache == "hit" { state.cacheHits += 1 }
                 if cache == "stale" { state.cacheStale += 1 }
@@ -129,6 +134,9 @@ public final class Recorder: Sendable {
             return merged
         }
     }
+
+    /// Cached routes' answers by scenario and kind.
+    var answerKinds: [String: [String: Int]] { state.withLock { $0.answerKinds } }
 
     var scenarios: [String] { state.withLock { Array(Set($0.histograms.keys.map(\.scenario))).sorted() } }
 

@@ -33,6 +33,18 @@ struct LoadRunnerTests {
         #expect(report.peakConnections == 7)
         let rate = try #require(report.cacheHitRate)
         #expect(abs(rate - 0.75) < 0.05)
+        // Why: every answer's kind, from its Cache-Status detail (none: the viewer's own page).
+        var kinds: [String: Double] = [:]
+        let answered = report.answerKindsByScenario.keys.reduce(0) { $0 + Double(report.latencyByScenario[$1]?.count ?? 0) }
+        for (scenario, shares) in report.answerKindsByScenario {
+            #expect(abs(shares.values.reduce(0, +) - 1) < 1e-9, "\(scenario)")
+            let weight = Double(report.latencyByScenario[scenario]?.count ?? 0) / answered
+            for (kind, share) in shares { kinds[kind, default: 0] += share * weight }
+        }
+        #expect(Set(kinds.keys) == ["hit/shared", "hit/own", "miss/own"])
+        #expect(abs((kinds["hit/shared"] ?? 0) - 0.25) < 0.05 && abs((kinds["hit/own"] ?? 0) - 0.5) < 0.05, "\(kinds)")
+        #expect(LoadRunner.detail(ofCacheStatus: "FeedFusion; fwd=miss; detail=shared-followers") == "shared-followers")
+        #expect(LoadRunner.detail(ofCacheStatus: "FeedFusion; hit; ttl=3") == nil)
         let results = report.judge(try [
             "http_req_duration{scenario:home}:p(95)<250", "http_req_duration{scenario:profile}:p(95)<250",
             "http_req_failed:rate<0.02", "cache_hit_rate>0.7", "db_connections:max<100",
@@ -43,7 +55,8 @@ struct LoadRunnerTests {
         // Every figure is in the JSON summary.
         let json = try #require(try JSONSerialization.jsonObject(with: report.json(results)) as? [String: Any])
         for key in ["thresholds", "passed", "http_reqs", "http_req_failed_rate", "cache_hit_rate", "db_connections_max",
-                    "http_req_duration", "http_req_duration_by_scenario", "generator_cpu", "iterations_dropped"] {
+                    "http_req_duration", "http_req_duration_by_scenario", "generator_cpu", "iterations_dropped",
+                    "feed_answers_by_scenario"] {
             #expect(json[key] != nil, "\(key)")
         }
         #expect(json["passed"] as? Bool == false)

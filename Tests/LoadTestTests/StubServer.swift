@@ -34,8 +34,9 @@ final class StubServer: Sendable {
             let function = context.parameters.get("function") ?? ""
             if let until = state.stalledUntil.withLock({ $0 }), until > .now { try await Task.sleep(until: until, clock: .continuous) }
             if let delay = state.delays.withLock({ $0[function] }) { try await Task.sleep(for: delay) }
-            // Three hits in four.
-            let status = count % 4 != 0 ? "FeedFusion; hit; ttl=50" : "FeedFusion; fwd=miss; stored"
+            // Three hits in four, a third of them from a shared page.
+            let status = count % 4 == 1 ? "FeedFusion; hit; ttl=50; detail=shared"
+                : count % 4 != 0 ? "FeedFusion; hit; ttl=50" : "FeedFusion; fwd=miss; stored"
             return Response(
                 status: .ok, headers: [.contentType: "application/json", .init("Cache-Status")!: status],
                 body: .init(byteBuffer: ByteBuffer(string: #"[{"id":"00000000-0000-0000-0000-000000000001","cursor":"c1"}]"#)))
