@@ -43,7 +43,32 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // PostgreSQL: the managed local cluster, migrations, and running SQL under a caller's role.
+        // A PostgreSQL cluster of the server's own, when no database URL is given: initdb, start,
+        // supervise, stop (a service in the process's ServiceGroup).
+        .target(
+            name: "ManagedPostgres",
+            dependencies: [
+                "AppConfig",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // What `verify`, start-up and the dashboard check of a database before trusting it: roles,
+        // policies, indexes, plans, pooling, telemetry partitions, configuration.
+        .target(
+            name: "DatabaseReadiness",
+            dependencies: [
+                "AppConfig",
+                "Database",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // PostgreSQL as the request path uses it: migrations, pools, running SQL under a caller's
+        // role, write fences, connection faults.
         .target(
             name: "Database",
             dependencies: [
@@ -191,6 +216,7 @@ let package = Package(
         .target(
             name: "HTTPAPI",
             dependencies: [
+                "DatabaseReadiness",
                 "AppConfig",
                 "Auth",
                 "Dashboard",
@@ -218,6 +244,7 @@ let package = Package(
         .target(
             name: "LoadTest",
             dependencies: [
+                "DatabaseReadiness",
                 "Database",
                 "Seeding",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -241,6 +268,8 @@ let package = Package(
         .target(
             name: "Commands",
             dependencies: [
+                "DatabaseReadiness",
+                "ManagedPostgres",
                 "AppConfig",
                 "Auth",
                 "Database",
@@ -263,6 +292,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
+                "ManagedPostgres",
                 "AppConfig",
                 "Database",
                 "Seeding",
@@ -274,7 +304,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DatabaseTests",
-            dependencies: ["Database", "TestSupport"],
+            dependencies: ["DatabaseReadiness", "Database", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -293,7 +323,7 @@ let package = Package(
         .testTarget(
             name: "HTTPAPITests",
             dependencies: [
-                "Dashboard", "HTTPAPI", "LoadTest", "TestSupport", "WebApp", "WebAssets",
+                "Dashboard", "HTTPAPI", "LoadTest", "ManagedPostgres", "TestSupport", "WebApp", "WebAssets",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -340,7 +370,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CommandTests",
-            dependencies: ["Database", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: ["Database", "ManagedPostgres", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
     ]

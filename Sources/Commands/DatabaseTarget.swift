@@ -2,6 +2,7 @@ import AppConfig
 import Database
 import Foundation
 import Logging
+import ManagedPostgres
 
 /// The database a command works on: the configured `DATABASE_URL`, or the managed local cluster
 /// (started here, and stopped by whoever holds this value).

@@ -2,9 +2,11 @@ import AppConfig
 import ArgumentParser
 import Auth
 import Database
+import DatabaseReadiness
 import HTTPAPI
 import Hummingbird
 import Logging
+import ManagedPostgres
 import PostgresNIO
 import ServiceLifecycle
 

@@ -3,6 +3,7 @@ import Auth
 import Database
 import Foundation
 import Logging
+import ManagedPostgres
 import PostgresNIO
 
 func makeLogger(_ settings: Settings) -> Logger {

@@ -2,6 +2,7 @@ import AppConfig
 import ArgumentParser
 import Auth
 import Database
+import DatabaseReadiness
 import Foundation
 import LoadTest
 import Logging

@@ -1,7 +1,8 @@
 import AppConfig
-import Dashboard
 import Auth
+import Dashboard
 import Database
+import DatabaseReadiness
 import FeedCache
 import Foundation
 import HTTPTypes

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Database
+import DatabaseReadiness
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Database
 import Foundation
+import ManagedPostgres
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

@@ -1,7 +1,8 @@
 import Database
+import DatabaseReadiness
 import PostgresNIO
-import Testing
 import TestSupport
+import Testing
 
 /// The security rules of the schema, checked by the same audit `feedfusion verify` runs, and each
 /// check shown to fail — with the culprit as evidence — when a hand-made change breaks its rule.

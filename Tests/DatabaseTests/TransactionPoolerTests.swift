@@ -1,9 +1,10 @@
 import AppConfig
 import Database
+import DatabaseReadiness
 import Foundation
 import PostgresNIO
-import Testing
 import TestSupport
+import Testing
 
 /// Requests through PgBouncer in transaction mode (issue 22): the probe tells it from a direct
 /// connection; with named statements off every transaction works and no caller's settings outlive

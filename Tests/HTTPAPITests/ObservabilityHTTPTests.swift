@@ -1,6 +1,7 @@
 import AppConfig
 import Database
 import Foundation
+import ManagedPostgres
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

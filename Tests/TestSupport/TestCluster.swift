@@ -5,6 +5,7 @@ import Darwin
 #endif
 import AppConfig
 import Database
+import ManagedPostgres
 import Foundation
 import Logging
 import PostgresNIO

@@ -1,6 +1,7 @@
 import AppConfig
 import Database
 import Foundation
+import ManagedPostgres
 
 /// A throwaway PgBouncer (Debian's `pgbouncer`) on a free loopback port in front of one test
 /// database, in the pool mode asked for; stopped at the end of the test. Clients log in as the

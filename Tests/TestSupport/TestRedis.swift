@@ -1,5 +1,6 @@
 import Database
 import Foundation
+import ManagedPostgres
 
 /// A throwaway `redis-server` on a free loopback port, for one test; stopped at the end of the
 /// test (or of the process). It can be stopped and started again on the same port mid-test.

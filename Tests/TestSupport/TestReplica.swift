@@ -1,6 +1,7 @@
 import AppConfig
 import Database
 import Foundation
+import ManagedPostgres
 
 /// A streaming replica of the test cluster (`pg_basebackup -R`, then a hot standby on a free
 /// loopback port), for one test; stopped at its end. It replays everything the primary writes,

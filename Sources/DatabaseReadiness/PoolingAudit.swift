@@ -1,4 +1,5 @@
 import AppConfig
+import Database
 import Logging
 import PostgresNIO
 
