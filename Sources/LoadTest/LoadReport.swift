@@ -63,16 +63,13 @@ public struct LoadReport: Sendable {
             if let histogram = recorder.latencies(matching: ["cache": cache]) { byCache[cache] = Self.latency(histogram) }
         }
         latencyByCache = byCache
-        var shares: [String: Double] = [:]
-        for scenario in recorder.scenarios {
-            let counts = ["hit", "stale", "miss"].map { recorder.latencies(matching: ["scenario": scenario, "cache": $0])?.totalCount ?? 0 }
-            let total = counts.reduce(0, +)
-            if total > 0 { shares[scenario] = Double(counts[0] + counts[1]) / Double(total) }
-        }
-        noDatabaseRateByScenario = shares
         answerKindsByScenario = recorder.answerKinds.mapValues { kinds in
             let total = Double(kinds.values.reduce(0, +))
             return kinds.mapValues { Double($0) / total }
+        }
+        // A hit or a stale answer, whichever page it came from.
+        noDatabaseRateByScenario = answerKindsByScenario.mapValues { kinds in
+            kinds.filter { $0.key.hasPrefix("hit/") || $0.key.hasPrefix("stale/") }.values.reduce(0, +)
         }
     }
 

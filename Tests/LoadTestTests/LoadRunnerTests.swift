@@ -42,6 +42,11 @@ struct LoadRunnerTests {
             for (kind, share) in shares { kinds[kind, default: 0] += share * weight }
         }
         #expect(Set(kinds.keys) == ["hit/shared", "hit/own", "miss/own"])
+        // Each scenario's share answered without the database, weighted: the stub's three hits in four.
+        let withoutDatabase = report.noDatabaseRateByScenario.reduce(0) {
+            $0 + $1.value * Double(report.latencyByScenario[$1.key]?.count ?? 0) / answered
+        }
+        #expect(abs(withoutDatabase - 0.75) < 0.05, "\(report.noDatabaseRateByScenario)")
         #expect(abs((kinds["hit/shared"] ?? 0) - 0.25) < 0.05 && abs((kinds["hit/own"] ?? 0) - 0.5) < 0.05, "\(kinds)")
         #expect(LoadRunner.detail(ofCacheStatus: "FeedFusion; fwd=miss; detail=shared-followers") == "shared-followers")
         #expect(LoadRunner.detail(ofCacheStatus: "FeedFusion; hit; ttl=3") == nil)
