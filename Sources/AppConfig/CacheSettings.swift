@@ -27,6 +27,9 @@ public struct CacheSettings: Sendable {
     /// refresh): 0 builds none ahead of the first read. Two keeps a burst of sign-ins from taking
     /// more than two pool connections from the requests.
     public var prepareConcurrency: Int = 2
+    /// How many of the most-followed profiles' and entities' first pages are computed when the server
+    /// starts (`SharedPagePrimer`), one at a time: 0 computes none ahead of their first readers.
+    public var primePages: Int = 3000
     /// RPCs answered from the cache (`/rest/v1/rpc/<name>`, POST and GET).
     public var functions: Set<String> = ["feed_fusion_home", "feed_fusion_profile", "feed_fusion_entity", "feed_fusion_nearby"]
     /// `Cache-Control` of anonymous GET reads: browsers keep them `max-age`, shared caches (CDNs) `s-maxage`.
@@ -50,6 +53,7 @@ extension CacheSettings {
         ttlJitter = try reader.number("CACHE_TTL_JITTER", in: 0...0.9) ?? ttlJitter
         windowTTLSeconds = try reader.integer("CACHE_WINDOW_TTL_SECONDS", in: 1...86_400) ?? windowTTLSeconds
         prepareConcurrency = try reader.integer("CACHE_PREPARE_CONCURRENCY", in: 0...64) ?? prepareConcurrency
+        primePages = try reader.integer("CACHE_PRIME_PAGES", in: 0...1_000_000) ?? primePages
         if let names = try reader.string("CACHE_FUNCTIONS") {
             functions = Set(names.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         }

@@ -56,6 +56,9 @@ public struct AppDependencies: Sendable {
     /// Builds a user's home window when their session starts (nil: the cache is off, or
     /// `CACHE_PREPARE_CONCURRENCY` is 0).
     public let homeWindows: HomeWindowPreparer?
+    /// Computes the most-followed profiles' and entities' first pages at start (nil: the cache is
+    /// off, or `CACHE_PRIME_PAGES` is 0).
+    public let sharedPagePrimer: SharedPagePrimer?
     /// With Redis, read replicas learn every instance's writes through it.
     public var sharedWritePosition: (any SharedWritePosition)? { redis.map { RedisWritePosition(redis: $0) } }
     /// The settings the server was made from (the dashboard's Readiness page reports on them).
@@ -100,6 +103,15 @@ public struct AppDependencies: Sendable {
             homeWindows = nil
         }
         self.auth = auth
+        if cacheSettings.enabled, cacheSettings.primePages > 0, let sharing = cachedRPCs.sharedPages,
+            cacheSettings.functions.isSuperset(of: ["feed_fusion_profile", "feed_fusion_entity"])
+        {
+            sharedPagePrimer = SharedPagePrimer(
+                cachedRPCs: cachedRPCs, service: data, owner: sharing.owner, fences: data.fences, pages: cacheSettings.primePages,
+                logger: Logger(label: "feedfusion.cache"))
+        } else {
+            sharedPagePrimer = nil
+        }
         self.migrateBeforeServing = migrateBeforeServing
         self.readinessTimeout = readinessTimeout
         self.rateLimits = rateLimits
@@ -221,6 +233,7 @@ public func buildApplication(
             try await dependencies.data.store.reload(client: dependencies.owner, logger: logger)
         }
         if loaded == nil { logger.warning("schema cache not loaded at start; will load on first use") }
+        dependencies.sharedPagePrimer?.schemaReady()
     }
     return app
 }
@@ -280,6 +293,7 @@ func longLivedServices(settings: Settings, dependencies: AppDependencies, servic
         all.append(listener)
     }
     if let homeWindows = dependencies.homeWindows { all.append(homeWindows) }
+    if let primer = dependencies.sharedPagePrimer { all.append(primer) }
     if let replicas = dependencies.data.replicas {
         all += replicas.replicas.map(\.client) as [any Service]
         all.append(ReplicaWatcher(replicas: replicas))
@@ -309,7 +323,7 @@ func metricsPortServices(settings: Settings, dependencies: AppDependencies, logg
 func metricsController(_ dependencies: AppDependencies, requireToken: Bool) -> MetricsController {
     MetricsController(
         telemetry: dependencies.telemetry, client: dependencies.client, cache: dependencies.cachedRPCs.cache,
-        homeWindows: dependencies.homeWindows, admission: dependencies.data.admission, redis: dependencies.redis,
+        homeWindows: dependencies.homeWindows, primer: dependencies.sharedPagePrimer, admission: dependencies.data.admission, redis: dependencies.redis,
         fences: dependencies.data.fences, poolSize: dependencies.databasePoolSize, realtime: dependencies.realtime,
         replicas: dependencies.data.replicas, requireToken: requireToken)
 }

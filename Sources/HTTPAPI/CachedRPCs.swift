@@ -1,8 +1,10 @@
 import DataAPI
 import FeedCache
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 
 /// The feed RPCs (and any other configured function) answered through the `ResponseCache`.
 ///
@@ -57,13 +59,31 @@ public struct CachedRPCs: Sendable {
         if let sharing = sharedPages, context.caller.role == .authenticated {
             sharing.prefetchRelations(of: context.caller, in: cache.relations)
         }
-        if let sharing = sharedPages, let computeAnonymous, context.caller.role == .authenticated,
-            let page = Self.shareablePage(function: function, request: request, body: body, viaGET: viaGET),
-            let shared = try await sharedAnswer(
-                request, context, sharing: sharing, page: page, schema: schema, body: body, viaGET: viaGET,
-                contentType: contentType, caching: caching, compute: compute, computeAnonymous: computeAnonymous)
-        {
-            return shared
+        if let sharing = sharedPages, let page = Self.shareablePage(function: function, request: request, body: body, viaGET: viaGET) {
+            switch context.caller.role {
+            case .anon:
+                // An anonymous reader's page is the shared one itself: cached with the facts that let
+                // signed-in viewers share it (a page an anonymous reader computed first was kept
+                // without them, and no signed-in viewer could share it until it expired).
+                do {
+                    let answer = try await anonymousPage(
+                        sharing: sharing, page: page, schema: schema, contentType: contentType, compute: computeAnonymous ?? compute)
+                    return respond(answer, request, context, caching: caching)
+                } catch let error as NotCacheable {
+                    context.trace.update { $0.cacheResult = "miss" }
+                    return uncached(error.result, status: "\(Self.cacheName); fwd=miss; detail=not-cacheable")
+                }
+            case .authenticated:
+                if let computeAnonymous,
+                    let shared = try await sharedAnswer(
+                        request, context, sharing: sharing, page: page, schema: schema, contentType: contentType, caching: caching,
+                        compute: compute, computeAnonymous: computeAnonymous)
+                {
+                    return shared
+                }
+            case .serviceRole:
+                break
+            }
         }
         if function == "feed_fusion_home", let computeHomeWindow,
             let page = try await homePageFromWindow(
@@ -176,8 +196,8 @@ public struct CachedRPCs: Sendable {
     /// The anonymous page of a profile or entity, served to a signed-in viewer whose view it is
     /// (see `SharedPages`), or nil when the viewer's own page must be computed.
     func sharedAnswer(
-        _ request: Request, _ context: AppRequestContext, sharing: SharedPages, page: ShareablePage, schema: String, body: [UInt8],
-        viaGET: Bool, contentType: String, caching: HTTPCaching, compute: @escaping @Sendable () async throws -> DataResponse,
+        _ request: Request, _ context: AppRequestContext, sharing: SharedPages, page: ShareablePage, schema: String,
+        contentType: String, caching: HTTPCaching, compute: @escaping @Sendable () async throws -> DataResponse,
         computeAnonymous: @escaping @Sendable () async throws -> DataResponse
     ) async throws -> Response? {
         guard let viewer = context.caller.userID,
@@ -185,55 +205,157 @@ public struct CachedRPCs: Sendable {
         else { return nil }
         if SharedPages.viewerMayShareFollowerPage(feed: page.feed, subject: page.subject, viewer: viewer, relations: relations) {
             return try await followerAnswer(
-                request, context, sharing: sharing, page: page, schema: schema, body: body, viaGET: viaGET, contentType: contentType,
+                request, context, sharing: sharing, page: page, schema: schema, contentType: contentType,
                 caching: caching, relations: relations, relationsQueried: relationsQueried, compute: compute)
         }
         guard SharedPages.viewerMayShare(feed: page.feed, subject: page.subject, viewer: viewer, relations: relations) else { return nil }
-        guard let answer = try await sharedPage(
-            request, sharing: sharing, page: page, schema: schema, body: body, viaGET: viaGET, contentType: contentType,
-            role: "anon", sharedBy: "anon", compute: computeAnonymous,
-            describe: { response in
-                // A full page covers down to its last row; a short one, the rest of the feed.
-                let slots = response.slots?.rows ?? []
-                let lowest = slots.count == page.limit ? slots.last?.cursor : nil
-                return try await sharing.facts(
-                    feed: page.feed, subject: page.subject, cursor: page.cursor, lowest: lowest,
-                    rows: slots.compactMap { UUID(uuidString: $0.id) })
-            })
+        let answer: ResponseCache.Answer
+        do {
+            answer = try await anonymousPage(sharing: sharing, page: page, schema: schema, contentType: contentType, compute: computeAnonymous)
+        } catch is NotCacheable {
+            return nil  // the viewer's own page is computed, and its error answered as theirs
+        }
+        let anonymousRows = (answer.response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) }
+        guard let facts = answer.response.sharing else { return nil }
+        if SharedPages.viewerSeesAnonymousPage(
+            feed: page.feed, subject: page.subject, viewer: viewer, relations: relations, facts: facts, rows: Set(anonymousRows))
+        {
+            return respond(answer, request, context, caching: caching, relations: relations, queried: relationsQueried)
+        }
+        // Not the anonymous view: the page of the viewers who see exactly the same posts there.
+        guard let rows = SharedPages.viewerRows(
+            facts: facts, limit: page.limit, rangeReachesEnd: anonymousRows.count < page.limit, viewer: viewer, relations: relations)
         else { return nil }
-        let rows = Set((answer.response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) })
-        guard let facts = answer.response.sharing,
-            SharedPages.viewerSeesAnonymousPage(
-                feed: page.feed, subject: page.subject, viewer: viewer, relations: relations, facts: facts, rows: rows)
-        else { return nil }
-        return respond(answer, request, context, caching: caching, relations: relations, queried: relationsQueried)
+        return try await sameViewAnswer(
+            request, context, sharing: sharing, page: page, schema: schema, contentType: contentType, caching: caching,
+            relations: relations, relationsQueried: relationsQueried, rows: rows, compute: compute)
     }
 
-    /// A page shared between viewers, cached once under `role` and `sharedBy` (in place of a viewer),
-    /// with what the decision to share it needs (`describe`, read right after the page; without it,
-    /// or when it is nil, the page is shared with nobody). Nil when the page is not cacheable.
-    func sharedPage(
-        _ request: Request, sharing: SharedPages, page: ShareablePage, schema: String, body: [UInt8], viaGET: Bool, contentType: String,
-        role: String, sharedBy: String, compute: @escaping @Sendable () async throws -> DataResponse,
-        describe: @escaping @Sendable (CachedResponse) async throws -> PageFacts?
+    /// A page as the viewers who see the same posts in its range see it: keyed by those posts (the
+    /// first `limit` the viewer may see there, worked out from the anonymous page's facts and the
+    /// viewer's relations by the policies' rule), computed for the first such viewer under their
+    /// own role, and served to another only when its rows are exactly those posts and each mention
+    /// on it would be shown to them alike (`SharedPages.viewerSeesSameView`). Entity and nearby pages
+    /// differ from the anonymous one for whoever follows the author of a followers-only post on them
+    /// (or a private author): at 1,000 users that was a fifth of the entity reads, each computed per viewer.
+    func sameViewAnswer(
+        _ request: Request, _ context: AppRequestContext, sharing: SharedPages, page: ShareablePage, schema: String,
+        contentType: String, caching: HTTPCaching, relations: ViewerRelations, relationsQueried: Bool, rows: [UUID],
+        compute: @escaping @Sendable () async throws -> DataResponse
+    ) async throws -> Response? {
+        guard let viewer = context.caller.userID else { return nil }
+        let view = "view:" + SHA256.hash(data: Data(rows.map(CacheTag.id).joined(separator: ",").utf8))
+            .map { String(format: "%02x", $0) }.joined()
+        guard let answer = try await viewersPage(
+            sharing: sharing, page: page, schema: schema, contentType: contentType, sharedBy: view, shown: Self.shownMentions,
+            compute: compute),
+            let facts = answer.response.sharing,
+            SharedPages.viewerSeesSameView(
+                viewer: viewer, relations: relations, facts: facts, rows: rows,
+                pageRows: (answer.response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) })
+        else { return nil }
+        return respond(answer, request, context, caching: caching, relations: relations, queried: relationsQueried, detail: "shared-view")
+    }
+
+    /// A page computed for one viewer (by `compute`, under their role) and kept for the viewers
+    /// `sharedBy` stands for, with the mentions its rows show (`shown`, read off the page: nil, the
+    /// page is shared with nobody); each other viewer is served it only when each mention would be
+    /// shown to them alike. Nil when the page is not cacheable.
+    func viewersPage(
+        sharing: SharedPages, page: ShareablePage, schema: String, contentType: String, sharedBy: String,
+        shown: @escaping @Sendable (ByteBuffer) -> Set<UUID>?, compute: @escaping @Sendable () async throws -> DataResponse
     ) async throws -> ResponseCache.Answer? {
-        let function = page.feed.rawValue
-        let logger = sharing.logger
+        let describe: @Sendable (CachedResponse) async throws -> PageFacts? = { response in
+            guard let shown = shown(response.body) else { return nil }
+            let mentions = try await sharing.mentions(of: (response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) })
+            return PageFacts(candidates: [], mentions: mentions.map { mention in
+                var mention = mention
+                mention.shown = shown.contains(mention.profile)
+                return mention
+            })
+        }
         do {
             return try await cache.fetch(
-                Self.key(request, schema: schema, function: function, body: body, role: role, viewer: sharedBy),
-                tags: { Self.tags(function: function, request: request, body: body, viaGET: viaGET, viewer: sharedBy) }
-            ) {
-                var response = try Self.stored(try await compute(), contentType: contentType)
-                do {
-                    response.sharing = try await describe(response)
-                } catch {
-                    logger.warning("page facts could not be read; the page is not shared", metadata: ["error": "\(String(reflecting: error))"])
-                }
-                return response
-            }
+                Self.sharedKey(schema: schema, page: page, role: "authenticated", sharedBy: sharedBy, contentType: contentType),
+                tags: { Self.sharedTags(page: page, sharedBy: sharedBy) },
+                compute: Self.computeShared(compute, contentType: contentType, describe: describe, logger: sharing.logger))
         } catch is NotCacheable {
             return nil
+        }
+    }
+
+    /// The profiles a page's rows show as mentioned; nil when `body` is not rows.
+    static func shownMentions(_ body: ByteBuffer) -> Set<UUID>? {
+        guard let rows = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [[String: Any]] else { return nil }
+        var shown = Set<UUID>()
+        for row in rows {
+            for target in row["targets"] as? [[String: Any]] ?? [] where target["kind"] as? String == "profile" {
+                if let id = (target["id"] as? String).flatMap(UUID.init(uuidString:)) { shown.insert(id) }
+            }
+        }
+        return shown
+    }
+
+    /// The anonymous page (computed by `compute` under `anon`'s role when not cached), kept once for
+    /// anonymous readers and the signed-in viewers whose view it is, with its facts (`SharedPages.facts`).
+    /// Throws `NotCacheable` for a non-200 answer.
+    func anonymousPage(
+        sharing: SharedPages, page: ShareablePage, schema: String, contentType: String,
+        compute: @escaping @Sendable () async throws -> DataResponse
+    ) async throws -> ResponseCache.Answer {
+        try await cache.fetch(
+            Self.sharedKey(schema: schema, page: page, role: "anon", sharedBy: "anon", contentType: contentType),
+            tags: { Self.sharedTags(page: page, sharedBy: "anon") },
+            compute: Self.computeShared(compute, contentType: contentType, describe: Self.anonymousFacts(sharing, page), logger: sharing.logger))
+    }
+
+    /// What lets a viewer share an anonymous page: the posts in the range it covers and the profiles it mentions.
+    static func anonymousFacts(_ sharing: SharedPages, _ page: ShareablePage) -> @Sendable (CachedResponse) async throws -> PageFacts? {
+        { response in
+            // A full page covers down to its last row; a short one, the rest of the feed.
+            let slots = response.slots?.rows ?? []
+            let lowest = slots.count == page.limit ? slots.last?.cursor : nil
+            return try await sharing.facts(
+                feed: page.feed, subject: page.subject, cursor: page.cursor, lowest: lowest, rows: slots.compactMap { UUID(uuidString: $0.id) })
+        }
+    }
+
+    /// Computes a page to be shared between viewers and, right after it, what the decision to share
+    /// it needs (`describe`; when it fails or answers nil, the page is shared with nobody).
+    static func computeShared(
+        _ compute: @escaping @Sendable () async throws -> DataResponse, contentType: String,
+        describe: @escaping @Sendable (CachedResponse) async throws -> PageFacts?, logger: Logger
+    ) -> @Sendable () async throws -> CachedResponse {
+        {
+            var response = try stored(try await compute(), contentType: contentType)
+            do {
+                response.sharing = try await describe(response)
+            } catch {
+                logger.warning("page facts could not be read; the page is not shared", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            return response
+        }
+    }
+
+    /// The key of a page shared between viewers (in place of a viewer, `sharedBy`): made from the
+    /// arguments as parsed, not as written, so that every client's way of writing the same request
+    /// (key order, spacing, a default `p_limit` spelled out) finds the same page — and so that a page
+    /// computed ahead of any request (`SharedPagePrimer`) is the one the requests find.
+    static func sharedKey(schema: String, page: ShareablePage, role: String, sharedBy: String, contentType: String) -> String {
+        let subject: String
+        switch page.subject {
+        case .id(let id): subject = CacheTag.id(id)
+        case .place(let latitude, let longitude, let radius): subject = "\(latitude),\(longitude),\(radius)"
+        }
+        return [schema, page.feed.rawValue, "shared", role, sharedBy, contentType, subject, page.cursor ?? "", "\(page.limit)"]
+            .joined(separator: "\u{0}")
+    }
+
+    /// A shared page's tags: the viewer it stands for, and its subject.
+    static func sharedTags(page: ShareablePage, sharedBy: String) -> [CacheTag] {
+        switch page.subject {
+        case .id(let id): [.viewer(sharedBy), page.feed == .entity ? .entity(CacheTag.id(id)) : .profile(CacheTag.id(id))]
+        case .place: [.viewer(sharedBy), .nearby]
         }
     }
 
@@ -245,23 +367,14 @@ public struct CachedRPCs: Sendable {
     /// private (computed for a viewer who has since unfollowed, or been made an admin, it is kept for
     /// that viewer alone).
     func followerAnswer(
-        _ request: Request, _ context: AppRequestContext, sharing: SharedPages, page: ShareablePage, schema: String, body: [UInt8],
-        viaGET: Bool, contentType: String, caching: HTTPCaching, relations: ViewerRelations, relationsQueried: Bool,
+        _ request: Request, _ context: AppRequestContext, sharing: SharedPages, page: ShareablePage, schema: String,
+        contentType: String, caching: HTTPCaching, relations: ViewerRelations, relationsQueried: Bool,
         compute: @escaping @Sendable () async throws -> DataResponse
     ) async throws -> Response? {
         guard let viewer = context.caller.userID,
-            let answer = try await sharedPage(
-                request, sharing: sharing, page: page, schema: schema, body: body, viaGET: viaGET, contentType: contentType,
-                role: "authenticated", sharedBy: "followers", compute: compute,
-                describe: { response in
-                    guard let shown = Self.followerView(response.body) else { return nil }
-                    let mentions = try await sharing.mentions(of: (response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) })
-                    return PageFacts(candidates: [], mentions: mentions.map { mention in
-                        var mention = mention
-                        mention.shown = shown.contains(mention.profile)
-                        return mention
-                    })
-                })
+            let answer = try await viewersPage(
+                sharing: sharing, page: page, schema: schema, contentType: contentType, sharedBy: "followers", shown: Self.followerView,
+                compute: compute)
         else { return nil }
         guard let facts = answer.response.sharing,
             SharedPages.viewerSeesFollowerPage(feed: page.feed, subject: page.subject, viewer: viewer, relations: relations, facts: facts)
@@ -274,15 +387,11 @@ public struct CachedRPCs: Sendable {
     static func followerView(_ body: ByteBuffer) -> Set<UUID>? {
         guard let rows = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [[String: Any]], !rows.isEmpty
         else { return nil }
-        var shown = Set<UUID>()
         for row in rows {
             guard row["reasons"] as? [String] == ["following"], let visibility = row["visibility"] as? String, visibility != "private"
             else { return nil }
-            for target in row["targets"] as? [[String: Any]] ?? [] where target["kind"] as? String == "profile" {
-                if let id = (target["id"] as? String).flatMap(UUID.init(uuidString:)) { shown.insert(id) }
-            }
         }
-        return shown
+        return shownMentions(body)
     }
 
     /// How many of a viewer's newest home rows one cached window holds: three pages of the clients'

@@ -18,6 +18,7 @@ struct MetricsController: Sendable {
     let client: PostgresClient
     let cache: ResponseCache
     let homeWindows: HomeWindowPreparer?
+    var primer: SharedPagePrimer?
     /// The request pool's turns (its waiters are waiting for a connection too).
     var admission: PoolAdmission?
     let redis: RedisClient?
@@ -100,6 +101,9 @@ struct MetricsController: Sendable {
             snapshot.homeWindowsPrepared = [
                 "built": prepared.built, "cached": prepared.cached, "dropped": prepared.dropped, "failed": prepared.failed,
             ]
+        }
+        if let primed = primer?.outcomes {
+            snapshot.sharedPagesPrimed = ["built": primed.built, "cached": primed.cached, "failed": primed.failed]
         }
         if let fences = fences?.statistics {
             snapshot.writeFenceOutcomes = ["passed": fences.passed, "timed_out": fences.timedOut, "released": fences.released]

@@ -107,6 +107,23 @@ public final class SharedPages: Sendable {
         return facts.mentions.allSatisfy { $0.shown == mentionShown($0, to: viewer, relations) }
     }
 
+    /// The posts `viewer` sees on the page that starts where the page described by `facts` starts:
+    /// the first `limit` posts of its range the viewer may see (posts_read, `visible`), in the feed's
+    /// order. Nil when the range does not settle it: fewer than `limit` there, and the range ends
+    /// above the feed's end (`rangeReachesEnd`: the anonymous page was short, so its facts run to the end).
+    static func viewerRows(facts: PageFacts, limit: Int, rangeReachesEnd: Bool, viewer: UUID, relations: ViewerRelations) -> [UUID]? {
+        let rows = Array(facts.candidates.lazy.filter { visible($0, to: viewer, relations) }.prefix(limit).map(\.post))
+        return rows.count == limit || rangeReachesEnd ? rows : nil
+    }
+
+    /// Whether a page computed for another viewer who sees the same posts there (`rows`, from
+    /// `viewerRows`) is exactly `viewer`'s page: its rows are those posts, in order, and each
+    /// mention on it (`facts`, kept with which were shown) would be shown to `viewer` alike.
+    static func viewerSeesSameView(viewer: UUID, relations: ViewerRelations, facts: PageFacts, rows: [UUID], pageRows: [UUID]) -> Bool {
+        guard !relations.admin, pageRows == rows else { return false }
+        return facts.mentions.allSatisfy { $0.shown == mentionShown($0, to: viewer, relations) }
+    }
+
     /// post_targets_read for a mention, for a signed-in viewer who is not an admin: shown to the
     /// mentioned profile, and otherwise while that profile is visible to the viewer (profiles_read).
     static func mentionShown(_ mention: PageFacts.Mention, to viewer: UUID, _ relations: ViewerRelations) -> Bool {

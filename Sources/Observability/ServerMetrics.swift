@@ -139,6 +139,8 @@ public final class ServerMetrics: Sendable {
         public var writeFenceOutcomes: [String: Int] = [:]
         /// Home windows asked for when sessions started (`built`, `cached`, `dropped`, `failed`), when that is on.
         public var homeWindowsPrepared: [String: Int] = [:]
+        /// Shared first pages computed at start (`built`, `cached`, `failed`), when that is on.
+        public var sharedPagesPrimed: [String: Int] = [:]
         /// Posts fanned out onto cached homes so far, and the recent lag quantiles in seconds, when the cache is on.
         public var homeFanOut: (posts: Int, quantiles: [(String, Double)])?
         /// `/realtime/v1`: connections and channels open now, and running totals.
@@ -211,6 +213,10 @@ public final class ServerMetrics: Sendable {
         }
         for (outcome, total) in snapshot.homeWindowsPrepared.sorted(by: { $0.key < $1.key }) {
             counter("home_windows_prepared", "Home windows asked for when a session started, by outcome (built, already cached, queue full, failed)",
+                    ("outcome", outcome), total: total)
+        }
+        for (outcome, total) in snapshot.sharedPagesPrimed.sorted(by: { $0.key < $1.key }) {
+            counter("shared_pages_primed", "Most-followed profiles' and entities' first pages computed at start, by outcome (built, already cached, failed)",
                     ("outcome", outcome), total: total)
         }
         if let fanOut = snapshot.homeFanOut {

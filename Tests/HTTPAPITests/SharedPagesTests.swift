@@ -109,14 +109,17 @@ struct SharedPagesTests {
                 """
             }))
         }
-        for viewer in world.users {
-            let client = rest.callAs(try await RestTestClient.token(for: viewer))
+        // An anonymous reader first (nil): the pages it computes are the ones signed-in viewers share.
+        for viewer in [nil] + world.users.map(Optional.some) {
+            var client = rest
+            if let viewer { client = rest.callAs(try await RestTestClient.token(for: viewer)) }
+            let caller = viewer.map(Fixtures.caller) ?? .anonymous
             for (function, subject, sql) in feeds {
                 var cursor: String?
                 for page in 1...3 {
                     let below = cursor
                     let expected = try await database.withClient { db in
-                        try await db.withCaller(Fixtures.caller(viewer), readOnly: true, logger: database.logger) { connection in
+                        try await db.withCaller(caller, readOnly: true, logger: database.logger) { connection in
                             var json = "[]"
                             for try await row in try await connection.query(sql(below), logger: database.logger).decode(String.self) { json = row }
                             return json
@@ -133,10 +136,12 @@ struct SharedPagesTests {
                         #expect(reply.status == .ok)
                         if reply["Cache-Status"]?.contains("detail=shared-followers") == true {
                             shared["followers", default: 0] += 1
+                        } else if reply["Cache-Status"]?.contains("detail=shared-view") == true {
+                            shared["view", default: 0] += 1
                         } else if reply["Cache-Status"]?.contains("detail=shared") == true {
                             shared[function, default: 0] += 1
                         }
-                        #expect(canonical(reply.json) == wanted, "\(what): \(function) \(subject) page \(page) seen by \(viewer), round \(round), \(reply["Cache-Status"] ?? "-")")
+                        #expect(canonical(reply.json) == wanted, "\(what): \(function) \(subject) page \(page) seen by \(viewer.map(\.uuidString) ?? "anon"), round \(round), \(reply["Cache-Status"] ?? "-")")
                         last = reply
                     }
                     guard let next = last?.rows.last?["cursor"] as? String, last?.rows.count == 3 else { break }
@@ -156,7 +161,7 @@ struct SharedPagesTests {
         try await app.application.test(.router) { client in
             let rest = RestTestClient(client: client, apiKey: key)
             let shared = try await Self.expectAgreement(rest, world, database, "seed \(seed)")
-            for function in ["feed_fusion_profile", "feed_fusion_entity", "feed_fusion_nearby", "followers"] {
+            for function in ["feed_fusion_profile", "feed_fusion_entity", "feed_fusion_nearby", "followers", "view"] {
                 #expect(shared[function, default: 0] > 0, "no \(function) page was shared: the test would prove nothing for it")
             }
 
@@ -174,6 +179,106 @@ struct SharedPagesTests {
             }
             if let post = publicPosts.first { _ = try await b.send(.post, "/rpc/like_post", json: ["p_post_id": post.uuidString]) }
             _ = try await Self.expectAgreement(rest, world, database, "seed \(seed), changed")
+        }
+    }
+
+    /// The most-followed profiles' and entities' first pages are computed when the server starts
+    /// (`SharedPagePrimer`): each one's first read — anonymous, or by a signed-in viewer whose view it
+    /// is — is a hit, and every answer still agrees with the feed under the reader's own role; a post
+    /// by a primed profile drops its page (the next read shows the post).
+    @Test("the most-followed profiles' and entities' first pages are computed at start, and agree with the policies")
+    func primedAtStart() async throws {
+        let database = try await TestDatabase.migrated()
+        let world = try await database.withClient { try await Self.build(seed: 4, on: $0) }
+        try await database.withClient { db in
+            for user in world.users.prefix(3) {
+                try await db.query("INSERT INTO public.follows (follower_id, followed_entity_id) VALUES (\(user), \(world.entities[0]))")
+            }
+        }
+        let subjects = try await database.withClient { db in
+            try await db.query("""
+                SELECT DISTINCT coalesce(followed_profile_id, followed_entity_id), followed_entity_id IS NOT NULL FROM public.follows
+                WHERE status = 'accepted'
+                """).decode((UUID, Bool).self).reduce(into: [(UUID, Bool)]()) { $0.append($1) }
+        }
+        #expect(subjects.count > 3)
+        let app = try await TestApp.make(url: database.url) { $0.cache.primePages = 1000 }
+        let primer = try #require(app.dependencies.sharedPagePrimer)
+        let key = try await app.apiKey(.anon)
+        try await app.application.test(.router) { client in
+            let rest = RestTestClient(client: client, apiKey: key)
+            #expect(try await eventually(attempts: 200) { primer.outcomes.built == subjects.count })
+            #expect(primer.outcomes.failed == 0)
+            for (subject, isEntity) in subjects {
+                let (function, argument) = isEntity ? ("feed_fusion_entity", "p_entity_id") : ("feed_fusion_profile", "p_profile_id")
+                // Written as another client might: the arguments in another order, the default limit spelled out.
+                let reply = try await rest.send(.post, "/rpc/\(function)", raw: #"{ "p_limit": 20, "\#(argument)": "\#(subject.uuidString)" }"#)
+                #expect(reply.status == .ok)
+                #expect(reply["Cache-Status"]?.contains("; hit") == true, "\(function) \(subject): \(reply["Cache-Status"] ?? "-")")
+            }
+            _ = try await Self.expectAgreement(rest, world, database, "primed")
+
+            // A primed profile posts: its page is dropped, and the next read shows the post.
+            let author = try #require(subjects.first { !$0.1 }?.0)
+            let before = try await rest.send(.post, "/rpc/feed_fusion_profile", json: ["p_profile_id": author.uuidString])
+            let posted = try await rest.callAs(try await RestTestClient.token(for: author))
+                .send(.post, "/rpc/create_post", json: ["p_body": "after priming", "p_visibility": "public"])
+            #expect(posted.status == .ok)
+            let after = try await rest.send(.post, "/rpc/feed_fusion_profile", json: ["p_profile_id": author.uuidString])
+            #expect(after.rows.first?["body"] as? String == "after priming", "before: \(before.rows.count) rows; after: \(after["Cache-Status"] ?? "-")")
+        }
+    }
+
+    /// Two viewers who see the same posts on an entity page (both follow the author of a
+    /// followers-only post there, so neither sees the anonymous page) share one page — unless a
+    /// mention on it shows to one and not the other: a private profile mentioned there, followed by
+    /// the first reader only, must not reach the second through the shared page.
+    @Test("a page shared by viewers who see the same posts keeps each viewer's mentions their own")
+    func sameViewKeepsMentionsApart() async throws {
+        let database = try await TestDatabase.migrated()
+        let (first, second, third, entity, hidden) = try await database.withClient { db in
+            let author = try await Fixtures.createUser(db, username: "view_author")
+            let secret = try await Fixtures.createUser(db, username: "view_secret", isPrivate: true)
+            let first = try await Fixtures.createUser(db, username: "view_first")
+            let second = try await Fixtures.createUser(db, username: "view_second")
+            let third = try await Fixtures.createUser(db, username: "view_third")
+            for viewer in [first, second, third] { try await Fixtures.follow(db, follower: viewer, followed: author) }
+            try await Fixtures.follow(db, follower: first, followed: secret)
+            let entity = UUID()
+            try await db.query("INSERT INTO public.entities (id, kind, name) VALUES (\(entity), 'topic', 'views')")
+            var hidden = UUID()
+            for index in 0..<4 {
+                let post = try await Fixtures.createPost(db, author: author, body: "view \(index)", visibility: index == 1 ? "followers" : "public")
+                try await db.query("INSERT INTO public.post_targets (post_id, target_entity_id) VALUES (\(post), \(entity))")
+                if index == 2 {
+                    try await db.query("INSERT INTO public.post_targets (post_id, target_profile_id) VALUES (\(post), \(secret))")
+                    hidden = secret
+                }
+            }
+            return (first, second, third, entity, hidden)
+        }
+        let app = try await TestApp.make(url: database.url)
+        let key = try await app.apiKey(.anon)
+        try await app.application.test(.router) { client in
+            let rest = RestTestClient(client: client, apiKey: key)
+            func read(_ viewer: UUID) async throws -> RestTestClient.Reply {
+                try await rest.callAs(try await RestTestClient.token(for: viewer))
+                    .send(.post, "/rpc/feed_fusion_entity", json: ["p_entity_id": entity.uuidString])
+            }
+            func mentions(_ reply: RestTestClient.Reply) -> [String] {
+                reply.rows.flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String } }.map { $0.lowercased() }
+            }
+            // The third viewer sees what the second does: the page computed for the second is shared with them.
+            let two = try await read(second)
+            #expect(two.rows.count == 4)
+            #expect(!mentions(two).contains(hidden.uuidString.lowercased()), "\(two["Cache-Status"] ?? "-")")
+            let three = try await read(third)
+            #expect(three["Cache-Status"]?.contains("detail=shared-view") == true, "\(two["Cache-Status"] ?? "-") then \(three["Cache-Status"] ?? "-")")
+            #expect(!mentions(three).contains(hidden.uuidString.lowercased()))
+            // The first sees the same posts, but the mention too: not that page.
+            let one = try await read(first)
+            #expect(one.rows.count == 4)
+            #expect(mentions(one).contains(hidden.uuidString.lowercased()), "the follower of the private profile: \(one["Cache-Status"] ?? "-")")
         }
     }
 }

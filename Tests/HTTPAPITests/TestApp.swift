@@ -26,6 +26,8 @@ struct TestApp {
         settings.auth.bcryptCost = 4
         settings.rateLimits.authPerMinute = 100_000
         settings.rateLimits.restPerMinute = 100_000
+        // No pages computed at start unless a test asks: a test's first read is its own.
+        settings.cache.primePages = 0
         configure(&settings)
         // As `serve` does: requests on the authenticator role, the listeners and maintenance on the owner.
         let requestURL = await RequestRole.requestURL(owner: url, configured: nil, jwtSecret: secret, logger: testLogger)
