@@ -819,7 +819,7 @@ BEGIN
         PERFORM pg_notify('feedfusion_cache', json_build_object(
             't', 'follow', 'u', f.follower_id, 'a', f.followed_profile_id,
             'e', CASE WHEN f.followed_entity_id IS NULL THEN '{}'::uuid[] ELSE ARRAY[f.followed_entity_id] END,
-            'op', TG_OP)::text);
+            'op', TG_OP, 's', f.status)::text);
         RETURN NULL;
     END IF;
     viewers := ARRAY[

@@ -127,7 +127,12 @@ public struct CacheInvalidationListener: Service {
                 guard let viewer = event.u else { continue }
                 // Merged into the window below when this instance can ask and owns its copies.
                 if pushToCache {
-                    cache.invalidate(viewerKeepingWindows: CacheTag.id(viewer))
+                    // The relations (whom they follow) are corrected in place when the event says how.
+                    let change = event.relationsChange
+                    cache.invalidate(viewerKeepingWindows: CacheTag.id(viewer), keepingRelations: change != .unknown)
+                    if case .profile(let profile, let following) = change {
+                        cache.relations.recordFollow(viewer: CacheTag.id(viewer), profile: profile, following: following)
+                    }
                     follows.append((viewer, event.a, event.e?.first))
                 } else {
                     tags.append(.viewer(CacheTag.id(viewer)))

@@ -37,6 +37,27 @@ struct InvalidationEvent: Decodable, Sendable {
     let n: Int?
     let u: UUID?
     let l: Bool?
+    /// A follow's status (`accepted`, `pending`; migration 0036).
+    let s: String?
+
+    /// What a follow event does to the follower's kept relations (which name their accepted follows
+    /// of profiles): nothing (an entity), a profile followed or no longer (`following`), or unknown
+    /// (an update, or an announcement without the status): the relations must be read again.
+    enum RelationsChange: Equatable {
+        case none
+        case profile(UUID, following: Bool)
+        case unknown
+    }
+
+    var relationsChange: RelationsChange {
+        guard t == .follow else { return .unknown }
+        guard let profile = a else { return .none }
+        switch (op, s) {
+        case ("DELETE", _): return .profile(profile, following: false)
+        case ("INSERT", let status?): return .profile(profile, following: status == "accepted")
+        default: return .unknown
+        }
+    }
 
     static func decode(_ payload: String) -> InvalidationEvent? {
         try? JSONDecoder().decode(InvalidationEvent.self, from: Data(payload.utf8))

@@ -208,9 +208,11 @@ public final class ResponseCache: Sendable {
 
     /// `invalidate`; with `sparingWindows`, the home windows of the viewers named stay (a follow's
     /// merge corrects them) while their computations in flight are still abandoned.
-    private func invalidate(_ tags: some Sequence<CacheTag>, sparingWindows: Bool) {
+    private func invalidate(_ tags: some Sequence<CacheTag>, sparingWindows: Bool, sparingRelations: Bool = false) {
         // A viewer's follows or blocks changed: so may their relations.
-        for tag in tags where tag.kind == "viewer" { relations.forget(tag.id) }
+        if !sparingRelations {
+            for tag in tags where tag.kind == "viewer" { relations.forget(tag.id) }
+        }
         state.withLock { state in
             var keys = Set<String>()
             var touched = Set<CacheTag>()
@@ -319,8 +321,9 @@ public final class ResponseCache: Sendable {
     /// A follow or unfollow, before its merge: drops what else the viewer sees (their pages computed
     /// under their role, their relations) and abandons their computations in flight (they may have
     /// read from before it), but keeps the home windows, which `merge` corrects.
-    public func invalidate(viewerKeepingWindows viewer: String) {
-        invalidate([.viewer(viewer)], sparingWindows: true)
+    /// `keepingRelations`: the caller corrects the relations in place (`ViewerRelationsStore.recordFollow`).
+    public func invalidate(viewerKeepingWindows viewer: String, keepingRelations: Bool = false) {
+        invalidate([.viewer(viewer)], sparingWindows: true, sparingRelations: keepingRelations)
     }
 
     /// Puts a follow's changed rows (post id → its row in the viewer's home now, nil when it left)

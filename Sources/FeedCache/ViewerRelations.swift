@@ -8,7 +8,7 @@ import Synchronization
 public struct ViewerRelations: Sendable {
     public let blockPartners: Set<UUID>
     public let blockedBy: Set<UUID>
-    public let followed: Set<UUID>
+    public var followed: Set<UUID>
     public var liked: Set<UUID>
     public let admin: Bool
     /// When the query that read them started: likes announced after it are applied over them.
@@ -96,6 +96,23 @@ public final class ViewerRelationsStore: Sendable {
             state.entries.removeAll()
             state.forgotten.removeAll()
             state.forgottenAll = now
+        }
+    }
+
+    /// A follow or unfollow of `profile` announced by the database (accepted: `following`), applied to
+    /// the follower's kept relations. A load that started before it may have read from before it: it
+    /// is not stored (as after `forget`).
+    public func recordFollow(viewer: String, profile: UUID, following: Bool) {
+        let now = clock()
+        state.withLock { state in
+            state.forgotten[viewer] = now
+            if state.forgotten.count > maxEntries { state.forgotten = state.forgotten.filter { now - $0.value < ttl } }
+            guard state.entries[viewer] != nil else { return }
+            if following {
+                state.entries[viewer]!.relations.followed.insert(profile)
+            } else {
+                state.entries[viewer]!.relations.followed.remove(profile)
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import Database
+import FeedCache
 import Foundation
 import HTTPTypes
 import PostgresNIO
@@ -279,6 +280,53 @@ struct SharedPagesTests {
             let one = try await read(first)
             #expect(one.rows.count == 4)
             #expect(mentions(one).contains(hidden.uuidString.lowercased()), "the follower of the private profile: \(one["Cache-Status"] ?? "-")")
+        }
+    }
+
+    /// A follow or unfollow corrects the follower's kept relations in place (its announcement says
+    /// the follow's status, migration 0036): their next shared read needs no database round trip for
+    /// them, and the pages they are served follow the change at once.
+    @Test("a follow corrects the follower's relations in place: shared pages follow it without reading them again")
+    func followKeepsRelations() async throws {
+        let database = try await TestDatabase.migrated()
+        let (reader, other, followed) = try await database.withClient { db in
+            let reader = try await Fixtures.createUser(db, username: "keep_reader")
+            let other = try await Fixtures.createUser(db, username: "keep_other")
+            let followed = try await Fixtures.createUser(db, username: "keep_followed")
+            for author in [other, followed] {
+                for index in 0..<3 {
+                    try await Fixtures.createPost(db, author: author, body: "keep \(index)", visibility: index == 0 ? "followers" : "public")
+                }
+            }
+            return (reader, other, followed)
+        }
+        let app = try await TestApp.make(url: database.url)
+        let key = try await app.apiKey(.anon)
+        try await app.application.test(.router) { client in
+            let rest = RestTestClient(client: client, apiKey: key)
+            let asReader = rest.callAs(try await RestTestClient.token(for: reader))
+            func profile(_ id: UUID) async throws -> RestTestClient.Reply {
+                try await asReader.send(.post, "/rpc/feed_fusion_profile", json: ["p_profile_id": id.uuidString])
+            }
+            _ = try await profile(other)
+            _ = try await profile(followed)
+            #expect(try await profile(other)["Cache-Status"]?.contains("hit; ttl") == true)
+            #expect(app.dependencies.cachedRPCs.cache.relations.cached(CacheTag.id(reader)) != nil)
+
+            let follow = try await asReader.send(.post, "/rpc/follow_profile", json: ["p_profile_id": followed.uuidString])
+            #expect(follow.status == .ok || follow.status == .noContent)
+            // Kept, with the follow in them.
+            #expect(app.dependencies.cachedRPCs.cache.relations.cached(CacheTag.id(reader))?.followed == [followed])
+            let unrelated = try await profile(other)
+            #expect(unrelated["Cache-Status"]?.contains("fwd=miss") == false, "\(unrelated["Cache-Status"] ?? "-")")
+            let asFollower = try await profile(followed)
+            #expect(asFollower.rows.count == 3, "a follower sees the followers-only post: \(asFollower["Cache-Status"] ?? "-")")
+
+            _ = try await asReader.send(.post, "/rpc/unfollow_profile", json: ["p_profile_id": followed.uuidString])
+            #expect(app.dependencies.cachedRPCs.cache.relations.cached(CacheTag.id(reader))?.followed == [])
+            let again = try await profile(followed)
+            #expect(again.rows.count == 2, "\(again["Cache-Status"] ?? "-")")
+            #expect(again["Cache-Status"]?.contains("detail=shared") == true)
         }
     }
 }
