@@ -199,6 +199,24 @@ struct HomeTimelineTests {
                 #expect(status.contains("hit") && status.contains("home-window"), "after \(function): \(status)")
                 try await Self.expectAgreement(rest, [viewer], database, "after \(function)")
             }
+            // Several follows of one viewer announced together (one transaction: one batch of the
+            // listener, merged in one query): a profile and a place followed, a profile unfollowed.
+            try await database.withClient { db in
+                try await db.query("""
+                    WITH a AS (INSERT INTO public.follows (follower_id, followed_profile_id) VALUES (\(viewer), \(quiet)) RETURNING 1),
+                         b AS (INSERT INTO public.follows (follower_id, followed_entity_id) VALUES (\(viewer), \(place)) RETURNING 1),
+                         c AS (DELETE FROM public.follows WHERE follower_id = \(viewer) AND followed_profile_id = \(prolific) RETURNING 1)
+                    SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) + (SELECT count(*) FROM c)
+                    """)
+            }
+            // A write through the API waits for its fence, which passes after the batch before it (and
+            // its own merge goes onto the window the batch merged into).
+            let refollowed = try await reader.send(.post, "/rpc/follow_profile", json: ["p_profile_id": prolific.uuidString])
+            #expect(refollowed.status.code < 300)
+            let first = try await reader.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 20])
+            let status = first["Cache-Status"] ?? "-"
+            #expect(status.contains("hit") && status.contains("home-window"), "after follows in one batch: \(status)")
+            try await Self.expectAgreement(rest, [viewer], database, "after follows in one batch")
         }
     }
 
