@@ -1,5 +1,6 @@
 import Crypto
 import Database
+import Foundation
 import NIOCore
 
 /// An answer as the database produced it, kept byte for byte: a hit costs no JSON work.
@@ -47,6 +48,11 @@ public struct CachedResponse: Sendable {
     /// anything that is not a feed page.
     public var pageSlots: FeedPageSlots? {
         slots ?? (String(buffer: body).trimmingCharacters(in: .whitespaces) == "[]" ? .empty : nil)
+    }
+
+    /// The posts of a feed page's rows, in order (none for anything else).
+    public var rowIDs: [UUID] {
+        (slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) }
     }
 
     /// PostgREST's `Content-Range` for the first `rows` rows of a result of unknown size.

@@ -1,6 +1,7 @@
-import DataAPI
-import FeedCache
 import Crypto
+import DataAPI
+import Database
+import FeedCache
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -215,7 +216,7 @@ public struct CachedRPCs: Sendable {
         } catch is NotCacheable {
             return nil  // the viewer's own page is computed, and its error answered as theirs
         }
-        let anonymousRows = (answer.response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) }
+        let anonymousRows = answer.response.rowIDs
         guard let facts = answer.response.sharing else { return nil }
         if SharedPages.viewerSeesAnonymousPage(
             feed: page.feed, subject: page.subject, viewer: viewer, relations: relations, facts: facts, rows: Set(anonymousRows))
@@ -244,15 +245,14 @@ public struct CachedRPCs: Sendable {
         compute: @escaping @Sendable () async throws -> DataResponse
     ) async throws -> Response? {
         guard let viewer = context.caller.userID else { return nil }
-        let view = "view:" + SHA256.hash(data: Data(rows.map(CacheTag.id).joined(separator: ",").utf8))
-            .map { String(format: "%02x", $0) }.joined()
+        let view = "view:" + SHA256.hash(data: Data(rows.map(CacheTag.id).joined(separator: ",").utf8)).hexEncoded
         guard let answer = try await viewersPage(
             sharing: sharing, page: page, schema: schema, contentType: contentType, sharedBy: view, shown: Self.shownMentions,
             compute: compute),
             let facts = answer.response.sharing,
             SharedPages.viewerSeesSameView(
                 viewer: viewer, relations: relations, facts: facts, rows: rows,
-                pageRows: (answer.response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) })
+                pageRows: answer.response.rowIDs)
         else { return nil }
         return respond(answer, request, context, caching: caching, relations: relations, queried: relationsQueried, detail: "shared-view")
     }
@@ -267,7 +267,7 @@ public struct CachedRPCs: Sendable {
     ) async throws -> ResponseCache.Answer? {
         let describe: @Sendable (CachedResponse) async throws -> PageFacts? = { response in
             guard let shown = shown(response.body) else { return nil }
-            let mentions = try await sharing.mentions(of: (response.slots?.rows ?? []).compactMap { UUID(uuidString: $0.id) })
+            let mentions = try await sharing.mentions(of: response.rowIDs)
             return PageFacts(candidates: [], mentions: mentions.map { mention in
                 var mention = mention
                 mention.shown = shown.contains(mention.profile)
@@ -316,7 +316,7 @@ public struct CachedRPCs: Sendable {
             let slots = response.slots?.rows ?? []
             let lowest = slots.count == page.limit ? slots.last?.cursor : nil
             return try await sharing.facts(
-                feed: page.feed, subject: page.subject, cursor: page.cursor, lowest: lowest, rows: slots.compactMap { UUID(uuidString: $0.id) })
+                feed: page.feed, subject: page.subject, cursor: page.cursor, lowest: lowest, rows: response.rowIDs)
         }
     }
 
