@@ -38,7 +38,11 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let client = PostgresClient(
                 configuration: .init(url: requestURL, poolSize: settings.databasePoolSize), backgroundLogger: logger)
-            let owner = PostgresClient(configuration: .init(url: database.url, poolSize: 4), backgroundLogger: logger)
+            // The owner's pool: two LISTEN sessions (control channel, cache), realtime's, and the rest for
+            // telemetry, shared pages' facts and — without Redis — the cache's home worker, whose pushes
+            // and merges readers of held homes wait for (with Redis it only serves live homes).
+            let ownerPool = settings.redis == nil ? 5 : 4
+            let owner = PostgresClient(configuration: .init(url: database.url, poolSize: ownerPool), backgroundLogger: logger)
             var dependencies = try await AppDependencies.make(
                 settings: settings, client: client, owner: owner, secret: secret,
                 migrateBeforeServing: settings.migrateOnStart && !noMigrate, logger: logger)

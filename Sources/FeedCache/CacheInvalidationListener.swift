@@ -27,6 +27,8 @@ public struct CacheInvalidationListener: Service {
     /// Runs before a batch of announcements drops what it names (read replicas learn that a write
     /// happened before any read could refill the cache from an older replica).
     public var beforeApplying: (@Sendable () async -> Void)?
+    /// Runs before the home worker applies a batch (tests slow the worker with it).
+    public var beforeHomeWork: (@Sendable () async -> Void)?
 
     public init(client: PostgresClient, cache: ResponseCache, fences: WriteFences? = nil, liveHomes: (any LiveHomeFeeds)? = nil, logger: Logger) {
         self.client = client
@@ -37,9 +39,16 @@ public struct CacheInvalidationListener: Service {
     }
 
     public func run() async throws {
-        let queue = PayloadQueue()
+        let queue = BatchQueue<String>()
+        let homeWork = BatchQueue<HomeWork>()
         await withDiscardingTaskGroup { group in
-            group.addTask { await queue.batches { await apply($0, on: $1) } }
+            group.addTask {
+                await queue.batches { payloads, connection in
+                    if let work = await apply(payloads, on: connection) { homeWork.push(work) }
+                }
+                homeWork.finish()
+            }
+            group.addTask { await homeWork.batches { work, _ in await apply(work) } }
             await cancelWhenGracefulShutdown {
                 await client.listenContinuously(
                     on: Self.channel, logger: logger,
@@ -65,21 +74,39 @@ public struct CacheInvalidationListener: Service {
         fences?.setListening(false)  // stopped: nobody will see a fence any more
     }
 
+    /// What a batch of announcements leaves for the home worker: follows to merge into the
+    /// followers' windows and new posts to push onto the homes they belong to, each with the mark
+    /// taken when it arrived, and the homes held meanwhile (`HomeHolds`).
+    struct HomeWork: Sendable {
+        var follows: [(viewer: UUID, profile: UUID?, entity: UUID?)] = []
+        var posts: [(id: UUID, at: Int64, mark: Int)] = []
+        var toCache = true
+        var live: Set<UUID> = []
+        var held: [String] = []
+    }
+
     /// Applies announced writes, in one pass, to the cache; then lets go the writers whose fences
-    /// came with them. Queries run on `connection` when given, else on a pooled one.
+    /// came with them, and answers what is left for the home worker. Queries run on `connection`.
     ///
-    /// A transaction's notifications arrive together, its fence last, so the events since the
-    /// previous fence are the fence's own write. A writer whose write pushed no new post is let go
-    /// once the invalidations are applied, before the fan-out query: a like or a follow need not wait
-    /// behind other people's posts (under load the fan-out is the slow part of a batch). A post's
-    /// author waits for the push, so that the post is in their followers' next home read.
-    func apply(_ payloads: [String], on connection: PostgresConnection?) async {
+    /// A transaction's notifications arrive together, its fence last. Every writer is let go once
+    /// the invalidations are applied: the merges and pushes that correct cached homes in place (the
+    /// slow part of a batch under load: a post to thousands of followers, a follow's merge) are the
+    /// home worker's, after the writers' answers, and the homes they will change are held until
+    /// then, so that a follower who reads after the author's answer waits for the post rather than
+    /// the author for every follower, and a like need not wait behind other people's posts.
+    func apply(_ payloads: [String], on connection: PostgresConnection?) async -> HomeWork? {
+        let work = cache.listenerWork
+        work.batch()
+        let started = ContinuousClock.now
+        // Computations started after this read the database after every write of this batch.
+        let mark = cache.mark()
         await beforeApplying?()
         var tags: [CacheTag] = []
         var kinds: Set<String> = []
         var authors: Set<UUID> = [], entities: Set<UUID> = []
-        var passedEarly: [UUID] = [], passedAfterPush: [UUID] = []
-        var sincePreviousFence = false  // a pushed post among the events since the last fence
+        var pushedAuthors: Set<UUID> = [], pushedEntities: Set<UUID> = []
+        var held: Set<String> = []
+        var passed: [UUID] = []
         var dropAll = false
         var follows: [(viewer: UUID, profile: UUID?, entity: UUID?)] = []
         let events = payloads.map { (payload: $0, event: InvalidationEvent.decode($0)) }
@@ -90,10 +117,10 @@ public struct CacheInvalidationListener: Service {
         let pushToCache = connection != nil && cache.shared == nil
         let live = liveHomes?.liveViewers() ?? []
         let fanOut = pushToCache || (connection != nil && !live.isEmpty)
-        var inserted: [(id: UUID, at: Int64)] = []
+        var inserted: [(id: UUID, at: Int64, mark: Int)] = []
         if fanOut {
             for case let event? in events.map(\.event) where event.t == .post && event.op == "INSERT" {
-                if let id = event.id, let at = event.at { inserted.append((id, at)) }
+                if let id = event.id, let at = event.at { inserted.append((id, at, mark)) }
             }
         }
         // Posts whose homes get them pushed, not dropped.
@@ -106,26 +133,31 @@ public struct CacheInvalidationListener: Service {
             }
             let eventEntities = event.e ?? []
             // A post of this batch's fan-out (or a target of one): its followers' and mentioned
-            // users' homes get it pushed below; everything else it shows in is dropped as before.
+            // users' homes get it pushed by the home worker, held until then; everything else it
+            // shows in is dropped as before.
             let pushed = event.id.map(insertedIDs.contains) ?? false
-            if pushed { sincePreviousFence = true }
             switch event.t {
             case .post, .target:
                 if let author = event.a { tags.append(.profile(CacheTag.id(author))) }
                 tags += eventEntities.map { .entity(CacheTag.id($0)) }
                 if event.loc == true { tags.append(.nearby) }
-                // The author's own home gets the post pushed too (reason `self`).
-                guard !pushed else { continue }
-                if let author = event.a { tags.append(.home(CacheTag.id(author))) }
-                // Whoever follows the author or a targeted entity has the post in their home feed.
-                tags += (event.p ?? []).map { .home(CacheTag.id($0)) }
-                if let author = event.a { authors.insert(author) }
-                entities.formUnion(eventEntities)
+                // The author's own home gets the post too (reason `self`), and so do the homes of
+                // the profiles it targets and of whoever follows the author or a targeted entity.
+                let homes = (event.a.map { [$0] } ?? []) + (event.p ?? [])
+                if pushed {
+                    held.formUnion(homes.map(CacheTag.id))
+                    if let author = event.a { pushedAuthors.insert(author) }
+                    pushedEntities.formUnion(eventEntities)
+                } else {
+                    tags += homes.map { .home(CacheTag.id($0)) }
+                    if let author = event.a { authors.insert(author) }
+                    entities.formUnion(eventEntities)
+                }
             case .viewers:
                 tags += (event.v ?? []).map { .viewer(CacheTag.id($0)) }
             case .follow:
                 guard let viewer = event.u else { continue }
-                // Merged into the window below when this instance can ask and owns its copies.
+                // Merged into the window by the home worker when this instance can ask and owns its copies.
                 if pushToCache {
                     // The relations (whom they follow) are corrected in place when the event says how.
                     let change = event.relationsChange
@@ -134,6 +166,7 @@ public struct CacheInvalidationListener: Service {
                         cache.relations.recordFollow(viewer: CacheTag.id(viewer), profile: profile, following: following)
                     }
                     follows.append((viewer, event.a, event.e?.first))
+                    held.insert(CacheTag.id(viewer))
                 } else {
                     tags.append(.viewer(CacheTag.id(viewer)))
                 }
@@ -152,35 +185,68 @@ public struct CacheInvalidationListener: Service {
             case .all:
                 dropAll = true
             case .fence:
-                if let token = event.f {
-                    if sincePreviousFence { passedAfterPush.append(token) } else { passedEarly.append(token) }
-                }
-                sincePreviousFence = false
+                if let token = event.f { passed.append(token) }
             }
         }
         if !dropAll {
             do {
-                tags += try await followers(of: authors, entities: entities, on: connection).map { .home(CacheTag.id($0)) }
+                let found = try await followers(
+                    dropping: (authors, entities), holding: (pushedAuthors, pushedEntities), on: connection)
+                tags += found.dropped.map { .home(CacheTag.id($0)) }
+                held.formUnion(found.held.map(CacheTag.id))
             } catch {
                 logger.warning("could not resolve followers for cache invalidation; cache dropped", metadata: ["error": "\(String(reflecting: error))"])
                 dropAll = true
             }
         }
+        var left: HomeWork?
         if dropAll {
             await cache.invalidateAllEverywhere()
         } else {
             if !tags.isEmpty || !kinds.isEmpty {
                 await cache.invalidateEverywhere(tags, kinds: kinds.sorted())
             }
-            // Before the follows' fences: the follower reads their home with the follow in it.
-            if let connection, !follows.isEmpty { await merge(follows, on: connection) }
-            for token in passedEarly { fences?.passed(token) }
-            passedEarly = []
-            if let connection, !inserted.isEmpty {
-                await push(inserted, on: connection, toCache: pushToCache, live: live)
+            if !follows.isEmpty || !inserted.isEmpty {
+                // Held before the writers are let go: a read after their answer waits for the worker.
+                let holding = pushToCache ? Array(held) : []
+                cache.homeHolds.hold(holding)
+                left = HomeWork(follows: follows, posts: inserted, toCache: pushToCache, live: live, held: holding)
             }
         }
-        for token in passedEarly + passedAfterPush { fences?.passed(token) }
+        work.spent(.invalidate, since: started)
+        for token in passed { fences?.passed(token) }
+        return left
+    }
+
+    /// The home worker: merges and pushes left by the listener's batches, in their order (several
+    /// batches' at once when it fell behind), on a pooled connection; then the homes they held go.
+    /// When no connection can be had, the homes they would change are dropped instead.
+    func apply(_ batches: [HomeWork]) async {
+        let work = cache.listenerWork
+        let follows = batches.flatMap(\.follows)
+        let posts = batches.flatMap(\.posts)
+        let toCache = batches.contains { $0.toCache }
+        let live = batches.reduce(into: Set<UUID>()) { $0.formUnion($1.live) }
+        let held = batches.flatMap(\.held)
+        defer { cache.homeHolds.release(held) }
+        await beforeHomeWork?()
+        do {
+            try await client.withConnection { connection in
+                if !follows.isEmpty {
+                    let started = ContinuousClock.now
+                    await merge(follows, on: connection)
+                    work.spent(.merge, since: started)
+                }
+                if !posts.isEmpty {
+                    let started = ContinuousClock.now
+                    await push(posts, on: connection, toCache: toCache, live: live)
+                    work.spent(.push, since: started)
+                }
+            }
+        } catch {
+            logger.warning("home worker had no connection; the homes it would change are dropped", metadata: ["error": "\(String(reflecting: error))"])
+            await cache.invalidateEverywhere(held.map { .home($0) } + follows.map { .viewer(CacheTag.id($0.viewer)) })
+        }
     }
 
     /// Fan-out on write: each new post onto the cached first pages of the homes it belongs to, as
@@ -190,12 +256,13 @@ public struct CacheInvalidationListener: Service {
     /// batch grows with the backlog, so the lag stays bounded. When that cannot be asked, those homes
     /// are dropped instead: never left without the post.
     /// `live`: the homes open live (realtime) on this instance, which get the rows too.
-    func push(_ posts: [(id: UUID, at: Int64)], on connection: PostgresConnection, toCache: Bool = true, live: Set<UUID> = []) async {
+    /// Each post goes only onto pages computed before its `mark` (`ResponseCache.push(_:toHomeOf:since:)`).
+    func push(_ posts: [(id: UUID, at: Int64, mark: Int)], on connection: PostgresConnection, toCache: Bool = true, live: Set<UUID> = []) async {
         let viewers = toCache
             ? Set(cache.ids(ofKind: ResponseCache.homeTopKind).compactMap { $0.split(separator: "/").first.map(String.init) }) : []
         let viewerIDs = Array(Set(viewers.compactMap(UUID.init(uuidString:))).union(live))
         guard !viewerIDs.isEmpty else { return }
-        let announced = Set(posts.map(\.id))
+        let marks = Dictionary(posts.map { ($0.id, $0.mark) }, uniquingKeysWith: min)
         do {
             // In the order the posts were announced (their commit order); each goes in its keyset place.
             let ids = posts.map(\.id)
@@ -212,9 +279,10 @@ public struct CacheInvalidationListener: Service {
                     CROSS JOIN LATERAL internal.home_fanout(p.id, \(viewerIDs)) f
                     ORDER BY p.n
                     """, logger: logger)
-                for try await (post, viewer, item) in rows.decode((UUID, UUID, String).self) where announced.contains(post) {
+                for try await (post, viewer, item) in rows.decode((UUID, UUID, String).self) {
+                    guard let mark = marks[post] else { continue }
                     if live.contains(viewer) { liveHomes?.deliver(item, toHomeOf: viewer) }
-                    if toCache { cache.push(item, toHomeOf: CacheTag.id(viewer)) }
+                    if toCache { cache.push(item, toHomeOf: CacheTag.id(viewer), since: mark) }
                 }
             }
             for post in posts { cache.fanOutLag.record(createdAtMicroseconds: post.at) }
@@ -276,16 +344,28 @@ public struct CacheInvalidationListener: Service {
         }
     }
 
-    func followers(of authors: Set<UUID>, entities: Set<UUID>, on connection: PostgresConnection?) async throws -> [UUID] {
-        guard !authors.isEmpty || !entities.isEmpty else { return [] }
+    /// The viewers with a cached (or computing) home who follow one of the authors or entities:
+    /// those of `dropping` have their homes dropped, those of `holding` (new posts the home worker
+    /// pushes) held. One query for both, by the followed side's indexes alone (index-only scans):
+    /// the cached homes are matched here, not sent along, since planning a statement that carries a
+    /// thousand viewer ids cost more than the scan (measured: 4 ms against 1), and every batch with
+    /// a post asks this before its writers are let go.
+    func followers(
+        dropping: (authors: Set<UUID>, entities: Set<UUID>), holding: (authors: Set<UUID>, entities: Set<UUID>),
+        on connection: PostgresConnection?
+    ) async throws -> (dropped: [UUID], held: [UUID]) {
+        let authors = dropping.authors.union(holding.authors), entities = dropping.entities.union(holding.entities)
+        guard !authors.isEmpty || !entities.isEmpty else { return ([], []) }
         var homes = cache.ids(ofKind: "home")
         if let shared = cache.shared { homes.formUnion(await shared.cachedHomes()) }
-        let cachedHomes = homes.compactMap(UUID.init(uuidString:))
-        guard !cachedHomes.isEmpty else { return [] }
+        guard !homes.isEmpty else { return ([], []) }
+        // Which group a follow belongs to, per row: a follower of both is in both.
         let query: PostgresQuery = """
-            SELECT DISTINCT follower_id FROM public.follows
-            WHERE follower_id = ANY(\(cachedHomes))
-              AND (followed_profile_id = ANY(\(Array(authors))) OR followed_entity_id = ANY(\(Array(entities))))
+            SELECT follower_id, followed_profile_id = ANY(\(Array(holding.authors))) FROM public.follows
+            WHERE followed_profile_id = ANY(\(Array(authors)))
+            UNION ALL
+            SELECT follower_id, followed_entity_id = ANY(\(Array(holding.entities))) FROM public.follows
+            WHERE followed_entity_id = ANY(\(Array(entities)))
             """
         let logger = logger
         let rows: [PostgresRow]
@@ -294,6 +374,12 @@ public struct CacheInvalidationListener: Service {
         } else {
             rows = try await client.guardedQuery(query, logger: logger)
         }
-        return try rows.map { try $0.decode(UUID.self) }
+        var dropped: Set<UUID> = [], held: Set<UUID> = []
+        for row in rows {
+            let (follower, pushed) = try row.decode((UUID, Bool).self)
+            guard homes.contains(CacheTag.id(follower)) else { continue }
+            if pushed { held.insert(follower) } else { dropped.insert(follower) }
+        }
+        return (Array(dropped), Array(held))
     }
 }

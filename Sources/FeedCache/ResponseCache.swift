@@ -64,6 +64,10 @@ public final class ResponseCache: Sendable {
     public let relations: ViewerRelationsStore
     /// How long new posts take to reach the cached homes (fan-out on write), for `/metrics`.
     public let fanOutLag = FanOutLag()
+    /// Where the invalidation listener's time goes.
+    public let listenerWork = ListenerWork()
+    /// Homes a write will change after its writer was let go (fan-out, follow merges): reads wait.
+    public let homeHolds = HomeHolds()
     private let clock: @Sendable () -> ContinuousClock.Instant
     private let random: @Sendable () -> Double
     /// Which failures may be answered with a stale entry (the database being away or slow, not a bad request).
@@ -105,6 +109,9 @@ public final class ResponseCache: Sendable {
         let cost: Duration
         /// Which stored answer this is (a push replaces an entry only if it is still the one it read).
         let version: Int
+        /// The version counter when its computation started (kept when a push or merge replaces it):
+        /// it read the database after every write announced before `mark()` said more than this.
+        let basis: Int
         var size: Int { response.body.readableBytes + (response.gzipped?.readableBytes ?? 0) + 256 }
     }
 
@@ -112,6 +119,8 @@ public final class ResponseCache: Sendable {
         let id: Int
         let tags: [CacheTag]
         let task: Computation
+        /// The version counter when it started (see `Entry.basis`).
+        let basis: Int
         /// Rows pushed onto this first page of a home while it was being computed: put in their
         /// places when it completes, for everyone waiting on it too (it may have read from before them).
         var pending: [String] = []
@@ -237,8 +246,13 @@ public final class ResponseCache: Sendable {
     /// have read from before the post). The viewer's other home pages (a cursor page, one asked with `select` or a range)
     /// are dropped: the post may belong on them too (a transaction that began earlier commits its
     /// post with an older `created_at`). Answers the number of pages changed and dropped.
+    ///
+    /// `mark`: when the post's announcement arrived (`mark()`), for a push applied later, after
+    /// other writes' invalidations: pages and computations that started after it read the database
+    /// after the post was committed (they hold it if they should, and may have dropped it since, for a
+    /// block or a deletion announced after it) and are left as they are.
     @discardableResult
-    public func push(_ row: String, toHomeOf viewer: String) -> (pushed: Int, dropped: Int) {
+    public func push(_ row: String, toHomeOf viewer: String, since mark: Int? = nil) -> (pushed: Int, dropped: Int) {
         let prefix = viewer + "/"
         // Under the lock: what to change (and what to drop), found from the viewer's own pages. The
         // new pages are made outside it: a post of a popular author goes onto hundreds of windows,
@@ -247,6 +261,7 @@ public final class ResponseCache: Sendable {
             var targets: [(key: String, entry: Entry)] = []
             var others: [String] = []
             for (key, flight) in state.flights where flight.tags.contains(.home(viewer)) {
+                if let mark, flight.basis >= mark { continue }
                 if flight.tags.contains(where: { $0.kind == Self.homeTopKind && $0.id.hasPrefix(prefix) }) {
                     // A window or first page being computed: it gets the row when it completes (abandoning
                     // it instead let the fan-out of a popular author's posts keep windows from ever landing).
@@ -257,6 +272,7 @@ public final class ResponseCache: Sendable {
             }
             for key in state.tagIndex["home"]?[viewer] ?? [] {
                 guard let entry = state.entries[key] else { continue }
+                if let mark, entry.basis >= mark { continue }
                 if entry.tags.contains(where: { $0.kind == Self.homeTopKind && $0.id.hasPrefix(prefix) }) {
                     targets.append((key, entry))
                 } else {
@@ -354,10 +370,14 @@ public final class ResponseCache: Sendable {
     private func replace(_ key: String, _ entry: Entry, with response: CachedResponse, in state: inout State) {
         let replaced = Entry(
             response: response, tags: entry.tags, storedAt: entry.storedAt, expiresAt: entry.expiresAt, cost: entry.cost,
-            version: nextVersion(&state))
+            version: nextVersion(&state), basis: entry.basis)
         state.bytes += replaced.size - entry.size
         state.entries[key] = replaced
     }
+
+    /// A point in the cache's history, taken once announced writes arrived: computations started
+    /// after it read the database after those writes (`push(_:toHomeOf:since:)` leaves them alone).
+    public func mark() -> Int { state.withLock { nextVersion(&$0) } }
 
     private func nextVersion(_ state: inout State) -> Int {
         state.nextVersion += 1
@@ -460,7 +480,7 @@ public final class ResponseCache: Sendable {
                 throw error
             }
         }
-        state.flights[key] = Flight(id: id, tags: tags, task: task)
+        state.flights[key] = Flight(id: id, tags: tags, task: task, basis: state.nextVersion)
         return task
     }
 
@@ -482,7 +502,7 @@ public final class ResponseCache: Sendable {
             let left = min(lifetime, timeToLive ?? lifetime)
             let entry = Entry(
                 response: response, tags: tags, storedAt: now - (ttl - left), expiresAt: now + left, cost: cost,
-                version: nextVersion(&state))
+                version: nextVersion(&state), basis: current.basis)
             guard entry.size <= configuration.maxBytes else { return response }
             state.entries[key] = entry
             state.recency.touch(key)

@@ -67,6 +67,9 @@ public struct AppDependencies: Sendable {
     public let limitedClients = LimitedClients()
     /// The rate limiters' clock (tests move it instead of sleeping).
     public var clock: @Sendable () -> ContinuousClock.Instant = { .now }
+    /// Runs before each batch of the cache's home worker (pushes and merges after the writers were
+    /// let go): a test slows it here to see that writers do not wait for it and readers do.
+    public var beforeHomeWork: (@Sendable () async -> Void)?
 
     public init(
         client: PostgresClient, owner: PostgresClient? = nil, migrator: Migrator, callers: CallerResolver, auth: AuthService,
@@ -290,6 +293,7 @@ func longLivedServices(settings: Settings, dependencies: AppDependencies, servic
             client: dependencies.owner, cache: dependencies.cachedRPCs.cache, fences: dependencies.data.fences,
             liveHomes: dependencies.realtime.map { RealtimeHomeFeeds(hub: $0.hub) }, logger: logger)
         if let replicas = dependencies.data.replicas { listener.beforeApplying = { await replicas.writeCommitted() } }
+        listener.beforeHomeWork = dependencies.beforeHomeWork
         all.append(listener)
     }
     if let homeWindows = dependencies.homeWindows { all.append(homeWindows) }

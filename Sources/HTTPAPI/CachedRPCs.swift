@@ -86,6 +86,11 @@ public struct CachedRPCs: Sendable {
                 break
             }
         }
+        // A write let go before its post reached this viewer's cached home (or before their follow
+        // was merged into it): the read waits for that, as the writer would have (`HomeHolds`).
+        if function == "feed_fusion_home", let viewer = context.caller.userID {
+            await cache.homeHolds.wait(for: CacheTag.id(viewer))
+        }
         if function == "feed_fusion_home", let computeHomeWindow,
             let page = try await homePageFromWindow(
                 request, context, schema: schema, body: body, viaGET: viaGET, contentType: contentType, caching: caching,

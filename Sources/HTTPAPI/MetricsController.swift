@@ -81,6 +81,10 @@ struct MetricsController: Sendable {
         snapshot.queues = telemetry.queueCounts
         let lag = cache.fanOutLag.summary
         snapshot.homeFanOut = (lag.posts, [("0.5", lag.p50), ("0.95", lag.p95), ("0.99", lag.p99)].compactMap { name, value in value.map { (name, $0) } })
+        let work = cache.listenerWork.snapshot
+        snapshot.listenerWork = (work.batches, ListenerWork.Stage.allCases.map { ($0.rawValue, (work.busy[$0] ?? .zero).seconds) })
+        let holds = cache.homeHolds.statistics
+        snapshot.homeHoldWaits = ["passed": holds.waits - holds.timedOut, "timed_out": holds.timedOut]
         if let shared = cache.shared?.statistics {
             snapshot.sharedCacheOperations = [
                 "hit": shared.hits, "miss": shared.misses, "store": shared.stores, "failure": shared.failures, "flush": shared.flushes,

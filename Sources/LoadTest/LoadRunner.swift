@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Database
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -306,8 +307,4 @@ public final class LoadRunner: Sendable {
         func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

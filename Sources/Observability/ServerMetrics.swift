@@ -143,6 +143,10 @@ public final class ServerMetrics: Sendable {
         public var sharedPagesPrimed: [String: Int] = [:]
         /// Posts fanned out onto cached homes so far, and the recent lag quantiles in seconds, when the cache is on.
         public var homeFanOut: (posts: Int, quantiles: [(String, Double)])?
+        /// The cache listener's batches so far and its busy seconds by stage (`invalidate`, `merge`, `push`).
+        public var listenerWork: (batches: Int, busy: [(stage: String, seconds: Double)])?
+        /// Home reads that waited for a post or follow still on its way into the home (`passed`, `timed_out`).
+        public var homeHoldWaits: [String: Int] = [:]
         /// `/realtime/v1`: connections and channels open now, and running totals.
         public var realtime: Realtime?
         /// Read replicas: each one's lag in seconds (nil: down), and where reads went since start.
@@ -225,6 +229,17 @@ public final class ServerMetrics: Sendable {
                 gauge("home_fanout_lag", "seconds", "From a post's created_at to its push onto the cached homes, over the recent posts",
                       seconds, [("quantile", quantile)])
             }
+        }
+        if let work = snapshot.listenerWork {
+            counter("cache_listener_batches", "Batches of write announcements the cache listener applied", ("cache", "memory"), total: work.batches)
+            for (stage, seconds) in work.busy {
+                gauge("cache_listener_busy", "seconds", "Seconds the cache listener spent since start, by stage (every write's fence waits behind it)",
+                      seconds, [("stage", stage)])
+            }
+        }
+        for (outcome, total) in snapshot.homeHoldWaits.sorted(by: { $0.key < $1.key }) {
+            counter("home_hold_waits", "Home reads that waited for a write's push or merge into their cached home, by how the wait ended",
+                    ("outcome", outcome), total: total)
         }
         if let realtime = snapshot.realtime {
             gauge("realtime_connections", "", "Realtime WebSocket connections open", Double(realtime.connections))

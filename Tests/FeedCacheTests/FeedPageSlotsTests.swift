@@ -118,6 +118,46 @@ struct FeedPageSlotsTests {
         #expect(hit.outcome == .hit)
         #expect(Self.ids(hit.response.body).count == 6)
     }
+    @Test("a push applied after later writes (the home worker's) leaves pages and computations started after its mark alone")
+    func pushSinceMark() async throws {
+        let cache = ResponseCache(ResponseCache.Configuration())
+        func tags(_ viewer: String) -> [CacheTag] { [CacheTag.home(viewer), CacheTag(ResponseCache.homeTopKind, "\(viewer)/60")] }
+        func window(_ viewer: String) async throws -> [String] {
+            Self.ids(try await cache.fetch("window-\(viewer)", tags: tags(viewer)) { response("[]") }.response.body)
+        }
+        func store(_ viewer: String) async throws {
+            _ = try await cache.fetch("window-\(viewer)", tags: tags(viewer)) {
+                CachedResponse(status: 200, contentType: "application/json", contentRange: nil, body: Self.page((0..<5).reversed()))
+            }
+        }
+        // "old" was computed before the post's announcement arrived; "new" after it (a block or a
+        // deletion announced meanwhile dropped and rebuilt it: it shows what the database says now).
+        try await store("old")
+        let mark = cache.mark()
+        try await store("new")
+        // A computation started after the mark gets no pending row either.
+        let started = AsyncStream<Void>.makeStream(), release = AsyncStream<Void>.makeStream()
+        let computing = Task {
+            try await cache.fetch("window-late", tags: tags("late")) {
+                started.continuation.yield()
+                for await _ in release.stream { break }
+                return CachedResponse(status: 200, contentType: "application/json", contentRange: nil, body: Self.page((0..<5).reversed()))
+            }
+        }
+        for await _ in started.stream { break }
+        let post = Self.row(999, micros: 2_000_000)
+        #expect(cache.push(post, toHomeOf: "old", since: mark).pushed == 1)
+        #expect(cache.push(post, toHomeOf: "new", since: mark) == (0, 0))
+        _ = cache.push(post, toHomeOf: "late", since: mark)
+        release.continuation.yield()
+        _ = try await computing.value
+        #expect(try await window("old").first?.hasSuffix("000000000999") == true)
+        #expect(try await window("new").count == 5)
+        #expect(try await window("late").count == 5)
+        // Without a mark (the listener pushing at once), every page gets it.
+        #expect(cache.push(post, toHomeOf: "new").pushed == 1)
+    }
+
     @Test("a follow's merge: rows replaced, put in their places and taken out, cut to the limit; a full window that lost rows is incomplete")
     func merging() async throws {
         let cache = ResponseCache(ResponseCache.Configuration())

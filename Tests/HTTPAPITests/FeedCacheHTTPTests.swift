@@ -1,7 +1,10 @@
 import AppConfig
+import Database
+import FeedCache
 import Foundation
 import HTTPTypes
 import PostgresNIO
+import Synchronization
 import Testing
 import TestSupport
 
@@ -171,6 +174,55 @@ struct FeedCacheHTTPTests {
             let p95 = metrics.split(separator: "\n").first { $0.hasPrefix(#"feedfusion_home_fanout_lag_seconds{quantile="0.95"}"#) }
             let seconds = p95.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
             #expect(seconds.map { $0 >= 0 && $0 < 10 } == true, "\(p95 ?? "no lag line")")
+        }
+    }
+
+    /// Opened by the test: until then the cache's home worker waits before each batch.
+    final class Gate: Sendable {
+        let opened = Mutex(false)
+        func open() { opened.withLock { $0 = true } }
+        func pass() async { while !opened.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) } }
+    }
+
+    /// The parts of the app a test looks into, taken when it is built.
+    final class Parts: Sendable {
+        let state = Mutex<(cache: ResponseCache?, fences: WriteFences?)>((nil, nil))
+        var cache: ResponseCache { state.withLock { $0.cache! } }
+        var fences: WriteFences { state.withLock { $0.fences! } }
+    }
+
+    @Test("a post's author is answered before its fan-out; a follower who reads meanwhile waits for the post (held home)")
+    func authorAnsweredBeforeFanOut() async throws {
+        let gate = Gate(), parts = Parts()
+        try await RestWorld.run(adjust: { dependencies in
+            dependencies.beforeHomeWork = { await gate.pass() }
+            parts.state.withLock { $0 = (dependencies.cachedRPCs.cache, dependencies.data.fences) }
+        }) { (rest: RestTestClient, world: RestWorld, _: TestDatabase) async throws in
+            let a = rest.callAs(try await RestTestClient.token(for: world.a))
+            let b = rest.callAs(try await RestTestClient.token(for: world.b))  // follows A
+            func home(_ client: RestTestClient) async throws -> RestTestClient.Reply {
+                try await client.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 3])
+            }
+            for client in [a, b] { _ = try await home(client) }
+            #expect(try await home(b)["Cache-Status"]?.contains("hit") == true)
+            // The worker is stopped: had the author waited for the push, their fence would time out.
+            let posted = try await a.send(.post, "/rpc/create_post", json: ["p_body": "before the fan-out", "p_visibility": "public"])
+            #expect(posted.status == .ok)
+            #expect(parts.fences.statistics.timedOut == 0 && parts.fences.statistics.passed >= 1)
+            let follower = CacheTag.id(world.b)
+            #expect(parts.cache.homeHolds.isHeld(follower), "the follower's home is held until the push")
+            #expect(!parts.cache.homeHolds.isHeld(CacheTag.id(world.c)), "a home the post does not reach is not held")
+            // A read now waits for the push instead of answering the window without the post.
+            let reading = Task { try await home(b) }
+            try await Task.sleep(for: .milliseconds(100))
+            gate.open()
+            let read = try await reading.value
+            #expect(bodies(read).first == "before the fan-out")
+            #expect(read["Cache-Status"]?.contains("hit") == true, "pushed onto the window, not recomputed")
+            #expect(parts.cache.homeHolds.statistics.waits >= 1 && parts.cache.homeHolds.statistics.timedOut == 0)
+            #expect(!parts.cache.homeHolds.isHeld(follower))
+            // The author's own home too.
+            #expect(bodies(try await home(a)).first == "before the fan-out")
         }
     }
 

@@ -80,7 +80,9 @@ struct HomeTimelineTests {
     func agreement(seed: UInt64) async throws {
         let database = try await TestDatabase.migrated()
         let world = try await database.withClient { try await SharedPagesTests.build(seed: seed, on: $0) }
-        let app = try await TestApp.make(url: database.url)
+        // The home worker (pushes, follow merges) runs after the writers' answers: slowed down here,
+        // every read below races it, and must wait for the homes it holds.
+        let app = try await TestApp.make(url: database.url, adjust: { $0.beforeHomeWork = { try? await Task.sleep(for: .milliseconds(40)) } })
         let key = try await app.apiKey(.anon)
         try await app.application.test(.router) { client in
             let rest = RestTestClient(client: client, apiKey: key)

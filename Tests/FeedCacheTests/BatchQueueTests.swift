@@ -6,10 +6,10 @@ import Testing
 /// The invalidation listener's queue: what arrives while a batch is applied forms the next batch,
 /// nothing is lost or reordered, and finishing drains what is pending.
 @Suite("Notification batches")
-struct PayloadQueueTests {
+struct BatchQueueTests {
     @Test("a burst during a slow batch becomes one batch; order kept; finish drains")
     func batching() async throws {
-        let queue = PayloadQueue()
+        let queue = BatchQueue<String>()
         let batches = Mutex<[[String]]>([])
         let firstStarted = AsyncStream.makeStream(of: Void.self)
         let consumer = Task {

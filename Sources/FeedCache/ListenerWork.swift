@@ -1,0 +1,34 @@
+import Synchronization
+
+/// Where the cache listener's time goes, as running totals since start: every write's fence waits
+/// behind the listener's work, so a stage that grows with the load shows here before writes slow
+/// down (`/metrics`: `feedfusion_cache_listener_busy_seconds{stage}`, `…_batches_total`).
+public final class ListenerWork: Sendable {
+    public enum Stage: String, Sendable, CaseIterable {
+        /// Reading the batch, looking up followers, dropping what it changed.
+        case invalidate
+        /// Merging follows into the followers' cached home windows.
+        case merge
+        /// Fan-out: new posts onto the cached homes they belong to.
+        case push
+    }
+
+    public struct Totals: Sendable, Equatable {
+        public var batches = 0
+        public var busy: [Stage: Duration] = [:]
+    }
+
+    private let totals = Mutex(Totals())
+
+    public init() {}
+
+    public var snapshot: Totals { totals.withLock { $0 } }
+
+    func batch() { totals.withLock { $0.batches += 1 } }
+
+    /// Counts the time since `start` to `stage`.
+    func spent(_ stage: Stage, since start: ContinuousClock.Instant) {
+        let spent = ContinuousClock.now - start
+        totals.withLock { $0.busy[stage, default: .zero] += spent }
+    }
+}
