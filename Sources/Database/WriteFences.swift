@@ -52,6 +52,8 @@ public final class WriteFences: Sendable {
     private let state = Mutex(State())
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
+    /// How long writers waited for their fences, recently: the listener's share of a write's time.
+    public let waits = RecentSamples()
 
     public init(channel: String, marker: String, timeout: Duration = .seconds(1)) {
         self.channel = channel
@@ -121,6 +123,8 @@ public final class WriteFences: Sendable {
 
     /// Waits until the listener has handled `token` (the write committed), or the timeout passed.
     public func wait(_ token: UUID) async {
+        let started = ContinuousClock.now
+        defer { waits.record((ContinuousClock.now - started).seconds) }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in

@@ -77,9 +77,19 @@ public struct CacheInvalidationListener: Service {
     /// What a batch of announcements leaves for the home worker: follows to merge into the
     /// followers' windows and new posts to push onto the homes they belong to, each with the mark
     /// taken when it arrived, and the homes held meanwhile (`HomeHolds`).
+    /// A new post for the home worker: when its announcement arrived (`mark`), and the viewers whose
+    /// homes may get it (its author, the profiles it targets, the followers of its author and of its
+    /// entities among the cached homes: nil when not looked up, then every cached home is asked).
+    struct NewPost: Sendable {
+        let id: UUID
+        let at: Int64
+        let mark: Int
+        var audience: Set<UUID>?
+    }
+
     struct HomeWork: Sendable {
         var follows: [(viewer: UUID, profile: UUID?, entity: UUID?)] = []
-        var posts: [(id: UUID, at: Int64, mark: Int)] = []
+        var posts: [NewPost] = []
         var toCache = true
         var live: Set<UUID> = []
         var held: [String] = []
@@ -104,7 +114,8 @@ public struct CacheInvalidationListener: Service {
         var tags: [CacheTag] = []
         var kinds: Set<String> = []
         var authors: Set<UUID> = [], entities: Set<UUID> = []
-        var pushedAuthors: Set<UUID> = [], pushedEntities: Set<UUID> = []
+        // Each pushed post's author and targeted profiles, and whom their followers it reaches.
+        var audiences: [UUID: (homes: Set<UUID>, authors: Set<UUID>, entities: Set<UUID>)] = [:]
         var held: Set<String> = []
         var passed: [UUID] = []
         var dropAll = false
@@ -117,10 +128,10 @@ public struct CacheInvalidationListener: Service {
         let pushToCache = connection != nil && cache.shared == nil
         let live = liveHomes?.liveViewers() ?? []
         let fanOut = pushToCache || (connection != nil && !live.isEmpty)
-        var inserted: [(id: UUID, at: Int64, mark: Int)] = []
+        var inserted: [NewPost] = []
         if fanOut {
             for case let event? in events.map(\.event) where event.t == .post && event.op == "INSERT" {
-                if let id = event.id, let at = event.at { inserted.append((id, at, mark)) }
+                if let id = event.id, let at = event.at { inserted.append(NewPost(id: id, at: at, mark: mark)) }
             }
         }
         // Posts whose homes get them pushed, not dropped.
@@ -144,10 +155,10 @@ public struct CacheInvalidationListener: Service {
                 // The author's own home gets the post too (reason `self`), and so do the homes of
                 // the profiles it targets and of whoever follows the author or a targeted entity.
                 let homes = (event.a.map { [$0] } ?? []) + (event.p ?? [])
-                if pushed {
-                    held.formUnion(homes.map(CacheTag.id))
-                    if let author = event.a { pushedAuthors.insert(author) }
-                    pushedEntities.formUnion(eventEntities)
+                if pushed, let id = event.id {
+                    audiences[id, default: ([], [], [])].homes.formUnion(homes)
+                    if let author = event.a { audiences[id]!.authors.insert(author) }
+                    audiences[id]!.entities.formUnion(eventEntities)
                 } else {
                     tags += homes.map { .home(CacheTag.id($0)) }
                     if let author = event.a { authors.insert(author) }
@@ -191,9 +202,17 @@ public struct CacheInvalidationListener: Service {
         if !dropAll {
             do {
                 let found = try await followers(
-                    dropping: (authors, entities), holding: (pushedAuthors, pushedEntities), on: connection)
+                    dropping: (authors, entities),
+                    holding: (Set(audiences.values.flatMap(\.authors)), Set(audiences.values.flatMap(\.entities))), on: connection)
                 tags += found.dropped.map { .home(CacheTag.id($0)) }
-                held.formUnion(found.held.map(CacheTag.id))
+                for index in inserted.indices {
+                    guard let audience = audiences[inserted[index].id] else { continue }
+                    var viewers = audience.homes
+                    for author in audience.authors { viewers.formUnion(found.ofProfile[author] ?? []) }
+                    for entity in audience.entities { viewers.formUnion(found.ofEntity[entity] ?? []) }
+                    inserted[index].audience = viewers
+                    held.formUnion(viewers.map(CacheTag.id))
+                }
             } catch {
                 logger.warning("could not resolve followers for cache invalidation; cache dropped", metadata: ["error": "\(String(reflecting: error))"])
                 dropAll = true
@@ -257,15 +276,27 @@ public struct CacheInvalidationListener: Service {
     /// are dropped instead: never left without the post.
     /// `live`: the homes open live (realtime) on this instance, which get the rows too.
     /// Each post goes only onto pages computed before its `mark` (`ResponseCache.push(_:toHomeOf:since:)`).
-    func push(_ posts: [(id: UUID, at: Int64, mark: Int)], on connection: PostgresConnection, toCache: Bool = true, live: Set<UUID> = []) async {
-        let viewers = toCache
-            ? Set(cache.ids(ofKind: ResponseCache.homeTopKind).compactMap { $0.split(separator: "/").first.map(String.init) }) : []
-        let viewerIDs = Array(Set(viewers.compactMap(UUID.init(uuidString:))).union(live))
-        guard !viewerIDs.isEmpty else { return }
+    /// Only each post's audience is asked about (when the listener looked it up): a post of an author
+    /// with a few followers costs a few probes, not a join with every cached home.
+    func push(_ posts: [NewPost], on connection: PostgresConnection, toCache: Bool = true, live: Set<UUID> = []) async {
+        let cached = toCache
+            ? Set(cache.ids(ofKind: ResponseCache.homeTopKind).compactMap { $0.split(separator: "/").first.flatMap { UUID(uuidString: String($0)) } })
+            : []
+        // One (post, viewer) pair per home asked, in the order the posts were announced (their
+        // commit order); each post goes in its keyset place.
+        var pairPosts: [UUID] = [], pairViewers: [UUID] = [], pairOrder: [Int] = []
+        for (index, post) in posts.enumerated() {
+            let viewers = (post.audience.map { $0.intersection(cached) } ?? cached).union(live)
+            for viewer in viewers {
+                pairPosts.append(post.id)
+                pairViewers.append(viewer)
+                pairOrder.append(index)
+            }
+        }
+        guard !pairViewers.isEmpty else { return }
+        let (postIDs, viewerIDs, order) = (pairPosts, pairViewers, pairOrder)
         let marks = Dictionary(posts.map { ($0.id, $0.mark) }, uniquingKeysWith: min)
         do {
-            // In the order the posts were announced (their commit order); each goes in its keyset place.
-            let ids = posts.map(\.id)
             let logger = logger
             let cache = cache, liveHomes = liveHomes
             // Guarded: on a connection that just died the query's answer may never come (see untilConnectionLost).
@@ -275,8 +306,10 @@ public struct CacheInvalidationListener: Service {
                 let rows = try await connection.query(
                     """
                     SELECT p.id, f.viewer, f.item
-                    FROM unnest(\(ids)::uuid[]) WITH ORDINALITY AS p(id, n)
-                    CROSS JOIN LATERAL internal.home_fanout(p.id, \(viewerIDs)) f
+                    FROM (SELECT x.id, min(x.n) AS n, array_agg(x.viewer) AS viewers
+                          FROM unnest(\(postIDs)::uuid[], \(viewerIDs)::uuid[], \(order)::int[]) AS x(id, viewer, n)
+                          GROUP BY x.id) p
+                    CROSS JOIN LATERAL internal.home_fanout(p.id, p.viewers) f
                     ORDER BY p.n
                     """, logger: logger)
                 for try await (post, viewer, item) in rows.decode((UUID, UUID, String).self) {
@@ -288,7 +321,7 @@ public struct CacheInvalidationListener: Service {
             for post in posts { cache.fanOutLag.record(createdAtMicroseconds: post.at) }
         } catch {
             logger.warning("home fan-out failed; the homes it would change are dropped", metadata: ["error": "\(String(reflecting: error))"])
-            await cache.invalidateEverywhere(viewers.map { .home($0) })
+            await cache.invalidateEverywhere(Set(pairViewers).map { .home(CacheTag.id($0)) })
         }
     }
 
@@ -345,26 +378,25 @@ public struct CacheInvalidationListener: Service {
     }
 
     /// The viewers with a cached (or computing) home who follow one of the authors or entities:
-    /// those of `dropping` have their homes dropped, those of `holding` (new posts the home worker
-    /// pushes) held. One query for both, by the followed side's indexes alone (index-only scans):
-    /// the cached homes are matched here, not sent along, since planning a statement that carries a
-    /// thousand viewer ids cost more than the scan (measured: 4 ms against 1), and every batch with
-    /// a post asks this before its writers are let go.
+    /// those of `dropping` have their homes dropped; those of `holding` (new posts the home worker
+    /// pushes) are answered by whom they follow, each post's audience. One query for both, by the
+    /// followed side's indexes alone (index-only scans): the cached homes are matched here, not sent
+    /// along, since planning a statement that carries a thousand viewer ids cost more than the scan
+    /// (measured: 4 ms against 1), and every batch with a post asks this before its writers go.
     func followers(
         dropping: (authors: Set<UUID>, entities: Set<UUID>), holding: (authors: Set<UUID>, entities: Set<UUID>),
         on connection: PostgresConnection?
-    ) async throws -> (dropped: [UUID], held: [UUID]) {
+    ) async throws -> (dropped: [UUID], ofProfile: [UUID: Set<UUID>], ofEntity: [UUID: Set<UUID>]) {
         let authors = dropping.authors.union(holding.authors), entities = dropping.entities.union(holding.entities)
-        guard !authors.isEmpty || !entities.isEmpty else { return ([], []) }
+        guard !authors.isEmpty || !entities.isEmpty else { return ([], [:], [:]) }
         var homes = cache.ids(ofKind: "home")
         if let shared = cache.shared { homes.formUnion(await shared.cachedHomes()) }
-        guard !homes.isEmpty else { return ([], []) }
-        // Which group a follow belongs to, per row: a follower of both is in both.
+        guard !homes.isEmpty else { return ([], [:], [:]) }
         let query: PostgresQuery = """
-            SELECT follower_id, followed_profile_id = ANY(\(Array(holding.authors))) FROM public.follows
+            SELECT follower_id, followed_profile_id, NULL::uuid FROM public.follows
             WHERE followed_profile_id = ANY(\(Array(authors)))
             UNION ALL
-            SELECT follower_id, followed_entity_id = ANY(\(Array(holding.entities))) FROM public.follows
+            SELECT follower_id, NULL::uuid, followed_entity_id FROM public.follows
             WHERE followed_entity_id = ANY(\(Array(entities)))
             """
         let logger = logger
@@ -374,12 +406,19 @@ public struct CacheInvalidationListener: Service {
         } else {
             rows = try await client.guardedQuery(query, logger: logger)
         }
-        var dropped: Set<UUID> = [], held: Set<UUID> = []
+        var dropped: Set<UUID> = [], ofProfile: [UUID: Set<UUID>] = [:], ofEntity: [UUID: Set<UUID>] = [:]
         for row in rows {
-            let (follower, pushed) = try row.decode((UUID, Bool).self)
+            let (follower, profile, entity) = try row.decode((UUID, UUID?, UUID?).self)
             guard homes.contains(CacheTag.id(follower)) else { continue }
-            if pushed { held.insert(follower) } else { dropped.insert(follower) }
+            if let profile {
+                if dropping.authors.contains(profile) { dropped.insert(follower) }
+                if holding.authors.contains(profile) { ofProfile[profile, default: []].insert(follower) }
+            }
+            if let entity {
+                if dropping.entities.contains(entity) { dropped.insert(follower) }
+                if holding.entities.contains(entity) { ofEntity[entity, default: []].insert(follower) }
+            }
         }
-        return (Array(dropped), Array(held))
+        return (Array(dropped), ofProfile, ofEntity)
     }
 }

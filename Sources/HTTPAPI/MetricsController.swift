@@ -112,6 +112,9 @@ struct MetricsController: Sendable {
         if let fences = fences?.statistics {
             snapshot.writeFenceOutcomes = ["passed": fences.passed, "timed_out": fences.timedOut, "released": fences.released]
         }
+        if let waits = fences?.waits.summary {
+            snapshot.writeFenceWaits = [("0.5", waits.p50), ("0.95", waits.p95), ("0.99", waits.p99)].compactMap { name, value in value.map { (name, $0) } }
+        }
         if let redis {
             snapshot.redisUp = await withTimeout(.milliseconds(500)) { try await redis.send("PING") } != nil
         }

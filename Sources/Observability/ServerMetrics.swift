@@ -143,6 +143,8 @@ public final class ServerMetrics: Sendable {
         public var sharedPagesPrimed: [String: Int] = [:]
         /// Posts fanned out onto cached homes so far, and the recent lag quantiles in seconds, when the cache is on.
         public var homeFanOut: (posts: Int, quantiles: [(String, Double)])?
+        /// Recent quantiles (seconds) of writers' waits for the cache listener, when the cache is on.
+        public var writeFenceWaits: [(String, Double)] = []
         /// The cache listener's batches so far and its busy seconds by stage (`invalidate`, `merge`, `push`).
         public var listenerWork: (batches: Int, busy: [(stage: String, seconds: Double)])?
         /// Home reads that waited for a post or follow still on its way into the home (`passed`, `timed_out`).
@@ -229,6 +231,10 @@ public final class ServerMetrics: Sendable {
                 gauge("home_fanout_lag", "seconds", "From a post's created_at to its push onto the cached homes, over the recent posts",
                       seconds, [("quantile", quantile)])
             }
+        }
+        for (quantile, seconds) in snapshot.writeFenceWaits {
+            gauge("write_fence_wait", "seconds", "How long writes waited for the cache listener (read-your-writes), over the recent writes",
+                  seconds, [("quantile", quantile)])
         }
         if let work = snapshot.listenerWork {
             counter("cache_listener_batches", "Batches of write announcements the cache listener applied", ("cache", "memory"), total: work.batches)
