@@ -150,17 +150,20 @@ public struct DataAPIService: Sendable {
         let logger = self.logger
         let pool = readOnly ? (await replicas?.clientForRead() ?? client) : client
         do {
-            let (result, fenced) = try await pool.withCaller(
+            let (result, fenced): (Result, EventLoopFuture<Bool>?) = try await pool.withCaller(
                 caller, readOnly: readOnly, settings: settings, acquisitionTimeout: acquisitionTimeout,
                 admission: pool === client ? admission : nil, logger: logger
-            ) { connection in
+            ) { connection -> (Result, EventLoopFuture<Bool>?) in
                 let result = try await body(connection)
-                guard let fences, let fence else { return (result, false) }
-                return (result, try await fences.send(fence, on: connection, logger: logger))
+                guard let fences, let fence else { return (result, nil) }
+                // Answered with the COMMIT's answer (see `WriteFences.write`).
+                return (result, fences.write(fence, on: connection, logger: logger))
             }
+            // Already answered (before the COMMIT); a failure means the COMMIT rolled back.
+            let sent = try await fenced?.get() ?? false
             if !readOnly { await replicas?.writeCommitted() }
             if let fences, let fence {
-                if fenced { await fences.wait(fence) } else { fences.abandon(fence) }
+                if sent { await fences.wait(fence) } else { fences.abandon(fence) }
             }
             return result
         } catch {

@@ -112,13 +112,16 @@ public final class WriteFences: Sendable {
     /// Sends the fence as the transaction's last statement, after the write's own notifications, when
     /// the transaction announced any; false when it did not (then there is nothing to wait for).
     public func send(_ token: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        var sent = false
-        for try await _ in try await connection.run(
-            FenceNotification(channel: channel, payload: Self.payload(token), marker: marker), logger: logger)
-        {
-            sent = true
-        }
-        return sent
+        try await write(token, on: connection, logger: logger).get()
+    }
+
+    /// `send`, written to the connection without waiting for its answer: the COMMIT goes right behind
+    /// it and both answers come back in one wait (one round trip less for every write, on a machine
+    /// where each is a wait for the CPU). Read the answer after the COMMIT: a fence that failed left
+    /// the transaction aborted, and its COMMIT rolled it back.
+    public func write(_ token: UUID, on connection: PostgresConnection, logger: Logger) -> EventLoopFuture<Bool> {
+        let query: PostgresQuery = "SELECT pg_notify(\(channel), \(Self.payload(token))) WHERE current_setting(\(marker), true) = 'on'"
+        return connection.query(query, logger: logger).map { !$0.rows.isEmpty }
     }
 
     /// Waits until the listener has handled `token` (the write committed), or the timeout passed.
@@ -158,26 +161,4 @@ public final class WriteFences: Sendable {
         }
         continuation?.resume()
     }
-}
-
-/// `pg_notify` with bound channel and payload when the transaction set the marker (a row when sent,
-/// none when not), prepared once per connection.
-struct FenceNotification: PostgresPreparedStatement {
-    static let name = "feedfusion_write_fence"
-    static let sql = "SELECT pg_notify($1, $2) WHERE current_setting($3, true) = 'on'"
-    typealias Row = ()
-
-    let channel: String
-    let payload: String
-    let marker: String
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 3)
-        bindings.append(channel)
-        bindings.append(payload)
-        bindings.append(marker)
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws {}
 }

@@ -177,7 +177,6 @@ public struct CacheInvalidationListener: Service {
                         cache.relations.recordFollow(viewer: CacheTag.id(viewer), profile: profile, following: following)
                     }
                     follows.append((viewer, event.a, event.e?.first))
-                    held.insert(CacheTag.id(viewer))
                 } else {
                     tags.append(.viewer(CacheTag.id(viewer)))
                 }
@@ -228,7 +227,8 @@ public struct CacheInvalidationListener: Service {
             if !follows.isEmpty || !inserted.isEmpty {
                 // Held before the writers are let go: a read after their answer waits for the worker.
                 let holding = pushToCache ? Array(held) : []
-                cache.homeHolds.hold(holding)
+                cache.homeHolds.hold(posts: holding, mark: mark)
+                cache.homeHolds.hold(follows: follows.map { CacheTag.id($0.viewer) })
                 left = HomeWork(follows: follows, posts: inserted, toCache: pushToCache, live: live, held: holding)
             }
         }
@@ -247,7 +247,7 @@ public struct CacheInvalidationListener: Service {
         let toCache = batches.contains { $0.toCache }
         let live = batches.reduce(into: Set<UUID>()) { $0.formUnion($1.live) }
         let held = batches.flatMap(\.held)
-        defer { cache.homeHolds.release(held) }
+        defer { cache.homeHolds.release(posts: held, follows: follows.map { CacheTag.id($0.viewer) }) }
         await beforeHomeWork?()
         do {
             try await client.withConnection { connection in

@@ -375,6 +375,30 @@ public final class ResponseCache: Sendable {
         state.entries[key] = replaced
     }
 
+    /// Before a read of `viewer`'s home while it is held (`HomeHolds`): drops their home pages, and
+    /// abandons their computations, that started before the hold's mark — they may lack the write the
+    /// home worker has yet to apply — so that the read computes the page anew (after the write).
+    /// Pages computed since are kept. Answers whether anything was dropped.
+    @discardableResult
+    public func dropHome(of viewer: String, before mark: Int) -> Bool {
+        let dropped = state.withLock { state -> Bool in
+            var dropped = false
+            for (key, flight) in state.flights where flight.basis < mark && flight.tags.contains(.home(viewer)) {
+                state.flights[key] = nil
+                dropped = true
+            }
+            for key in state.tagIndex["home"]?[viewer] ?? [] {
+                guard let entry = state.entries[key], entry.basis < mark else { continue }
+                remove(key, in: &state)
+                state.statistics.invalidations += 1
+                dropped = true
+            }
+            return dropped
+        }
+        if dropped { homeHolds.countReadPastHold() }
+        return dropped
+    }
+
     /// A point in the cache's history, taken once announced writes arrived: computations started
     /// after it read the database after those writes (`push(_:toHomeOf:since:)` leaves them alone).
     public func mark() -> Int { state.withLock { nextVersion(&$0) } }

@@ -86,10 +86,12 @@ public struct CachedRPCs: Sendable {
                 break
             }
         }
-        // A write let go before its post reached this viewer's cached home (or before their follow
-        // was merged into it): the read waits for that, as the writer would have (`HomeHolds`).
-        if function == "feed_fusion_home", let viewer = context.caller.userID {
-            await cache.homeHolds.wait(for: CacheTag.id(viewer))
+        // A write let go before it reached this viewer's cached home (`HomeHolds`): the read waits
+        // for the home worker, as the writer would have; should that run out, pages from before a
+        // post on its way are not used, and the database answers.
+        if function == "feed_fusion_home", let viewer = context.caller.userID.map(CacheTag.id), cache.homeHolds.isHeld(viewer) {
+            await cache.homeHolds.wait(for: viewer)
+            if let mark = cache.homeHolds.mark(of: viewer) { cache.dropHome(of: viewer, before: mark) }
         }
         if function == "feed_fusion_home", let computeHomeWindow,
             let page = try await homePageFromWindow(

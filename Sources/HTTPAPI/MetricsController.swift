@@ -84,7 +84,7 @@ struct MetricsController: Sendable {
         let work = cache.listenerWork.snapshot
         snapshot.listenerWork = (work.batches, ListenerWork.Stage.allCases.map { ($0.rawValue, (work.busy[$0] ?? .zero).seconds) })
         let holds = cache.homeHolds.statistics
-        snapshot.homeHoldWaits = ["passed": holds.waits - holds.timedOut, "timed_out": holds.timedOut]
+        snapshot.homeHolds = ["waited": holds.waits - holds.timedOut, "timed_out": holds.timedOut, "past_post": holds.readsPastHold]
         if let shared = cache.shared?.statistics {
             snapshot.sharedCacheOperations = [
                 "hit": shared.hits, "miss": shared.misses, "store": shared.stores, "failure": shared.failures, "flush": shared.flushes,

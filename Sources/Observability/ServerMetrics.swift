@@ -147,8 +147,9 @@ public final class ServerMetrics: Sendable {
         public var writeFenceWaits: [(String, Double)] = []
         /// The cache listener's batches so far and its busy seconds by stage (`invalidate`, `merge`, `push`).
         public var listenerWork: (batches: Int, busy: [(stage: String, seconds: Double)])?
-        /// Home reads that waited for a post or follow still on its way into the home (`passed`, `timed_out`).
-        public var homeHoldWaits: [String: Int] = [:]
+        /// Reads of a held home: `waited` for the home worker, `timed_out` after 1 s, and of those
+        /// `past_post` (the page predated a post on its way: read from the database).
+        public var homeHolds: [String: Int] = [:]
         /// `/realtime/v1`: connections and channels open now, and running totals.
         public var realtime: Realtime?
         /// Read replicas: each one's lag in seconds (nil: down), and where reads went since start.
@@ -243,8 +244,8 @@ public final class ServerMetrics: Sendable {
                       seconds, [("stage", stage)])
             }
         }
-        for (outcome, total) in snapshot.homeHoldWaits.sorted(by: { $0.key < $1.key }) {
-            counter("home_hold_waits", "Home reads that waited for a write's push or merge into their cached home, by how the wait ended",
+        for (outcome, total) in snapshot.homeHolds.sorted(by: { $0.key < $1.key }) {
+            counter("home_held_reads", "Reads of a home the cache's home worker had yet to correct: waited (for the worker), timed_out (after 1 s), past_post (of those, the page predated a post on its way: read from the database)",
                     ("outcome", outcome), total: total)
         }
         if let realtime = snapshot.realtime {
