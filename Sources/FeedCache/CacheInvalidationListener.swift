@@ -247,7 +247,8 @@ public struct CacheInvalidationListener: Service {
         let toCache = batches.contains { $0.toCache }
         let live = batches.reduce(into: Set<UUID>()) { $0.formUnion($1.live) }
         let held = batches.flatMap(\.held)
-        defer { cache.homeHolds.release(posts: held, follows: follows.map { CacheTag.id($0.viewer) }) }
+        var heldFollows = follows.map { CacheTag.id($0.viewer) }
+        defer { cache.homeHolds.release(posts: held, follows: heldFollows) }
         await beforeHomeWork?()
         do {
             try await client.withConnection { connection in
@@ -255,6 +256,9 @@ public struct CacheInvalidationListener: Service {
                     let started = ContinuousClock.now
                     await merge(follows, on: connection)
                     work.spent(.merge, since: started)
+                    // Merged: the followers' reads need not wait for the posts' push too (unless a post holds them).
+                    cache.homeHolds.release(posts: [String](), follows: heldFollows)
+                    heldFollows = []
                 }
                 if !posts.isEmpty {
                     let started = ContinuousClock.now
