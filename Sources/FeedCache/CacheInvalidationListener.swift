@@ -74,9 +74,6 @@ public struct CacheInvalidationListener: Service {
         fences?.setListening(false)  // stopped: nobody will see a fence any more
     }
 
-    /// What a batch of announcements leaves for the home worker: follows to merge into the
-    /// followers' windows and new posts to push onto the homes they belong to, each with the mark
-    /// taken when it arrived, and the homes held meanwhile (`HomeHolds`).
     /// A new post for the home worker: when its announcement arrived (`mark`), and the viewers whose
     /// homes may get it (its author, the profiles it targets, the followers of its author and of its
     /// entities among the cached homes: nil when not looked up, then every cached home is asked).
@@ -87,6 +84,10 @@ public struct CacheInvalidationListener: Service {
         var audience: Set<UUID>?
     }
 
+    /// What a batch of announcements leaves for the home worker: follows to merge into the
+    /// followers' windows and new posts to push onto the homes they belong to, each with the mark
+    /// taken when it arrived, and the homes held meanwhile for posts (`HomeHolds`; a follow holds
+    /// its follower's home).
     struct HomeWork: Sendable {
         var follows: [(viewer: UUID, profile: UUID?, entity: UUID?)] = []
         var posts: [NewPost] = []
