@@ -8,6 +8,18 @@ public final class RecentSamples: Sendable {
         public var count: Int
         /// Quantiles (seconds) of the recent samples; nil before the first.
         public var p50: Double?, p95: Double?, p99: Double?
+
+        public init(count: Int, p50: Double? = nil, p95: Double? = nil, p99: Double? = nil) {
+            self.count = count
+            self.p50 = p50
+            self.p95 = p95
+            self.p99 = p99
+        }
+
+        /// The quantiles known, labelled as `/metrics` labels them.
+        public var quantiles: [(String, Double)] {
+            [("0.5", p50), ("0.95", p95), ("0.99", p99)].compactMap { name, value in value.map { (name, $0) } }
+        }
     }
 
     private struct State {

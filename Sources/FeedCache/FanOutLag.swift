@@ -6,12 +6,8 @@ import Foundation
 /// last of those homes. Kept as the most recent samples, so that `/metrics` shows the lag as it is
 /// now, not averaged over the process's life.
 public final class FanOutLag: Sendable {
-    public struct Summary: Sendable, Equatable {
-        /// Posts fanned out since the start.
-        public var posts: Int
-        /// Quantiles (seconds) of the recent samples; nil before the first post.
-        public var p50: Double?, p95: Double?, p99: Double?
-    }
+    /// `count`: posts fanned out since the start; quantiles in seconds, nil before the first post.
+    public typealias Summary = RecentSamples.Summary
 
     private let samples: RecentSamples
 
@@ -23,8 +19,5 @@ public final class FanOutLag: Sendable {
         samples.record(Double(max(0, nowMicroseconds - createdAtMicroseconds)) / 1_000_000)
     }
 
-    public var summary: Summary {
-        let summary = samples.summary
-        return Summary(posts: summary.count, p50: summary.p50, p95: summary.p95, p99: summary.p99)
-    }
+    public var summary: Summary { samples.summary }
 }

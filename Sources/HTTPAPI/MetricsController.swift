@@ -80,7 +80,7 @@ struct MetricsController: Sendable {
         snapshot.cacheInvalidations = stats.invalidations
         snapshot.queues = telemetry.queueCounts
         let lag = cache.fanOutLag.summary
-        snapshot.homeFanOut = (lag.posts, [("0.5", lag.p50), ("0.95", lag.p95), ("0.99", lag.p99)].compactMap { name, value in value.map { (name, $0) } })
+        snapshot.homeFanOut = (lag.count, lag.quantiles)
         let work = cache.listenerWork.snapshot
         snapshot.listenerWork = (work.batches, ListenerWork.Stage.allCases.map { ($0.rawValue, (work.busy[$0] ?? .zero).seconds) })
         let holds = cache.homeHolds.statistics
@@ -112,9 +112,7 @@ struct MetricsController: Sendable {
         if let fences = fences?.statistics {
             snapshot.writeFenceOutcomes = ["passed": fences.passed, "timed_out": fences.timedOut, "released": fences.released]
         }
-        if let waits = fences?.waits.summary {
-            snapshot.writeFenceWaits = [("0.5", waits.p50), ("0.95", waits.p95), ("0.99", waits.p99)].compactMap { name, value in value.map { (name, $0) } }
-        }
+        if let waits = fences?.waits.summary { snapshot.writeFenceWaits = waits.quantiles }
         if let redis {
             snapshot.redisUp = await withTimeout(.milliseconds(500)) { try await redis.send("PING") } != nil
         }
