@@ -65,14 +65,19 @@ public final class HomeHolds: Sendable {
     func release(posts: some Sequence<String>, follows: some Sequence<String>) {
         let resumed = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             var ended: [String] = []
-            for (viewers, isPost) in [(Array(posts), true), (Array(follows), false)] {
-                for viewer in viewers {
-                    guard var hold = state.holds[viewer], (isPost ? hold.posts : hold.follows) > 0 else { continue }
-                    if isPost { hold.posts -= 1 } else { hold.follows -= 1 }
-                    state.holds[viewer] = hold.posts == 0 && hold.follows == 0 ? nil : hold
-                    if state.holds[viewer] == nil { ended.append(viewer) }
+            // One hold of `viewer` through `count` ends; the home is let go with its last.
+            func end(_ viewer: String, _ count: WritableKeyPath<Hold, Int>) {
+                guard var hold = state.holds[viewer], hold[keyPath: count] > 0 else { return }
+                hold[keyPath: count] -= 1
+                if hold.posts == 0 && hold.follows == 0 {
+                    state.holds[viewer] = nil
+                    ended.append(viewer)
+                } else {
+                    state.holds[viewer] = hold
                 }
             }
+            for viewer in posts { end(viewer, \.posts) }
+            for viewer in follows { end(viewer, \.follows) }
             var resumed: [CheckedContinuation<Void, Never>] = []
             for viewer in ended {
                 for ticket in state.waitersOf.removeValue(forKey: viewer) ?? [] {
