@@ -118,6 +118,8 @@ public struct CacheInvalidationListener: Service {
         // Each pushed post's author and targeted profiles, and whom their followers it reaches.
         var audiences: [UUID: (homes: Set<UUID>, authors: Set<UUID>, entities: Set<UUID>)] = [:]
         var held: Set<String> = []
+        // New posts (no targets) of this batch's fan-out: onto their authors' shared first profile pages.
+        var profilePosts: [(post: UUID, author: UUID)] = []
         var passed: [UUID] = []
         var dropAll = false
         var follows: [(viewer: UUID, profile: UUID?, entity: UUID?)] = []
@@ -150,7 +152,13 @@ public struct CacheInvalidationListener: Service {
             let pushed = event.id.map(insertedIDs.contains) ?? false
             switch event.t {
             case .post, .target:
-                if let author = event.a { tags.append(.profile(CacheTag.id(author))) }
+                if let author = event.a {
+                    if pushed, event.t == .post, event.op == "INSERT", let id = event.id, (event.p ?? []).isEmpty, eventEntities.isEmpty {
+                        profilePosts.append((id, author))
+                    } else {
+                        tags.append(.profile(CacheTag.id(author)))
+                    }
+                }
                 tags += eventEntities.map { .entity(CacheTag.id($0)) }
                 if event.loc == true { tags.append(.nearby) }
                 // The author's own home gets the post too (reason `self`), and so do the homes of
@@ -199,6 +207,15 @@ public struct CacheInvalidationListener: Service {
                 if let token = event.f { passed.append(token) }
             }
         }
+        // Only authors with a shared first page cached are asked about; the others' pages are dropped.
+        let topPages = Set(cache.ids(ofKind: ResponseCache.profileTopKind).compactMap { $0.split(separator: "/").first.map(String.init) })
+        let (toProfiles, dropProfiles) = profilePosts.reduce(into: ([UUID: UUID](), [UUID]())) { split, post in
+            if !dropAll, topPages.contains(CacheTag.id(post.author)) { split.0[post.post] = post.author } else { split.1.append(post.author) }
+        }
+        tags += dropProfiles.map { .profile(CacheTag.id($0)) }
+        // Asked beside the followers (the same connection, one wait for both).
+        async let profileRows = self.profileRows(Array(toProfiles.keys), mark: mark, on: connection)
+        var pushProfiles: [(post: ProfilePost, author: String)] = []
         if !dropAll {
             do {
                 let found = try await followers(
@@ -218,6 +235,19 @@ public struct CacheInvalidationListener: Service {
                 dropAll = true
             }
         }
+        do {
+            let rows = try await profileRows
+            for (post, author) in toProfiles {
+                // Gone already, or given targets meanwhile: the author's pages are dropped.
+                if let row = rows[post] { pushProfiles.append((row, CacheTag.id(author))) } else { tags.append(.profile(CacheTag.id(author))) }
+            }
+        } catch {
+            logger.warning("new posts' profile rows could not be read; their authors' pages are dropped", metadata: ["error": "\(String(reflecting: error))"])
+            tags += toProfiles.values.map { .profile(CacheTag.id($0)) }
+        }
+        // In the order the posts were announced (their commit order): each goes in its keyset place.
+        let order = Dictionary(events.compactMap { $0.event?.id }.enumerated().map { ($1, $0) }, uniquingKeysWith: min)
+        pushProfiles.sort { order[$0.post.candidate.post, default: 0] < order[$1.post.candidate.post, default: 0] }
         var left: HomeWork?
         if dropAll {
             await cache.invalidateAllEverywhere()
@@ -225,6 +255,8 @@ public struct CacheInvalidationListener: Service {
             if !tags.isEmpty || !kinds.isEmpty {
                 await cache.invalidateEverywhere(tags, kinds: kinds.sorted())
             }
+            // After the drops (a post's target or edit in this batch dropped its author's pages), before the writers go.
+            for (post, author) in pushProfiles { work.countProfilePages(cache.push(post, toProfileOf: author)) }
             if !follows.isEmpty || !inserted.isEmpty {
                 // Held before the writers are let go: a read after their answer waits for the worker.
                 let holding = pushToCache ? Array(held) : []
@@ -380,6 +412,32 @@ public struct CacheInvalidationListener: Service {
             logger.warning("home merge after follows failed; their windows are dropped", metadata: ["error": "\(String(reflecting: error))"])
             cache.invalidate(Set(follows.map { CacheTag.viewer(CacheTag.id($0.viewer)) }))
         }
+    }
+
+    /// New posts as their author's profile feed shows them, to anon and to the profile's followers
+    /// (`internal.feed_rows`, the feed's own row function, with the reasons each view's rows carry;
+    /// read as the owner, with nobody's hearts), with what a page's facts say of them. Which view
+    /// sees which post is `ProfilePost`'s rule, the one the shared pages hold to the policies. Posts
+    /// gone, or with targets (their names depend on who reads), are left out: their pages are dropped.
+    func profileRows(_ posts: [UUID], mark: Int, on connection: PostgresConnection?) async throws -> [UUID: ProfilePost] {
+        guard !posts.isEmpty, let connection else { return [:] }
+        let query: PostgresQuery = """
+            SELECT p.id, p.author_id, p.visibility, p.author_private, internal.encode_cursor(p.created_at, p.id),
+                (SELECT to_json(f)::text FROM internal.feed_rows(ARRAY[ROW(p.id, p.created_at, '{}'::text[])::internal.feed_candidate]) f),
+                (SELECT to_json(f)::text FROM internal.feed_rows(ARRAY[ROW(p.id, p.created_at, ARRAY['following'])::internal.feed_candidate]) f)
+            FROM public.posts p
+            WHERE p.id = ANY(\(posts)) AND NOT EXISTS (SELECT 1 FROM public.post_targets t WHERE t.post_id = p.id)
+            """
+        let logger = logger
+        let rows = try await untilConnectionLost(connection) { try await connection.query(query, logger: logger).collect() }
+        var found: [UUID: ProfilePost] = [:]
+        for row in rows {
+            let (id, author, visibility, authorPrivate, cursor, anonymous, follower) = try row.decode((UUID, UUID, String, Bool, String, String, String).self)
+            found[id] = ProfilePost(
+                candidate: PageFacts.Candidate(post: id, author: author, visibility: visibility, authorPrivate: authorPrivate, cursor: cursor),
+                anonymousRow: anonymous, followerRow: follower, mark: mark)
+        }
+        return found
     }
 
     /// The viewers with a cached (or computing) home who follow one of the authors or entities:

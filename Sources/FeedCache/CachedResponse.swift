@@ -10,7 +10,7 @@ public struct CachedResponse: Sendable {
     public let contentRange: String?
     public let body: ByteBuffer
     /// The body gzipped, when it is worth compressing: done once per computation, not per hit.
-    public let gzipped: ByteBuffer?
+    public private(set) var gzipped: ByteBuffer?
     /// Strong validator of the body, computed once when stored.
     public let etag: String
     /// Where the live counters are in a JSON feed page (nil for anything else), found once here.
@@ -42,6 +42,12 @@ public struct CachedResponse: Sendable {
         etag = Self.etag(of: body)
         self.slots = slots
         incomplete = window.incomplete
+    }
+
+    /// `response` with `gzipped` as its body's compressed copy (made once for a page the cache reshaped).
+    public init(_ response: CachedResponse, gzipped: ByteBuffer?) {
+        self = response
+        self.gzipped = gzipped
     }
 
     /// The slots of a feed page, an empty one (`[]`, which has none to scan) included; nil for

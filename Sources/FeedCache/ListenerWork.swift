@@ -16,6 +16,8 @@ public final class ListenerWork: Sendable {
     public struct Totals: Sendable, Equatable {
         public var batches = 0
         public var busy: [Stage: Duration] = [:]
+        /// Shared first profile pages a new post was put on, and those it dropped instead.
+        public var profilePagesPushed = 0, profilePagesDropped = 0
     }
 
     private let totals = Mutex(Totals())
@@ -25,6 +27,13 @@ public final class ListenerWork: Sendable {
     public var snapshot: Totals { totals.withLock { $0 } }
 
     func batch() { totals.withLock { $0.batches += 1 } }
+
+    func countProfilePages(_ outcome: (pushed: Int, dropped: Int)) {
+        totals.withLock {
+            $0.profilePagesPushed += outcome.pushed
+            $0.profilePagesDropped += outcome.dropped
+        }
+    }
 
     /// Counts the time since `start` to `stage`.
     func spent(_ stage: Stage, since start: ContinuousClock.Instant) {

@@ -11,12 +11,16 @@ public struct PageFacts: Sendable, Equatable {
         public let author: UUID
         public let visibility: String
         public let authorPrivate: Bool
+        /// Its keyset cursor (time, id): where a new post goes among the range's posts when it is
+        /// put on the page instead of dropping it (`ProfilePush`). Nil: the page cannot take one.
+        public let cursor: String?
 
-        public init(post: UUID, author: UUID, visibility: String, authorPrivate: Bool) {
+        public init(post: UUID, author: UUID, visibility: String, authorPrivate: Bool, cursor: String? = nil) {
             self.post = post
             self.author = author
             self.visibility = visibility
             self.authorPrivate = authorPrivate
+            self.cursor = cursor
         }
 
         /// posts_read for `anon`.
@@ -39,6 +43,10 @@ public struct PageFacts: Sendable, Equatable {
 
     public let candidates: [Candidate]
     public let mentions: [Mention]
+
+    /// The most posts a page's facts may describe: past it (an empty page of a busy private
+    /// profile, say) the page is served to anon only.
+    public static let maximumCandidates = 500
 
     public init(candidates: [Candidate], mentions: [Mention]) {
         self.candidates = candidates

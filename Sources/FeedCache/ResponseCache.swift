@@ -31,6 +31,9 @@ public final class ResponseCache: Sendable {
         /// reader's timeline is kept before it is rebuilt on their next read (Mastodon keeps those of
         /// users active in the last days); the cache's bounds evict the least recent first.
         public var windowTTL: Duration = .seconds(600)
+        /// Compresses a page the cache reshaped (a new post put on a shared profile page), once, for
+        /// the hits that send it gzipped; nil: sent as it is, compressed per request if asked.
+        public var compress: (@Sendable (ByteBuffer) -> ByteBuffer?)?
         public init() {}
     }
 
@@ -282,22 +285,27 @@ public final class ResponseCache: Sendable {
             for key in others { remove(key, in: &state) }
             return (targets, others.count)
         }
-        var replacements: [(key: String, old: Entry, new: CachedResponse?)] = []
-        for (key, entry) in targets {
-            guard let (page, changed) = Self.inserting([row], into: entry.response, tags: entry.tags) else {
-                replacements.append((key, entry, nil))
-                continue
-            }
-            if changed { replacements.append((key, entry, page)) }
+        return reshape(targets, dropped: dropped) { entry in
+            guard let (page, changed) = Self.inserting([row], into: entry.response, tags: entry.tags) else { return .some(nil) }
+            return changed ? page : nil
         }
+    }
+
+    /// Pages taken from the cache to be reshaped outside its lock (`reshaping`: the new response,
+    /// `.some(nil)` to drop the page, nil to leave it), then put back — each only if it is still the
+    /// version read (replaced or dropped meanwhile, what is there now was computed after the write
+    /// that reshapes it, or nothing is). `dropped`: pages already dropped. Answers how many changed and went.
+    private func reshape(
+        _ targets: [(key: String, entry: Entry)], dropped: Int, reshaping: (Entry) -> CachedResponse??
+    ) -> (pushed: Int, dropped: Int) {
+        let replacements = targets.compactMap { target in reshaping(target.entry).map { (target.key, target.entry, $0) } }
         return state.withLock { state in
             var pushed = 0, dropped = dropped
             for (key, old, new) in replacements {
-                // Replaced or dropped meanwhile: what is there now was computed after the post (the
-                // flights from before it were abandoned above), or nothing is.
                 guard let entry = state.entries[key], entry.version == old.version else { continue }
                 guard let new else {
                     remove(key, in: &state)
+                    state.statistics.invalidations += 1
                     dropped += 1
                     continue
                 }
@@ -306,6 +314,52 @@ public final class ResponseCache: Sendable {
             }
             return (pushed, dropped)
         }
+    }
+
+    /// The tag kind of the shared first pages of a profile a new post goes onto:
+    /// `profiletop:<profile>/<view>/<limit>`, the view `anon` or `followers` (`ProfilePost.View`).
+    public static let profileTopKind = "profiletop"
+
+    /// Puts a new post of `author` on their cached first profile pages as anon and as the followers
+    /// see it (`ProfilePost.applied`), instead of dropping them; drops the author's other profile
+    /// pages (a cursor page, a viewer's own, one the post cannot be placed on) and abandons their
+    /// computations, as a drop would. Pages and computations started after the post's mark read the
+    /// database after it and are left as they are. Answers the pages changed and dropped.
+    @discardableResult
+    public func push(_ post: ProfilePost, toProfileOf author: String) -> (pushed: Int, dropped: Int) {
+        let (targets, dropped): ([(key: String, entry: Entry)], Int) = state.withLock { state in
+            for (key, flight) in state.flights where flight.basis < post.mark && flight.tags.contains(.profile(author)) {
+                state.flights[key] = nil
+            }
+            var targets: [(key: String, entry: Entry)] = [], others: [String] = []
+            for key in state.tagIndex["profile"]?[author] ?? [] {
+                guard let entry = state.entries[key], entry.basis < post.mark else { continue }
+                if Self.profileTop(entry.tags) != nil { targets.append((key, entry)) } else { others.append(key) }
+            }
+            for key in others { remove(key, in: &state) }
+            state.statistics.invalidations += others.count
+            return (targets, others.count)
+        }
+        return reshape(targets, dropped: dropped) { entry in
+            guard let (view, limit) = Self.profileTop(entry.tags) else { return .some(nil) }
+            switch post.applied(to: entry.response, view: view, limit: limit) {
+            case .changed(var page):
+                if page.gzipped == nil, entry.response.gzipped != nil, let compress = configuration.compress {
+                    page = CachedResponse(page, gzipped: compress(page.body))
+                }
+                return page
+            case .unchanged: return nil
+            case .refused: return .some(nil)
+            }
+        }
+    }
+
+    /// The view and limit a `profiletop:<profile>/<view>/<limit>` tag among `tags` names.
+    static func profileTop(_ tags: [CacheTag]) -> (view: ProfilePost.View, limit: Int)? {
+        guard let parts = tags.first(where: { $0.kind == profileTopKind })?.id.split(separator: "/"), parts.count == 3,
+            let view = ProfilePost.View(rawValue: String(parts[1])), let limit = Int(parts[2])
+        else { return nil }
+        return (view, limit)
     }
 
     /// The tag kind of a viewer's home window (`homewindow:<viewer>`), which a follow merges into.

@@ -188,6 +188,7 @@ func makeCache(_ settings: CacheSettings, shared: SharedCache? = nil) -> Respons
     configuration.beta = settings.xfetchBeta
     configuration.ttlJitter = settings.ttlJitter
     configuration.windowTTL = .seconds(settings.windowTTLSeconds)
+    configuration.compress = { HTTPCaching.gzip($0) }
     return ResponseCache(configuration, mayServeStale: { error in
         switch error {
         case is CachedRPCs.NotCacheable: false

@@ -358,11 +358,17 @@ public struct CachedRPCs: Sendable {
             .joined(separator: "\u{0}")
     }
 
-    /// A shared page's tags: the viewer it stands for, and its subject.
+    /// A shared page's tags: the viewer it stands for, and its subject. A profile's first page as
+    /// anon or as its followers see it is also tagged `profiletop`: a new post of the profile goes
+    /// on it instead of dropping it (`ResponseCache.push(_:toProfileOf:)`).
     static func sharedTags(page: ShareablePage, sharedBy: String) -> [CacheTag] {
         switch page.subject {
-        case .id(let id): [.viewer(sharedBy), page.feed == .entity ? .entity(CacheTag.id(id)) : .profile(CacheTag.id(id))]
-        case .place: [.viewer(sharedBy), .nearby]
+        case .id(let id) where page.feed == .entity: return [.viewer(sharedBy), .entity(CacheTag.id(id))]
+        case .id(let id):
+            let profile = CacheTag.id(id)
+            guard page.cursor == nil, let view = ProfilePost.View(rawValue: sharedBy) else { return [.viewer(sharedBy), .profile(profile)] }
+            return [.viewer(sharedBy), .profile(profile), CacheTag(ResponseCache.profileTopKind, "\(profile)/\(view.rawValue)/\(page.limit)")]
+        case .place: return [.viewer(sharedBy), .nearby]
         }
     }
 

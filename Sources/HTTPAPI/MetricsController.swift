@@ -83,6 +83,7 @@ struct MetricsController: Sendable {
         snapshot.homeFanOut = (lag.count, lag.quantiles)
         let work = cache.listenerWork.snapshot
         snapshot.listenerWork = (work.batches, ListenerWork.Stage.allCases.map { ($0.rawValue, (work.busy[$0] ?? .zero).seconds) })
+        snapshot.profilePages = ["pushed": work.profilePagesPushed, "dropped": work.profilePagesDropped]
         let holds = cache.homeHolds.statistics
         snapshot.homeHolds = ["waited": holds.waits - holds.timedOut, "timed_out": holds.timedOut, "past_post": holds.readsPastHold]
         if let shared = cache.shared?.statistics {

@@ -180,22 +180,18 @@ public final class SharedPages: Sendable {
         return (loaded, true)
     }
 
-    /// The most posts a page's facts may describe: past it (an empty page of a busy private
-    /// profile, say) the page is served to anon only.
-    static let maximumCandidates = 500
-
     /// The facts of a page just computed: every post of the feed in the range the page covers —
     /// below the cursor and, when the page is full, down to its last row; when it is not, to the
     /// feed's end — read past RLS (the feed takes the first `limit` posts *the caller may see*, so
     /// a viewer seeing one more post in that range gets another page), and the profiles its rows
     /// mention, with their privacy. Nil when the range holds too many posts to describe.
     func facts(feed: Feed, subject: Subject, cursor: String?, lowest: String?, rows: [UUID]) async throws -> PageFacts? {
-        let cap = Self.maximumCandidates + 1
+        let cap = PageFacts.maximumCandidates + 1
         let window: PostgresQuery
         switch (feed, subject) {
         case (.profile, .id(let subject)):
             window = """
-            SELECT p.id, p.author_id, p.visibility, p.author_private
+            SELECT p.id, p.author_id, p.visibility, p.author_private, internal.encode_cursor(p.created_at, p.id)
             FROM public.posts p, internal.decode_cursor(\(cursor)) c, internal.decode_cursor(\(lowest)) l
             WHERE p.author_id = \(subject) AND (p.created_at, p.id) < (c.created_at, c.id)
               AND (\(lowest)::text IS NULL OR (p.created_at, p.id) >= (l.created_at, l.id))
@@ -203,7 +199,7 @@ public final class SharedPages: Sendable {
             """
         case (.entity, .id(let subject)):
             window = """
-            SELECT p.id, p.author_id, p.visibility, p.author_private
+            SELECT p.id, p.author_id, p.visibility, p.author_private, internal.encode_cursor(p.created_at, p.id)
             FROM public.post_targets pt JOIN public.posts p ON p.id = pt.post_id,
                  internal.decode_cursor(\(cursor)) c, internal.decode_cursor(\(lowest)) l
             WHERE pt.target_entity_id = \(subject) AND (pt.post_created_at, pt.post_id) < (c.created_at, c.id)
@@ -230,7 +226,8 @@ public final class SharedPages: Sendable {
                     ORDER BY pt.post_created_at DESC, pt.post_id DESC LIMIT \(cap)) t
                 WHERE e.location IS NOT NULL AND extensions.st_dwithin(e.location, here.point, \(radius))
             )
-            SELECT p.id, p.author_id, p.visibility, p.author_private FROM public.posts p JOIN candidate USING (id)
+            SELECT p.id, p.author_id, p.visibility, p.author_private, internal.encode_cursor(p.created_at, p.id)
+            FROM public.posts p JOIN candidate USING (id)
             ORDER BY p.created_at DESC, p.id DESC LIMIT \(cap)
             """
         default:
@@ -238,10 +235,10 @@ public final class SharedPages: Sendable {
         }
         var candidates: [PageFacts.Candidate] = []
         for row in try await owner.guardedQuery(window, logger: logger) {
-            let (post, author, visibility, authorPrivate) = try row.decode((UUID, UUID, String, Bool).self)
-            candidates.append(PageFacts.Candidate(post: post, author: author, visibility: visibility, authorPrivate: authorPrivate))
+            let (post, author, visibility, authorPrivate, cursor) = try row.decode((UUID, UUID, String, Bool, String).self)
+            candidates.append(PageFacts.Candidate(post: post, author: author, visibility: visibility, authorPrivate: authorPrivate, cursor: cursor))
         }
-        guard candidates.count <= Self.maximumCandidates else { return nil }
+        guard candidates.count <= PageFacts.maximumCandidates else { return nil }
         return PageFacts(candidates: candidates, mentions: try await mentions(of: rows))
     }
 

@@ -147,6 +147,8 @@ public final class ServerMetrics: Sendable {
         public var writeFenceWaits: [(String, Double)] = []
         /// The cache listener's batches so far and its busy seconds by stage (`invalidate`, `merge`, `push`).
         public var listenerWork: (batches: Int, busy: [(stage: String, seconds: Double)])?
+        /// Shared first profile pages new posts were put on (`pushed`) or dropped from (`dropped`).
+        public var profilePages: [String: Int] = [:]
         /// Reads of a held home: `waited` for the home worker, `timed_out` after 1 s, and of those
         /// `past_post` (the page predated a post on its way: read from the database).
         public var homeHolds: [String: Int] = [:]
@@ -243,6 +245,10 @@ public final class ServerMetrics: Sendable {
                 gauge("cache_listener_busy", "seconds", "Seconds the cache listener spent since start, by stage (every write's fence waits behind it)",
                       seconds, [("stage", stage)])
             }
+        }
+        for (outcome, total) in snapshot.profilePages.sorted(by: { $0.key < $1.key }) {
+            counter("profile_pages_pushed", "A new post's author's cached profile pages: pushed (the post put on a shared first page), dropped (any other, or one it could not be put on)",
+                    ("outcome", outcome), total: total)
         }
         for (outcome, total) in snapshot.homeHolds.sorted(by: { $0.key < $1.key }) {
             counter("home_held_reads", "Reads of a home the cache's home worker had yet to correct: waited (for the worker), timed_out (after 1 s), past_post (of those, the page predated a post on its way: read from the database)",

@@ -180,6 +180,19 @@ struct SharedPagesTests {
             }
             if let post = publicPosts.first { _ = try await b.send(.post, "/rpc/like_post", json: ["p_post_id": post.uuidString]) }
             _ = try await Self.expectAgreement(rest, world, database, "seed \(seed), changed")
+
+            // New posts through the API, of each visibility, by profiles whose shared first pages are
+            // cached (every page was just read): put on those pages instead of dropping them
+            // (`ProfilePost`), and every answer, shared or not, still agrees.
+            let work = app.dependencies.cachedRPCs.cache.listenerWork
+            let pushedBefore = work.snapshot.profilePagesPushed
+            for (index, visibility) in ["public", "followers", "private", "public", "followers", "public"].enumerated() {
+                let author = rest.callAs(try await RestTestClient.token(for: users[index % 4]))
+                let reply = try await author.send(.post, "/rpc/create_post", json: ["p_body": "new \(index)", "p_visibility": visibility])
+                #expect(reply.status == .ok)
+            }
+            #expect(work.snapshot.profilePagesPushed > pushedBefore, "no profile page took a new post: the test would prove nothing for it")
+            _ = try await Self.expectAgreement(rest, world, database, "seed \(seed), posted")
         }
     }
 
@@ -219,7 +232,7 @@ struct SharedPagesTests {
             }
             _ = try await Self.expectAgreement(rest, world, database, "primed")
 
-            // A primed profile posts: its page is dropped, and the next read shows the post.
+            // A primed profile posts: the post is put on its page, and the next read, a hit, shows it.
             let author = try #require(subjects.first { !$0.1 }?.0)
             let before = try await rest.send(.post, "/rpc/feed_fusion_profile", json: ["p_profile_id": author.uuidString])
             let posted = try await rest.callAs(try await RestTestClient.token(for: author))
@@ -227,6 +240,8 @@ struct SharedPagesTests {
             #expect(posted.status == .ok)
             let after = try await rest.send(.post, "/rpc/feed_fusion_profile", json: ["p_profile_id": author.uuidString])
             #expect(after.rows.first?["body"] as? String == "after priming", "before: \(before.rows.count) rows; after: \(after["Cache-Status"] ?? "-")")
+            #expect(after["Cache-Status"]?.contains("; hit") == true, "\(after["Cache-Status"] ?? "-")")
+            #expect(after.rows.count == min(before.rows.count + 1, 20))
         }
     }
 
