@@ -128,27 +128,20 @@ public final class WriteFences: Sendable {
     public func wait(_ token: UUID) async {
         let started = ContinuousClock.now
         defer { waits.record((ContinuousClock.now - started).seconds) }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    let now = self.state.withLock { state -> Bool in
-                        guard case .pending(nil) = state.waiters[token] else {
-                            state.waiters[token] = nil  // passed already, or given up
-                            return true
-                        }
-                        state.waiters[token] = .pending(continuation)
-                        return false
-                    }
-                    if now { continuation.resume() }
+        await waitAtMost(timeout) { continuation in
+            self.state.withLock { state in
+                guard case .pending(nil) = state.waiters[token] else {
+                    state.waiters[token] = nil  // passed already, or given up
+                    return false
                 }
+                state.waiters[token] = .pending(continuation)
+                return true
             }
-            group.addTask { try? await Task.sleep(for: self.timeout) }
-            await group.next()
-            group.cancelAll()
+        } afterwards: {
             state.withLock { state in
                 if case .pending = state.waiters[token] { state.statistics.timedOut += 1 }
             }
-            abandon(token)  // lets the first task go when the timeout came first
+            abandon(token)  // lets the parked continuation go when the timeout came first
         }
     }
 

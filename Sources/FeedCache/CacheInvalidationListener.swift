@@ -84,13 +84,22 @@ public struct CacheInvalidationListener: Service {
         var audience: Set<UUID>?
     }
 
+    /// A new post (without targets) for its author's shared first profile pages (`ProfilePost`).
+    struct NewProfilePost: Sendable {
+        let id: UUID
+        let author: UUID
+        let mark: Int
+    }
+
     /// What a batch of announcements leaves for the home worker: follows to merge into the
     /// followers' windows and new posts to push onto the homes they belong to, each with the mark
-    /// taken when it arrived, and the homes held meanwhile for posts (`HomeHolds`; a follow holds
+    /// taken when it arrived, and the homes held meanwhile for posts (`PageHolds`; a follow holds
     /// its follower's home).
     struct HomeWork: Sendable {
         var follows: [(viewer: UUID, profile: UUID?, entity: UUID?)] = []
         var posts: [NewPost] = []
+        /// New posts for their authors' shared first profile pages, their authors held meanwhile.
+        var profilePosts: [NewProfilePost] = []
         var toCache = true
         var live: Set<UUID> = []
         var held: [String] = []
@@ -207,15 +216,17 @@ public struct CacheInvalidationListener: Service {
                 if let token = event.f { passed.append(token) }
             }
         }
-        // Only authors with a shared first page cached are asked about; the others' pages are dropped.
+        // Only the posts of authors with a shared first page cached go onto their pages (the home
+        // worker's); the others' pages are dropped.
         let topPages = Set(cache.ids(ofKind: ResponseCache.profileTopKind).compactMap { $0.split(separator: "/").first.map(String.init) })
-        let (toProfiles, dropProfiles) = profilePosts.reduce(into: ([UUID: UUID](), [UUID]())) { split, post in
-            if !dropAll, topPages.contains(CacheTag.id(post.author)) { split.0[post.post] = post.author } else { split.1.append(post.author) }
+        var toProfiles: [NewProfilePost] = []
+        for (post, author) in profilePosts {
+            if !dropAll, topPages.contains(CacheTag.id(author)) {
+                toProfiles.append(NewProfilePost(id: post, author: author, mark: mark))
+            } else {
+                tags.append(.profile(CacheTag.id(author)))
+            }
         }
-        tags += dropProfiles.map { .profile(CacheTag.id($0)) }
-        // Asked beside the followers (the same connection, one wait for both).
-        async let profileRows = self.profileRows(Array(toProfiles.keys), mark: mark, on: connection)
-        var pushProfiles: [(post: ProfilePost, author: String)] = []
         if !dropAll {
             do {
                 let found = try await followers(
@@ -235,19 +246,6 @@ public struct CacheInvalidationListener: Service {
                 dropAll = true
             }
         }
-        do {
-            let rows = try await profileRows
-            for (post, author) in toProfiles {
-                // Gone already, or given targets meanwhile: the author's pages are dropped.
-                if let row = rows[post] { pushProfiles.append((row, CacheTag.id(author))) } else { tags.append(.profile(CacheTag.id(author))) }
-            }
-        } catch {
-            logger.warning("new posts' profile rows could not be read; their authors' pages are dropped", metadata: ["error": "\(String(reflecting: error))"])
-            tags += toProfiles.values.map { .profile(CacheTag.id($0)) }
-        }
-        // In the order the posts were announced (their commit order): each goes in its keyset place.
-        let order = Dictionary(events.compactMap { $0.event?.id }.enumerated().map { ($1, $0) }, uniquingKeysWith: min)
-        pushProfiles.sort { order[$0.post.candidate.post, default: 0] < order[$1.post.candidate.post, default: 0] }
         var left: HomeWork?
         if dropAll {
             await cache.invalidateAllEverywhere()
@@ -255,14 +253,18 @@ public struct CacheInvalidationListener: Service {
             if !tags.isEmpty || !kinds.isEmpty {
                 await cache.invalidateEverywhere(tags, kinds: kinds.sorted())
             }
-            // After the drops (a post's target or edit in this batch dropped its author's pages), before the writers go.
-            for (post, author) in pushProfiles { work.countProfilePages(cache.push(post, toProfileOf: author)) }
-            if !follows.isEmpty || !inserted.isEmpty {
+            // The authors' other profile pages go now (their own among them); the shared first pages
+            // are held for the home worker, which puts the post on them.
+            for author in Set(toProfiles.map(\.author)) {
+                work.countProfilePages((0, cache.dropProfile(of: CacheTag.id(author), keepingFirstPagesBefore: mark).dropped))
+            }
+            cache.profileHolds.hold(posts: toProfiles.map { CacheTag.id($0.author) }, mark: mark)
+            if !follows.isEmpty || !inserted.isEmpty || !toProfiles.isEmpty {
                 // Held before the writers are let go: a read after their answer waits for the worker.
                 let holding = pushToCache ? Array(held) : []
                 cache.homeHolds.hold(posts: holding, mark: mark)
                 cache.homeHolds.hold(follows: follows.map { CacheTag.id($0.viewer) })
-                left = HomeWork(follows: follows, posts: inserted, toCache: pushToCache, live: live, held: holding)
+                left = HomeWork(follows: follows, posts: inserted, profilePosts: toProfiles, toCache: pushToCache, live: live, held: holding)
             }
         }
         work.spent(.invalidate, since: started)
@@ -280,11 +282,24 @@ public struct CacheInvalidationListener: Service {
         let toCache = batches.contains { $0.toCache }
         let live = batches.reduce(into: Set<UUID>()) { $0.formUnion($1.live) }
         let held = batches.flatMap(\.held)
+        let profilePosts = batches.flatMap(\.profilePosts)
         var heldFollows = follows.map { CacheTag.id($0.viewer) }
-        defer { cache.homeHolds.release(posts: held, follows: heldFollows) }
+        var heldProfiles = profilePosts.map { CacheTag.id($0.author) }
+        defer {
+            cache.homeHolds.release(posts: held, follows: heldFollows)
+            cache.profileHolds.release(posts: heldProfiles, follows: [String]())
+        }
         await beforeHomeWork?()
         do {
             try await client.withConnection { connection in
+                // First: the profile pages' readers wait on one cheap query, not on the home pushes.
+                if !profilePosts.isEmpty {
+                    let started = ContinuousClock.now
+                    await push(profilePosts, on: connection)
+                    work.spent(.profiles, since: started)
+                    cache.profileHolds.release(posts: heldProfiles, follows: [String]())
+                    heldProfiles = []
+                }
                 if !follows.isEmpty {
                     let started = ContinuousClock.now
                     await merge(follows, on: connection)
@@ -301,7 +316,8 @@ public struct CacheInvalidationListener: Service {
             }
         } catch {
             logger.warning("home worker had no connection; the homes it would change are dropped", metadata: ["error": "\(String(reflecting: error))"])
-            await cache.invalidateEverywhere(held.map { .home($0) } + follows.map { .viewer(CacheTag.id($0.viewer)) })
+            await cache.invalidateEverywhere(
+                held.map { .home($0) } + follows.map { .viewer(CacheTag.id($0.viewer)) } + heldProfiles.map { .profile($0) })
         }
     }
 
@@ -414,19 +430,43 @@ public struct CacheInvalidationListener: Service {
         }
     }
 
+    /// New posts onto their authors' shared first profile pages (`ResponseCache.push(_:toProfileOf:)`),
+    /// in the order they were announced (their commit order: each goes in its keyset place). One
+    /// query for the batch. A post gone meanwhile, or given targets, drops its author's pages; so
+    /// does a query that fails.
+    func push(_ posts: [NewProfilePost], on connection: PostgresConnection) async {
+        let rows: [UUID: ProfilePost]
+        do {
+            rows = try await profileRows(posts, on: connection)
+        } catch {
+            logger.warning("new posts' profile rows could not be read; their authors' pages are dropped", metadata: ["error": "\(String(reflecting: error))"])
+            rows = [:]
+        }
+        var dropped: [CacheTag] = []
+        for post in posts {
+            if let row = rows[post.id] {
+                cache.listenerWork.countProfilePages(cache.push(row, toProfileOf: CacheTag.id(post.author)))
+            } else {
+                dropped.append(.profile(CacheTag.id(post.author)))
+            }
+        }
+        if !dropped.isEmpty { await cache.invalidateEverywhere(dropped) }
+    }
+
     /// New posts as their author's profile feed shows them, to anon and to the profile's followers
     /// (`internal.feed_rows`, the feed's own row function, with the reasons each view's rows carry;
     /// read as the owner, with nobody's hearts), with what a page's facts say of them. Which view
     /// sees which post is `ProfilePost`'s rule, the one the shared pages hold to the policies. Posts
     /// gone, or with targets (their names depend on who reads), are left out: their pages are dropped.
-    func profileRows(_ posts: [UUID], mark: Int, on connection: PostgresConnection?) async throws -> [UUID: ProfilePost] {
-        guard !posts.isEmpty, let connection else { return [:] }
+    func profileRows(_ posts: [NewProfilePost], on connection: PostgresConnection) async throws -> [UUID: ProfilePost] {
+        let marks = Dictionary(posts.map { ($0.id, $0.mark) }, uniquingKeysWith: min)
+        let ids = Array(marks.keys)
         let query: PostgresQuery = """
             SELECT p.id, p.author_id, p.visibility, p.author_private, internal.encode_cursor(p.created_at, p.id),
                 (SELECT to_json(f)::text FROM internal.feed_rows(ARRAY[ROW(p.id, p.created_at, '{}'::text[])::internal.feed_candidate]) f),
                 (SELECT to_json(f)::text FROM internal.feed_rows(ARRAY[ROW(p.id, p.created_at, ARRAY['following'])::internal.feed_candidate]) f)
             FROM public.posts p
-            WHERE p.id = ANY(\(posts)) AND NOT EXISTS (SELECT 1 FROM public.post_targets t WHERE t.post_id = p.id)
+            WHERE p.id = ANY(\(ids)) AND NOT EXISTS (SELECT 1 FROM public.post_targets t WHERE t.post_id = p.id)
             """
         let logger = logger
         let rows = try await untilConnectionLost(connection) { try await connection.query(query, logger: logger).collect() }
@@ -435,7 +475,7 @@ public struct CacheInvalidationListener: Service {
             let (id, author, visibility, authorPrivate, cursor, anonymous, follower) = try row.decode((UUID, UUID, String, Bool, String, String, String).self)
             found[id] = ProfilePost(
                 candidate: PageFacts.Candidate(post: id, author: author, visibility: visibility, authorPrivate: authorPrivate, cursor: cursor),
-                anonymousRow: anonymous, followerRow: follower, mark: mark)
+                anonymousRow: anonymous, followerRow: follower, mark: marks[id] ?? 0)
         }
         return found
     }

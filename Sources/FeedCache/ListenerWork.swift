@@ -11,6 +11,8 @@ public final class ListenerWork: Sendable {
         case merge
         /// Fan-out: new posts onto the cached homes they belong to.
         case push
+        /// New posts onto their authors' shared first profile pages.
+        case profiles
     }
 
     public struct Totals: Sendable, Equatable {

@@ -70,7 +70,9 @@ public final class ResponseCache: Sendable {
     /// Where the invalidation listener's time goes.
     public let listenerWork = ListenerWork()
     /// Homes a write will change after its writer was let go (fan-out, follow merges): reads wait.
-    public let homeHolds = HomeHolds()
+    public let homeHolds = PageHolds()
+    /// Authors whose shared profile pages the home worker has yet to put a new post on: reads wait.
+    public let profileHolds = PageHolds()
     private let clock: @Sendable () -> ContinuousClock.Instant
     private let random: @Sendable () -> Double
     /// Which failures may be answered with a stale entry (the database being away or slow, not a bad request).
@@ -320,26 +322,36 @@ public final class ResponseCache: Sendable {
     /// `profiletop:<profile>/<view>/<limit>`, the view `anon` or `followers` (`ProfilePost.View`).
     public static let profileTopKind = "profiletop"
 
-    /// Puts a new post of `author` on their cached first profile pages as anon and as the followers
-    /// see it (`ProfilePost.applied`), instead of dropping them; drops the author's other profile
-    /// pages (a cursor page, a viewer's own, one the post cannot be placed on) and abandons their
-    /// computations, as a drop would. Pages and computations started after the post's mark read the
-    /// database after it and are left as they are. Answers the pages changed and dropped.
+    /// What a new post of `author` drops at once, before its writer is let go: their profile pages
+    /// other than the shared first pages (a cursor page, a viewer's own — the author's among them —,
+    /// a page of the viewers who see the same posts) and every computation of their profile pages,
+    /// from before `mark`; the shared first pages wait for the post (`push(_:toProfileOf:)`), held.
+    /// Answers the shared first pages kept, and how many pages went.
     @discardableResult
-    public func push(_ post: ProfilePost, toProfileOf author: String) -> (pushed: Int, dropped: Int) {
-        let (targets, dropped): ([(key: String, entry: Entry)], Int) = state.withLock { state in
-            for (key, flight) in state.flights where flight.basis < post.mark && flight.tags.contains(.profile(author)) {
+    func dropProfile(of author: String, keepingFirstPagesBefore mark: Int) -> (kept: [(key: String, entry: Entry)], dropped: Int) {
+        state.withLock { state in
+            for (key, flight) in state.flights where flight.basis < mark && flight.tags.contains(.profile(author)) {
                 state.flights[key] = nil
             }
-            var targets: [(key: String, entry: Entry)] = [], others: [String] = []
+            var kept: [(key: String, entry: Entry)] = [], others: [String] = []
             for key in state.tagIndex["profile"]?[author] ?? [] {
-                guard let entry = state.entries[key], entry.basis < post.mark else { continue }
-                if Self.profileTop(entry.tags) != nil { targets.append((key, entry)) } else { others.append(key) }
+                guard let entry = state.entries[key], entry.basis < mark else { continue }
+                if Self.profileTop(entry.tags) != nil { kept.append((key, entry)) } else { others.append(key) }
             }
             for key in others { remove(key, in: &state) }
             state.statistics.invalidations += others.count
-            return (targets, others.count)
+            return (kept, others.count)
         }
+    }
+
+    /// Puts a new post of `author` on their cached first profile pages as anon and as the followers
+    /// see it (`ProfilePost.applied`), instead of dropping them (a page it cannot be placed on is
+    /// dropped); the author's other pages from before the post go too (`dropProfile`). Pages and
+    /// computations started after the post's mark read the database after it and are left as they
+    /// are. Answers the pages changed and dropped.
+    @discardableResult
+    public func push(_ post: ProfilePost, toProfileOf author: String) -> (pushed: Int, dropped: Int) {
+        let (targets, dropped) = dropProfile(of: author, keepingFirstPagesBefore: post.mark)
         return reshape(targets, dropped: dropped) { entry in
             guard let (view, limit) = Self.profileTop(entry.tags) else { return .some(nil) }
             switch post.applied(to: entry.response, view: view, limit: limit) {
@@ -429,19 +441,29 @@ public final class ResponseCache: Sendable {
         state.entries[key] = replaced
     }
 
-    /// Before a read of `viewer`'s home while it is held (`HomeHolds`): drops their home pages, and
-    /// abandons their computations, that started before the hold's mark — they may lack the write the
-    /// home worker has yet to apply — so that the read computes the page anew (after the write).
-    /// Pages computed since are kept. Answers whether anything was dropped.
+    /// A read of a page `holds` holds under `key` (a viewer's home, an author's profile) waits for the
+    /// home worker, as the writer would have; should that run out, pages tagged `tag` from before a
+    /// post on its way are not used (`drop(_:before:)`, counted), and the database answers.
+    public func awaitHold(_ holds: PageHolds, of key: String, dropping tag: CacheTag) async {
+        guard holds.isHeld(key) else { return }
+        await holds.wait(for: key)
+        if let mark = holds.mark(of: key), drop(tag, before: mark) { holds.countReadPastHold() }
+    }
+
+    /// Before a read of a held page (`PageHolds`) whose wait ran out: drops the pages tagged `tag` (a
+    /// viewer's home, an author's profile), and abandons their computations, that started before the
+    /// hold's mark — they may lack the write the home worker has yet to apply — so that the read
+    /// computes the page anew (after the write). Pages computed since are kept. Answers whether
+    /// anything was dropped.
     @discardableResult
-    public func dropHome(of viewer: String, before mark: Int) -> Bool {
-        let dropped = state.withLock { state -> Bool in
+    public func drop(_ tag: CacheTag, before mark: Int) -> Bool {
+        state.withLock { state -> Bool in
             var dropped = false
-            for (key, flight) in state.flights where flight.basis < mark && flight.tags.contains(.home(viewer)) {
+            for (key, flight) in state.flights where flight.basis < mark && flight.tags.contains(tag) {
                 state.flights[key] = nil
                 dropped = true
             }
-            for key in state.tagIndex["home"]?[viewer] ?? [] {
+            for key in state.tagIndex[tag.kind]?[tag.id] ?? [] {
                 guard let entry = state.entries[key], entry.basis < mark else { continue }
                 remove(key, in: &state)
                 state.statistics.invalidations += 1
@@ -449,8 +471,6 @@ public final class ResponseCache: Sendable {
             }
             return dropped
         }
-        if dropped { homeHolds.countReadPastHold() }
-        return dropped
     }
 
     /// A point in the cache's history, taken once announced writes arrived: computations started

@@ -86,12 +86,11 @@ public struct CachedRPCs: Sendable {
                 break
             }
         }
-        // A write let go before it reached this viewer's cached home (`HomeHolds`): the read waits
+        // A write let go before it reached this viewer's cached home (`PageHolds`): the read waits
         // for the home worker, as the writer would have; should that run out, pages from before a
         // post on its way are not used, and the database answers.
-        if function == "feed_fusion_home", let viewer = context.caller.userID.map(CacheTag.id), cache.homeHolds.isHeld(viewer) {
-            await cache.homeHolds.wait(for: viewer)
-            if let mark = cache.homeHolds.mark(of: viewer) { cache.dropHome(of: viewer, before: mark) }
+        if function == "feed_fusion_home", let viewer = context.caller.userID.map(CacheTag.id) {
+            await cache.awaitHold(cache.homeHolds, of: viewer, dropping: .home(viewer))
         }
         if function == "feed_fusion_home", let computeHomeWindow,
             let page = try await homePageFromWindow(
@@ -310,10 +309,20 @@ public struct CachedRPCs: Sendable {
         sharing: SharedPages, page: ShareablePage, schema: String, contentType: String,
         compute: @escaping @Sendable () async throws -> DataResponse
     ) async throws -> ResponseCache.Answer {
-        try await cache.fetch(
+        await awaitProfileHold(page)
+        return try await cache.fetch(
             Self.sharedKey(schema: schema, page: page, role: "anon", sharedBy: "anon", contentType: contentType),
             tags: { Self.sharedTags(page: page, sharedBy: "anon") },
             compute: Self.computeShared(compute, contentType: contentType, describe: Self.anonymousFacts(sharing, page), logger: sharing.logger))
+    }
+
+    /// Before a profile's shared first page is read: a new post of the profile on its way onto it (the
+    /// home worker's, `ProfilePost`) is waited for, as for a held home — the author's other pages, their
+    /// own among them, went before their answer, so only these readers wait.
+    func awaitProfileHold(_ page: ShareablePage) async {
+        guard page.feed == .profile, page.cursor == nil, case .id(let id) = page.subject else { return }
+        let profile = CacheTag.id(id)
+        await cache.awaitHold(cache.profileHolds, of: profile, dropping: .profile(profile))
     }
 
     /// What lets a viewer share an anonymous page: the posts in the range it covers and the profiles it mentions.
@@ -384,6 +393,7 @@ public struct CachedRPCs: Sendable {
         contentType: String, caching: HTTPCaching, relations: ViewerRelations, relationsQueried: Bool,
         compute: @escaping @Sendable () async throws -> DataResponse
     ) async throws -> Response? {
+        await awaitProfileHold(page)
         guard let viewer = context.caller.userID,
             let answer = try await viewersPage(
                 sharing: sharing, page: page, schema: schema, contentType: contentType, sharedBy: "followers", shown: Self.followerView,

@@ -204,8 +204,14 @@ struct FeedCacheHTTPTests {
             func home(_ client: RestTestClient) async throws -> RestTestClient.Reply {
                 try await client.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 3])
             }
+            func profile(_ client: RestTestClient) async throws -> RestTestClient.Reply {
+                try await client.send(.post, "/rpc/feed_fusion_profile", json: ["p_profile_id": world.a.uuidString, "p_limit": 3])
+            }
             for client in [a, b, c] { _ = try await home(client) }
             #expect(try await home(b)["Cache-Status"]?.contains("hit") == true)
+            // A's profile as anon and as its followers see it (shared first pages), and as A sees it.
+            for client in [rest, b, a] { _ = try await profile(client) }
+            #expect(try await profile(rest)["Cache-Status"]?.contains("hit") == true)
             // The worker is stopped: had the author waited for the push, their fence would time out.
             let text = "before the fan-out"
             let posted = try await a.send(.post, "/rpc/create_post", json: ["p_body": text, "p_visibility": "public"])
@@ -225,9 +231,26 @@ struct FeedCacheHTTPTests {
             #expect(parts.cache.homeHolds.isHeld(follower))
             #expect(try await home(c)["Cache-Status"]?.contains("hit") == true)
             #expect(bodies(try await home(a)).first == text, "the author's own home")
+            // The author's profile: their own page went before their answer (no wait); the shared pages
+            // are held for the worker, and a read past the bound reads the database, with the post.
+            let author = CacheTag.id(world.a)
+            #expect(parts.cache.profileHolds.isHeld(author))
+            #expect(bodies(try await profile(a)).first == text, "the author's own profile")
+            #expect(parts.cache.profileHolds.statistics.waits == 0)
+            let anonymous = try await profile(rest)
+            #expect(bodies(anonymous).first == text && anonymous["Cache-Status"]?.contains("hit") == false)
+            let profileHolds = parts.cache.profileHolds.statistics
+            #expect(profileHolds.waits == 1 && profileHolds.timedOut == 1 && profileHolds.readsPastHold == 1)
             // The worker goes on: its push leaves the newer page alone (the post once, on top).
             gate.open()
-            #expect(try await eventually { !parts.cache.homeHolds.isHeld(follower) })
+            #expect(try await eventually { !parts.cache.homeHolds.isHeld(follower) && !parts.cache.profileHolds.isHeld(author) })
+            // (The anonymous read past the bound dropped every page of A's profile from before the post:
+            // the followers' page is computed anew.)
+            let anonymousAfter = try await profile(rest)
+            #expect(anonymousAfter["Cache-Status"]?.contains("hit") == true, "\(anonymousAfter["Cache-Status"] ?? "-")")
+            for page in [anonymousAfter, try await profile(b)] {
+                #expect(bodies(page).filter { $0 == text }.count == 1 && bodies(page).first == text)
+            }
             let after = try await home(b)
             #expect(after["Cache-Status"]?.contains("hit") == true)
             #expect(bodies(after).filter { $0 == text }.count == 1 && bodies(after).first == text)

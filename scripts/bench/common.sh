@@ -2,8 +2,13 @@
 # Sourcing script sets: SECONDS_EACH, CONNECTIONS. Exports PG* for psql/pgbench; sets BIN, BASE, WORK.
 scripts/install-deps
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-swift build -c release --product feedfusion >/dev/null
-BIN="$(swift build -c release --show-bin-path)/feedfusion"
+# BENCH_BIN: another build to measure (an older commit's, say), taken as it is.
+if [ -n "${BENCH_BIN:-}" ]; then
+    BIN=$BENCH_BIN
+else
+    swift build -c release --product feedfusion >/dev/null
+    BIN="$(swift build -c release --show-bin-path)/feedfusion"
+fi
 PGBIN=/usr/lib/postgresql/15/bin
 
 WORK=$(mktemp -d /tmp/feedfusion-bench.XXXXXX); chmod 755 "$WORK"

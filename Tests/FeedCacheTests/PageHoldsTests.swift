@@ -9,10 +9,10 @@ import Testing
 /// merged): until the home worker has been, a read does not use a page of that home computed before
 /// the write's mark; pages computed since are used as any other.
 @Suite("Homes held until the home worker has been")
-struct HomeHoldsTests {
+struct PageHoldsTests {
     @Test("holds last until as many releases; a post's hold has the latest mark of its posts, a follow's has none")
     func holds() {
-        let holds = HomeHolds()
+        let holds = PageHolds()
         #expect(holds.mark(of: "a") == nil)
         holds.hold(posts: ["a", "b"], mark: 5)
         holds.hold(posts: ["a"], mark: 9)
@@ -31,7 +31,7 @@ struct HomeHoldsTests {
 
     @Test("a read of a held home waits until every hold of it ended (posts and follows); never longer than the bound")
     func waiting() async throws {
-        let holds = HomeHolds(timeout: .seconds(30))
+        let holds = PageHolds(timeout: .seconds(30))
         await holds.wait(for: "a")
         #expect(holds.statistics.waits == 0, "a home not held is not waited for")
         holds.hold(posts: ["a", "b"], mark: 3)
@@ -63,7 +63,7 @@ struct HomeHoldsTests {
         }
         #expect(holds.statistics.timedOut == 0)
         // A merge that never comes keeps a reader no longer than the bound.
-        let bounded = HomeHolds(timeout: .milliseconds(50))
+        let bounded = PageHolds(timeout: .milliseconds(50))
         bounded.hold(follows: ["a"])
         await bounded.wait(for: "a")
         #expect(bounded.statistics.timedOut == 1 && bounded.isHeld("a"))
@@ -92,8 +92,7 @@ struct HomeHoldsTests {
         for await _ in started.stream { break }
         let mark = cache.mark()
         _ = try await read("a-new", "a", "new")
-        #expect(cache.dropHome(of: "a", before: mark))
-        #expect(cache.homeHolds.statistics.readsPastHold == 1)
+        #expect(cache.drop(.home("a"), before: mark))
         #expect(try await read("a-old", "a", "recomputed").outcome == .miss)
         #expect(try await read("a-new", "a", "-").outcome == .hit, "computed after the mark: kept")
         #expect(try await read("b-old", "b", "-").outcome == .hit, "another viewer's home is not touched")
@@ -103,7 +102,6 @@ struct HomeHoldsTests {
         let after = try await read("a-slow", "a", "after")
         #expect(after.outcome == .miss && String(buffer: after.response.body) == "after")
         // Nothing left from before the mark: nothing dropped, not counted.
-        #expect(!cache.dropHome(of: "a", before: mark))
-        #expect(cache.homeHolds.statistics.readsPastHold == 1)
+        #expect(!cache.drop(.home("a"), before: mark))
     }
 }

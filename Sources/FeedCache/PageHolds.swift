@@ -1,18 +1,21 @@
+import Database
 import Synchronization
 
-/// Read-your-writes for homes whose correction comes after the writer's answer: a new post is
-/// pushed onto its followers' cached homes, and a follow merged into the follower's window, by the
-/// listener's home worker, after the writer was let go. Until then the homes it will change are
-/// held, and a read of a held home waits for the worker (at most `timeout`, as a writer for its
-/// fence): a follower who reads right after the author's answer gets the post, and the author need
-/// not wait for a fan-out to thousands of homes. Only the homes a write reaches are held.
+/// Read-your-writes for pages whose correction comes after the writer's answer: a new post is
+/// pushed onto its followers' cached homes and onto its author's shared profile pages, and a follow
+/// merged into the follower's window, by the listener's home worker, after the writer was let go.
+/// Until then the pages it will change are held (by viewer for homes, `ResponseCache.homeHolds`; by
+/// author for profiles, `profileHolds`), and a read of a held page waits for the worker (at most
+/// `timeout`, as a writer for its fence): a follower who reads right after the author's answer gets
+/// the post, and the author need not wait for a fan-out to thousands of homes. Only the pages a
+/// write reaches are held.
 ///
 /// A read whose wait runs out does not use a page computed before the post's announcement: a
 /// post's hold carries that batch's mark (`ResponseCache.mark()`), and the page is dropped
-/// (`ResponseCache.dropHome(of:before:)`), so the database answers, with the post. Doing that at
+/// (`ResponseCache.drop(_:before:)`), so the database answers, with the post. Doing that at
 /// once instead of waiting was tried and measured: at 1,000 users 3 % of home reads recomputed their
 /// 60-row window, PostgreSQL fell behind, and every feed's p95 rose tenfold.
-public final class HomeHolds: Sendable {
+public final class PageHolds: Sendable {
     private struct Hold {
         var posts = 0
         /// The latest mark among the posts' holds: a page computed after it has every one of them.
@@ -110,20 +113,13 @@ public final class HomeHolds: Sendable {
             return state.nextWaiter
         }
         guard let ticket else { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    let now = self.state.withLock { state -> Bool in
-                        guard case .starting = state.waiters[ticket] else { return true }  // released, or given up
-                        state.waiters[ticket] = .waiting(continuation)
-                        return false
-                    }
-                    if now { continuation.resume() }
-                }
+        await waitAtMost(timeout) { continuation in
+            self.state.withLock { state in
+                guard case .starting = state.waiters[ticket] else { return false }  // released, or given up
+                state.waiters[ticket] = .waiting(continuation)
+                return true
             }
-            group.addTask { try? await Task.sleep(for: self.timeout) }
-            await group.next()
-            group.cancelAll()
+        } afterwards: {
             // Still there: the timeout came first. The reader goes on (and is counted).
             let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
                 guard let waiter = state.waiters.removeValue(forKey: ticket) else { return nil }
