@@ -27,7 +27,7 @@ public struct CacheInvalidationListener: Service {
     /// Runs before a batch of announcements drops what it names (read replicas learn that a write
     /// happened before any read could refill the cache from an older replica).
     public var beforeApplying: (@Sendable () async -> Void)?
-    /// Runs before the home worker applies a batch (tests slow the worker with it).
+    /// Runs before the home and profile workers apply a batch (tests slow or stop the workers with it).
     public var beforeHomeWork: (@Sendable () async -> Void)?
 
     public init(client: PostgresClient, cache: ResponseCache, fences: WriteFences? = nil, liveHomes: (any LiveHomeFeeds)? = nil, logger: Logger) {
@@ -41,14 +41,20 @@ public struct CacheInvalidationListener: Service {
     public func run() async throws {
         let queue = BatchQueue<String>()
         let homeWork = BatchQueue<HomeWork>()
+        let profileWork = BatchQueue<[NewProfilePost]>()
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await queue.batches { payloads, connection in
-                    if let work = await apply(payloads, on: connection) { homeWork.push(work) }
+                    guard let work = await apply(payloads, on: connection) else { return }
+                    // Two workers: a profile's readers need not wait behind other homes' pushes.
+                    if !work.profilePosts.isEmpty { profileWork.push(work.profilePosts) }
+                    if !work.follows.isEmpty || !work.posts.isEmpty { homeWork.push(work) }
                 }
                 homeWork.finish()
+                profileWork.finish()
             }
             group.addTask { await homeWork.batches { work, _ in await apply(work) } }
+            group.addTask { await profileWork.batches { posts, _ in await apply(profilePosts: posts.flatMap { $0 }) } }
             await cancelWhenGracefulShutdown {
                 await client.listenContinuously(
                     on: Self.channel, logger: logger,
@@ -216,19 +222,11 @@ public struct CacheInvalidationListener: Service {
                 if let token = event.f { passed.append(token) }
             }
         }
-        // Only the posts of authors with a shared first page cached go onto their pages (the home
-        // worker's); the others' pages are dropped.
-        let topPages = Set(cache.ids(ofKind: ResponseCache.profileTopKind).compactMap { $0.split(separator: "/").first.map(String.init) })
         var toProfiles: [NewProfilePost] = []
-        for (post, author) in profilePosts {
-            if !dropAll, topPages.contains(CacheTag.id(author)) {
-                toProfiles.append(NewProfilePost(id: post, author: author, mark: mark))
-            } else {
-                tags.append(.profile(CacheTag.id(author)))
-            }
-        }
         if !dropAll {
             do {
+                let lookup = ContinuousClock.now
+                defer { work.spent(.lookup, since: lookup) }
                 let found = try await followers(
                     dropping: (authors, entities),
                     holding: (Set(audiences.values.flatMap(\.authors)), Set(audiences.values.flatMap(\.entities))), on: connection)
@@ -255,8 +253,10 @@ public struct CacheInvalidationListener: Service {
             }
             // The authors' other profile pages go now (their own among them); the shared first pages
             // are held for the home worker, which puts the post on them.
-            for author in Set(toProfiles.map(\.author)) {
-                work.countProfilePages((0, cache.dropProfile(of: CacheTag.id(author), keepingFirstPagesBefore: mark).dropped))
+            for (post, author) in profilePosts {
+                let (kept, dropped) = cache.dropProfile(of: CacheTag.id(author), keepingFirstPagesBefore: mark)
+                work.countProfilePages((0, dropped))
+                if !kept.isEmpty { toProfiles.append(NewProfilePost(id: post, author: author, mark: mark)) }
             }
             cache.profileHolds.hold(posts: toProfiles.map { CacheTag.id($0.author) }, mark: mark)
             if !follows.isEmpty || !inserted.isEmpty || !toProfiles.isEmpty {
@@ -282,24 +282,11 @@ public struct CacheInvalidationListener: Service {
         let toCache = batches.contains { $0.toCache }
         let live = batches.reduce(into: Set<UUID>()) { $0.formUnion($1.live) }
         let held = batches.flatMap(\.held)
-        let profilePosts = batches.flatMap(\.profilePosts)
         var heldFollows = follows.map { CacheTag.id($0.viewer) }
-        var heldProfiles = profilePosts.map { CacheTag.id($0.author) }
-        defer {
-            cache.homeHolds.release(posts: held, follows: heldFollows)
-            cache.profileHolds.release(posts: heldProfiles, follows: [String]())
-        }
+        defer { cache.homeHolds.release(posts: held, follows: heldFollows) }
         await beforeHomeWork?()
         do {
             try await client.withConnection { connection in
-                // First: the profile pages' readers wait on one cheap query, not on the home pushes.
-                if !profilePosts.isEmpty {
-                    let started = ContinuousClock.now
-                    await push(profilePosts, on: connection)
-                    work.spent(.profiles, since: started)
-                    cache.profileHolds.release(posts: heldProfiles, follows: [String]())
-                    heldProfiles = []
-                }
                 if !follows.isEmpty {
                     let started = ContinuousClock.now
                     await merge(follows, on: connection)
@@ -316,8 +303,7 @@ public struct CacheInvalidationListener: Service {
             }
         } catch {
             logger.warning("home worker had no connection; the homes it would change are dropped", metadata: ["error": "\(String(reflecting: error))"])
-            await cache.invalidateEverywhere(
-                held.map { .home($0) } + follows.map { .viewer(CacheTag.id($0.viewer)) } + heldProfiles.map { .profile($0) })
+            await cache.invalidateEverywhere(held.map { .home($0) } + follows.map { .viewer(CacheTag.id($0.viewer)) })
         }
     }
 
@@ -427,6 +413,26 @@ public struct CacheInvalidationListener: Service {
         } catch {
             logger.warning("home merge after follows failed; their windows are dropped", metadata: ["error": "\(String(reflecting: error))"])
             cache.invalidate(Set(follows.map { CacheTag.viewer(CacheTag.id($0.viewer)) }))
+        }
+    }
+
+    /// The profile worker: new posts onto their authors' shared first profile pages, the listener's
+    /// batches' together, on a pooled connection; then their authors' holds go. Beside the home
+    /// worker, not behind it: in one worker, these made the next homes' pushes wait (home reads
+    /// whose wait ran out its 1 s bound went from 4 to 48–85 a run). When no connection can be
+    /// had, the pages are dropped instead.
+    func apply(profilePosts posts: [NewProfilePost]) async {
+        let started = ContinuousClock.now
+        defer {
+            cache.listenerWork.spent(.profiles, since: started)
+            cache.profileHolds.release(posts: posts.map { CacheTag.id($0.author) }, follows: [String]())
+        }
+        await beforeHomeWork?()
+        do {
+            try await client.withConnection { connection in await push(posts, on: connection) }
+        } catch {
+            logger.warning("profile worker had no connection; the profile pages it would change are dropped", metadata: ["error": "\(String(reflecting: error))"])
+            await cache.invalidateEverywhere(posts.map { .profile(CacheTag.id($0.author)) })
         }
     }
 

@@ -5,8 +5,10 @@ import Synchronization
 /// down (`/metrics`: `feedfusion_cache_listener_busy_seconds{stage}`, `…_batches_total`).
 public final class ListenerWork: Sendable {
     public enum Stage: String, Sendable, CaseIterable {
-        /// Reading the batch, looking up followers, dropping what it changed.
+        /// Reading the batch, dropping what it changed (the followers' lookup included).
         case invalidate
+        /// Of that: looking up the followers of the batch's authors and entities (a query).
+        case lookup
         /// Merging follows into the followers' cached home windows.
         case merge
         /// Fan-out: new posts onto the cached homes they belong to.

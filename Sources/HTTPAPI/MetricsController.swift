@@ -84,8 +84,12 @@ struct MetricsController: Sendable {
         let work = cache.listenerWork.snapshot
         snapshot.listenerWork = (work.batches, ListenerWork.Stage.allCases.map { ($0.rawValue, (work.busy[$0] ?? .zero).seconds) })
         snapshot.profilePages = ["pushed": work.profilePagesPushed, "dropped": work.profilePagesDropped]
-        let holds = cache.homeHolds.statistics
-        snapshot.homeHolds = ["waited": holds.waits - holds.timedOut, "timed_out": holds.timedOut, "past_post": holds.readsPastHold]
+        func outcomes(_ holds: PageHolds) -> [String: Int] {
+            let statistics = holds.statistics
+            return ["waited": statistics.waits - statistics.timedOut, "timed_out": statistics.timedOut, "past_post": statistics.readsPastHold]
+        }
+        snapshot.homeHolds = outcomes(cache.homeHolds)
+        snapshot.profileHolds = outcomes(cache.profileHolds)
         if let shared = cache.shared?.statistics {
             snapshot.sharedCacheOperations = [
                 "hit": shared.hits, "miss": shared.misses, "store": shared.stores, "failure": shared.failures, "flush": shared.flushes,

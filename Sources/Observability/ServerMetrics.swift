@@ -152,6 +152,8 @@ public final class ServerMetrics: Sendable {
         /// Reads of a held home: `waited` for the home worker, `timed_out` after 1 s, and of those
         /// `past_post` (the page predated a post on its way: read from the database).
         public var homeHolds: [String: Int] = [:]
+        /// The same for reads of a profile's shared first page held for a new post.
+        public var profileHolds: [String: Int] = [:]
         /// `/realtime/v1`: connections and channels open now, and running totals.
         public var realtime: Realtime?
         /// Read replicas: each one's lag in seconds (nil: down), and where reads went since start.
@@ -252,6 +254,10 @@ public final class ServerMetrics: Sendable {
         }
         for (outcome, total) in snapshot.homeHolds.sorted(by: { $0.key < $1.key }) {
             counter("home_held_reads", "Reads of a home the cache's home worker had yet to correct: waited (for the worker), timed_out (after 1 s), past_post (of those, the page predated a post on its way: read from the database)",
+                    ("outcome", outcome), total: total)
+        }
+        for (outcome, total) in snapshot.profileHolds.sorted(by: { $0.key < $1.key }) {
+            counter("profile_held_reads", "Reads of a profile's shared first page the home worker had yet to put a new post on: waited, timed_out (after 1 s), past_post (of those, read from the database)",
                     ("outcome", outcome), total: total)
         }
         if let realtime = snapshot.realtime {
