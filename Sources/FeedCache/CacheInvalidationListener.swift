@@ -318,9 +318,17 @@ public struct CacheInvalidationListener: Service {
     /// Only each post's audience is asked about (when the listener looked it up): a post of an author
     /// with a few followers costs a few probes, not a join with every cached home.
     func push(_ posts: [NewPost], on connection: PostgresConnection, toCache: Bool = true, live: Set<UUID> = []) async {
-        let cached = toCache
-            ? Set(cache.ids(ofKind: ResponseCache.homeTopKind).compactMap { $0.split(separator: "/").first.flatMap { UUID(uuidString: String($0)) } })
-            : []
+        // The posts' audiences with a home cached (any page: `push(_:toHomeOf:)` drops those it cannot
+        // put the post on); every cached home only for a post whose audience was not looked up.
+        let cached: Set<UUID>
+        if !toCache {
+            cached = []
+        } else if posts.allSatisfy({ $0.audience != nil }) {
+            let audience = Set(posts.flatMap { $0.audience ?? [] }.map(CacheTag.id))
+            cached = Set(cache.ids(ofKind: "home", among: audience).compactMap(UUID.init(uuidString:)))
+        } else {
+            cached = Set(cache.ids(ofKind: "home").compactMap(UUID.init(uuidString:)))
+        }
         // One (post, viewer) pair per home asked, in the order the posts were announced (their
         // commit order); each post goes in its keyset place.
         var pairPosts: [UUID] = [], pairViewers: [UUID] = [], pairOrder: [Int] = []
@@ -498,9 +506,6 @@ public struct CacheInvalidationListener: Service {
     ) async throws -> (dropped: [UUID], ofProfile: [UUID: Set<UUID>], ofEntity: [UUID: Set<UUID>]) {
         let authors = dropping.authors.union(holding.authors), entities = dropping.entities.union(holding.entities)
         guard !authors.isEmpty || !entities.isEmpty else { return ([], [:], [:]) }
-        var homes = cache.ids(ofKind: "home")
-        if let shared = cache.shared { homes.formUnion(await shared.cachedHomes()) }
-        guard !homes.isEmpty else { return ([], [:], [:]) }
         let query: PostgresQuery = """
             SELECT follower_id, followed_profile_id, NULL::uuid FROM public.follows
             WHERE followed_profile_id = ANY(\(Array(authors)))
@@ -515,9 +520,13 @@ public struct CacheInvalidationListener: Service {
         } else {
             rows = try await client.guardedQuery(query, logger: logger)
         }
+        let follows = try rows.map { try $0.decode((UUID, UUID?, UUID?).self) }
+        // Of those, the ones with a home cached here (or, with Redis, in the shared level).
+        let followers = Set(follows.map { CacheTag.id($0.0) })
+        var homes = cache.ids(ofKind: "home", among: followers)
+        if let shared = cache.shared { homes.formUnion(await shared.cachedHomes().intersection(followers)) }
         var dropped: Set<UUID> = [], ofProfile: [UUID: Set<UUID>] = [:], ofEntity: [UUID: Set<UUID>] = [:]
-        for row in rows {
-            let (follower, profile, entity) = try row.decode((UUID, UUID?, UUID?).self)
+        for (follower, profile, entity) in follows {
             guard homes.contains(CacheTag.id(follower)) else { continue }
             if let profile {
                 if dropping.authors.contains(profile) { dropped.insert(follower) }

@@ -518,6 +518,24 @@ public final class ResponseCache: Sendable {
         }
     }
 
+    /// Which of `ids` a cached or in-flight answer depends on through a tag of `kind` (which of a
+    /// post's followers have a home cached): one pass under the lock over these ids, not a copy of
+    /// every id of the kind — on the listener's path, where a millisecond of CPU is several of every
+    /// writer's wait (a set of all ~3,000 cached profile pages' subjects built per batch doubled it).
+    public func ids(ofKind kind: String, among ids: Set<String>) -> Set<String> {
+        guard !ids.isEmpty else { return [] }
+        return state.withLock { state in
+            var found = Set<String>()
+            if let index = state.tagIndex[kind] {
+                for id in ids where index[id] != nil { found.insert(id) }
+            }
+            for flight in state.flights.values {
+                for tag in flight.tags where tag.kind == kind && ids.contains(tag.id) { found.insert(tag.id) }
+            }
+            return found
+        }
+    }
+
     public var statistics: Statistics {
         state.withLock { state in
             var statistics = state.statistics
