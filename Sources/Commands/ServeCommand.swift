@@ -39,8 +39,11 @@ struct ServeCommand: AsyncParsableCommand {
             let client = PostgresClient(
                 configuration: .init(url: requestURL, poolSize: settings.databasePoolSize), backgroundLogger: logger)
             // The owner's pool: two LISTEN sessions (control channel, cache), realtime's, and the rest for
-            // telemetry, shared pages' facts and — without Redis — the cache's home worker, whose pushes
-            // and merges readers of held homes wait for (with Redis it only serves live homes).
+            // telemetry, shared pages' facts and — without Redis — the cache's home and profile workers,
+            // whose pushes and merges readers of held pages wait for (with Redis the home worker only
+            // serves live homes, and the profile worker has nothing to do). The profile worker borrows
+            // a connection for one short query a batch: no more are opened for it, so the server stays
+            // within the 20 connections.
             let ownerPool = settings.redis == nil ? 5 : 4
             let owner = PostgresClient(configuration: .init(url: database.url, poolSize: ownerPool), backgroundLogger: logger)
             var dependencies = try await AppDependencies.make(
