@@ -252,7 +252,7 @@ public struct CacheInvalidationListener: Service {
                 await cache.invalidateEverywhere(tags, kinds: kinds.sorted())
             }
             // The authors' other profile pages go now (their own among them); the shared first pages
-            // are held for the home worker, which puts the post on them.
+            // are held for the profile worker, which puts the post on them.
             for (post, author) in profilePosts {
                 let (kept, dropped) = cache.dropProfile(of: CacheTag.id(author), keepingFirstPagesBefore: mark)
                 work.countProfilePages((0, dropped))

@@ -3,7 +3,8 @@ import Synchronization
 
 /// Read-your-writes for pages whose correction comes after the writer's answer: a new post is
 /// pushed onto its followers' cached homes and onto its author's shared profile pages, and a follow
-/// merged into the follower's window, by the listener's home worker, after the writer was let go.
+/// merged into the follower's window, by the listener's home and profile workers, after the writer
+/// was let go.
 /// Until then the pages it will change are held (by viewer for homes, `ResponseCache.homeHolds`; by
 /// author for profiles, `profileHolds`), and a read of a held page waits for the worker (at most
 /// `timeout`, as a writer for its fence): a follower who reads right after the author's answer gets
@@ -15,6 +16,8 @@ import Synchronization
 /// (`ResponseCache.drop(_:before:)`), so the database answers, with the post. Doing that at
 /// once instead of waiting was tried and measured: at 1,000 users 3 % of home reads recomputed their
 /// 60-row window, PostgreSQL fell behind, and every feed's p95 rose tenfold.
+///
+/// Keys are viewers' ids for homes and authors' ids for profiles; the functions below say "home".
 public final class PageHolds: Sendable {
     private struct Hold {
         var posts = 0
