@@ -184,6 +184,10 @@ public final class ServerMetrics: Sendable {
         func gauge(_ metric: String, _ unit: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
             registry.makeGauge(descriptor: Self.name(metric, unit, help), labels: labels).set(value)
         }
+        /// Running totals by outcome: one `outcome` label each.
+        func outcomes(_ metric: String, _ help: String, _ totals: [String: Int]) {
+            for (outcome, total) in totals.sorted(by: { $0.key < $1.key }) { counter(metric, help, ("outcome", outcome), total: total) }
+        }
         let pool = "Database pool connections by state"
         gauge("db_pool_connections", "", pool, Double(snapshot.poolInUse), [("state", "in_use")])
         gauge("db_pool_connections", "", pool, Double(snapshot.poolWaiting), [("state", "waiting")])
@@ -216,20 +220,10 @@ public final class ServerMetrics: Sendable {
                     ("target", "primary"), total: replicas.primaryReads)
         }
         if let up = snapshot.redisUp { gauge("redis_up", "", "Whether Redis answered a PING (1) or not (0)", up ? 1 : 0) }
-        for (outcome, total) in snapshot.sharedCacheOperations.sorted(by: { $0.key < $1.key }) {
-            counter("cache_shared_operations", "Second-level (Redis) cache operations by outcome", ("outcome", outcome), total: total)
-        }
-        for (outcome, total) in snapshot.writeFenceOutcomes.sorted(by: { $0.key < $1.key }) {
-            counter("write_fences", "Writes that waited for the cache listener (read-your-writes), by how the wait ended", ("outcome", outcome), total: total)
-        }
-        for (outcome, total) in snapshot.homeWindowsPrepared.sorted(by: { $0.key < $1.key }) {
-            counter("home_windows_prepared", "Home windows asked for when a session started, by outcome (built, already cached, queue full, failed)",
-                    ("outcome", outcome), total: total)
-        }
-        for (outcome, total) in snapshot.sharedPagesPrimed.sorted(by: { $0.key < $1.key }) {
-            counter("shared_pages_primed", "Most-followed profiles' and entities' first pages computed at start, by outcome (built, already cached, failed)",
-                    ("outcome", outcome), total: total)
-        }
+        outcomes("cache_shared_operations", "Second-level (Redis) cache operations by outcome", snapshot.sharedCacheOperations)
+        outcomes("write_fences", "Writes that waited for the cache listener (read-your-writes), by how the wait ended", snapshot.writeFenceOutcomes)
+        outcomes("home_windows_prepared", "Home windows asked for when a session started, by outcome (built, already cached, queue full, failed)", snapshot.homeWindowsPrepared)
+        outcomes("shared_pages_primed", "Most-followed profiles' and entities' first pages computed at start, by outcome (built, already cached, failed)", snapshot.sharedPagesPrimed)
         if let fanOut = snapshot.homeFanOut {
             counter("home_fanout_posts", "New posts pushed onto the cached home feeds they belong to", ("cache", "memory"), total: fanOut.posts)
             for (quantile, seconds) in fanOut.quantiles {
@@ -248,18 +242,9 @@ public final class ServerMetrics: Sendable {
                       seconds, [("stage", stage)])
             }
         }
-        for (outcome, total) in snapshot.profilePages.sorted(by: { $0.key < $1.key }) {
-            counter("profile_pages_pushed", "A new post's author's cached profile pages: pushed (the post put on a shared first page), dropped (any other, or one it could not be put on)",
-                    ("outcome", outcome), total: total)
-        }
-        for (outcome, total) in snapshot.homeHolds.sorted(by: { $0.key < $1.key }) {
-            counter("home_held_reads", "Reads of a home the cache's home worker had yet to correct: waited (for the worker), timed_out (after 1 s), past_post (of those, the page predated a post on its way: read from the database)",
-                    ("outcome", outcome), total: total)
-        }
-        for (outcome, total) in snapshot.profileHolds.sorted(by: { $0.key < $1.key }) {
-            counter("profile_held_reads", "Reads of a profile's shared first page the home worker had yet to put a new post on: waited, timed_out (after 1 s), past_post (of those, read from the database)",
-                    ("outcome", outcome), total: total)
-        }
+        outcomes("profile_pages_pushed", "A new post's author's cached profile pages: pushed (the post put on a shared first page), dropped (any other, or one it could not be put on)", snapshot.profilePages)
+        outcomes("home_held_reads", "Reads of a home the cache's home worker had yet to correct: waited (for the worker), timed_out (after 1 s), past_post (of those, the page predated a post on its way: read from the database)", snapshot.homeHolds)
+        outcomes("profile_held_reads", "Reads of a profile's shared first page the profile worker had yet to put a new post on: waited, timed_out (after 1 s), past_post (of those, read from the database)", snapshot.profileHolds)
         if let realtime = snapshot.realtime {
             gauge("realtime_connections", "", "Realtime WebSocket connections open", Double(realtime.connections))
             gauge("realtime_channels", "", "Realtime channels joined, over every connection", Double(realtime.channels))
