@@ -5,7 +5,7 @@ import NIOCore
 /// page as the profile's followers see it (`CachedRPCs.sharedTags`, tag `profiletop`) — instead of
 /// dropping them. Most of the profile reads that still reached the database at 1,000 users were the
 /// first read of a popular profile after its owner posted; the rows below come from the database,
-/// which the listener asks once per batch (`CacheInvalidationListener.profilePosts`).
+/// which the profile worker asks per batch (`CacheInvalidationListener.profileRows`).
 public struct ProfilePost: Sendable {
     /// The post as a page's facts describe it, with its keyset cursor.
     public let candidate: PageFacts.Candidate

@@ -71,7 +71,7 @@ public final class ResponseCache: Sendable {
     public let listenerWork = ListenerWork()
     /// Homes a write will change after its writer was let go (fan-out, follow merges): reads wait.
     public let homeHolds = PageHolds()
-    /// Authors whose shared profile pages the home worker has yet to put a new post on: reads wait.
+    /// Authors whose shared profile pages the profile worker has yet to put a new post on: reads wait.
     public let profileHolds = PageHolds()
     private let clock: @Sendable () -> ContinuousClock.Instant
     private let random: @Sendable () -> Double
@@ -442,7 +442,7 @@ public final class ResponseCache: Sendable {
     }
 
     /// A read of a page `holds` holds under `key` (a viewer's home, an author's profile) waits for the
-    /// home worker, as the writer would have; should that run out, pages tagged `tag` from before a
+    /// worker that owns it (home or profile), as the writer would have; should that run out, pages tagged `tag` from before a
     /// post on its way are not used (`drop(_:before:)`, counted), and the database answers.
     public func awaitHold(_ holds: PageHolds, of key: String, dropping tag: CacheTag) async {
         guard holds.isHeld(key) else { return }
@@ -452,7 +452,7 @@ public final class ResponseCache: Sendable {
 
     /// Before a read of a held page (`PageHolds`) whose wait ran out: drops the pages tagged `tag` (a
     /// viewer's home, an author's profile), and abandons their computations, that started before the
-    /// hold's mark — they may lack the write the home worker has yet to apply — so that the read
+    /// hold's mark — they may lack the write a worker has yet to apply — so that the read
     /// computes the page anew (after the write). Pages computed since are kept. Answers whether
     /// anything was dropped.
     @discardableResult

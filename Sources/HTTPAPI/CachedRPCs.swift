@@ -317,7 +317,7 @@ public struct CachedRPCs: Sendable {
     }
 
     /// Before a profile's shared first page is read: a new post of the profile on its way onto it (the
-    /// home worker's, `ProfilePost`) is waited for, as for a held home — the author's other pages, their
+    /// profile worker's, `ProfilePost`) is waited for, as for a held home — the author's other pages, their
     /// own among them, went before their answer, so only these readers wait.
     func awaitProfileHold(_ page: ShareablePage) async {
         guard page.feed == .profile, page.cursor == nil, case .id(let id) = page.subject else { return }
