@@ -1124,6 +1124,7 @@ CREATE OR REPLACE FUNCTION internal.feed_rows(p_candidates internal.feed_candida
  LANGUAGE plpgsql
  STABLE
  SET search_path TO ''
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
     v_me uuid := auth.uid();
@@ -2751,11 +2752,13 @@ $function$
 
 CREATE OR REPLACE FUNCTION public.like_post(p_post_id uuid)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SET search_path TO ''
 AS $function$
+BEGIN
     INSERT INTO public.post_likes (post_id, profile_id) VALUES (p_post_id, internal.require_user('like'))
-    ON CONFLICT (post_id, profile_id) DO NOTHING
+    ON CONFLICT (post_id, profile_id) DO NOTHING;
+END
 $function$
 ;
 -- executable by: anon, authenticated, service_role
@@ -2965,10 +2968,12 @@ $function$
 
 CREATE OR REPLACE FUNCTION public.unlike_post(p_post_id uuid)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SET search_path TO ''
 AS $function$
-    DELETE FROM public.post_likes WHERE post_id = p_post_id AND profile_id = internal.require_user('unlike')
+BEGIN
+    DELETE FROM public.post_likes WHERE post_id = p_post_id AND profile_id = internal.require_user('unlike');
+END
 $function$
 ;
 -- executable by: anon, authenticated, service_role
