@@ -152,8 +152,7 @@ public final class LoadRunner: Sendable {
             let body = try await response.body.collect(upTo: 16 << 20)
             if operation == .home, status == 200 { user.read(homePage: body) }
             if operation == .post, status == 200,
-                let post = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-                let id = post["id"] as? String
+                let id = LeanJSON.rowStrings(named: ["id"], in: body.readableBytesView).first?["id"]
             {
                 recorder.acknowledge(post: id, sentAgo: .now - started)
             }
