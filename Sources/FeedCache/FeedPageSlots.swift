@@ -205,13 +205,40 @@ public struct FeedPageSlots: Sendable, Equatable {
         }
     }
 
+    /// Decoded by hand: the pushes and merges order every row of a window by it, and Foundation's
+    /// way (`replacingOccurrences`, `Data(base64Encoded:)`) was 4 % of the server's CPU at 1,000 users.
     static func cursorKey(_ cursor: String) -> CursorKey? {
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else { return nil }
-        let parts = text.split(separator: "~", maxSplits: 1)
-        guard parts.count == 2, let micros = Int64(parts[0]) else { return nil }
-        return CursorKey(microseconds: micros, id: parts[1].lowercased())
+        var text: [UInt8] = []
+        text.reserveCapacity(cursor.utf8.count * 3 / 4)
+        var buffer: UInt32 = 0
+        var bits = 0
+        var padded = false
+        for byte in cursor.utf8 {
+            let value: UInt32
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = UInt32(byte - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = UInt32(byte - UInt8(ascii: "a")) + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt32(byte - UInt8(ascii: "0")) + 52
+            case UInt8(ascii: "-"), UInt8(ascii: "+"): value = 62
+            case UInt8(ascii: "_"), UInt8(ascii: "/"): value = 63
+            case UInt8(ascii: "="): padded = true; continue
+            default: return nil
+            }
+            guard !padded else { return nil }  // nothing after padding
+            buffer = buffer << 6 | value
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                text.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
+                buffer &= (1 << UInt32(bits)) - 1
+            }
+        }
+        // A lone sixth of a byte is no base64; leftover bits must be the zero padding.
+        guard bits != 6, buffer == 0, let tilde = text.firstIndex(of: UInt8(ascii: "~")),
+            let micros = Int64(String(decoding: text[..<tilde], as: UTF8.self)),
+            let id = String(validating: text[(tilde + 1)...], as: UTF8.self)
+        else { return nil }
+        return CursorKey(microseconds: micros, id: id.lowercased())
     }
 
     /// The page a keyset cursor asks for, cut from a cached window of a feed's newest rows (`body`,

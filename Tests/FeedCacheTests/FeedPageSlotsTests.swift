@@ -30,6 +30,50 @@ struct FeedPageSlotsTests {
         ((try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
     }
 
+    /// The cursor decoding the pushes order rows by, as Foundation decodes it (the reference).
+    static func referenceKey(_ cursor: String) -> FeedPageSlots.CursorKey? {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else { return nil }
+        let parts = text.split(separator: "~", maxSplits: 1)
+        guard parts.count == 2, let micros = Int64(parts[0]) else { return nil }
+        return FeedPageSlots.CursorKey(microseconds: micros, id: parts[1].lowercased())
+    }
+
+    @Test("cursors decode by hand as Foundation decodes them; what is not a cursor is refused")
+    func cursorKeys() {
+        for _ in 0..<2_000 {
+            let micros = Int64.random(in: -1...Int64.max / 2) >> Int64.random(in: 0...40)
+            let id = UUID().uuidString
+            let text = Bool.random() ? "\(micros)~\(id)" : "\(micros)~\(id.lowercased())"
+            let cursor = Data(text.utf8).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            let key = FeedPageSlots.cursorKey(cursor)
+            #expect(key != nil && key == Self.referenceKey(cursor), "\(cursor)")
+            #expect(FeedPageSlots.cursorKey(cursor + "==".prefix(Int.random(in: 0...2))) == key, "padding is optional")
+            // Mangled: where both decode, they agree (the hand decoder is laxer only about padding,
+            // stricter about bits left over).
+            var bytes = Array(cursor.utf8)
+            for _ in 0..<Int.random(in: 1...3) {
+                let index = Int.random(in: 0..<bytes.count)
+                switch Int.random(in: 0..<3) {
+                case 0: bytes[index] = Array("AZaz09-_+/=~!. ".utf8).randomElement()!
+                case 1: bytes.remove(at: index)
+                default: bytes.insert(Array("Qw8_=".utf8).randomElement()!, at: index)
+                }
+                if bytes.isEmpty { break }
+            }
+            let mangled = String(decoding: bytes, as: UTF8.self)
+            if let decoded = FeedPageSlots.cursorKey(mangled), let reference = Self.referenceKey(mangled) {
+                #expect(decoded == reference, "\(mangled)")
+            }
+        }
+        for bad in ["", "~", "=", "MTIz", "MTIzfmFi=x", "MTIzfmFi!", "YWJjfmRlZg"] {  // "123", "abc~def": no "~" or no number
+            #expect(FeedPageSlots.cursorKey(bad) == nil, "\(bad)")
+        }
+        #expect(FeedPageSlots.cursorKey("MTIzfmFi") == .init(microseconds: 123, id: "ab"))  // "123~ab"
+    }
+
     @Test("a new row goes in its place (top, middle, end of a short page), cut to the limit, slots as if scanned anew")
     func inserting() throws {
         for count in [0, 1, 3, 5, 60] {
