@@ -38,10 +38,8 @@ public struct JWTVerifier: Sendable {
     static func payloadJSON(of token: String) -> String? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { return nil }
-        var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64) else { return nil }
-        return String(data: data, encoding: .utf8)
+        guard let bytes = Base64URL.decode(parts[1]) else { return nil }
+        return String(validating: bytes, as: UTF8.self)
     }
 }
 

@@ -1,3 +1,4 @@
+import Database
 import Foundation
 import NIOCore
 
@@ -205,36 +206,9 @@ public struct FeedPageSlots: Sendable, Equatable {
         }
     }
 
-    /// Decoded by hand: the pushes and merges order every row of a window by it, and Foundation's
-    /// way (`replacingOccurrences`, `Data(base64Encoded:)`) was 4 % of the server's CPU at 1,000 users.
+    /// Decoded by hand (`Base64URL`): every push and merge orders a window's rows by it.
     static func cursorKey(_ cursor: String) -> CursorKey? {
-        var text: [UInt8] = []
-        text.reserveCapacity(cursor.utf8.count * 3 / 4)
-        var buffer: UInt32 = 0
-        var bits = 0
-        var padded = false
-        for byte in cursor.utf8 {
-            let value: UInt32
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = UInt32(byte - UInt8(ascii: "A"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = UInt32(byte - UInt8(ascii: "a")) + 26
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt32(byte - UInt8(ascii: "0")) + 52
-            case UInt8(ascii: "-"), UInt8(ascii: "+"): value = 62
-            case UInt8(ascii: "_"), UInt8(ascii: "/"): value = 63
-            case UInt8(ascii: "="): padded = true; continue
-            default: return nil
-            }
-            guard !padded else { return nil }  // nothing after padding
-            buffer = buffer << 6 | value
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                text.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
-                buffer &= (1 << UInt32(bits)) - 1
-            }
-        }
-        // A lone sixth of a byte is no base64; leftover bits must be the zero padding.
-        guard bits != 6, buffer == 0, let tilde = text.firstIndex(of: UInt8(ascii: "~")),
+        guard let text = Base64URL.decode(cursor), let tilde = text.firstIndex(of: UInt8(ascii: "~")),
             let micros = Int64(String(decoding: text[..<tilde], as: UTF8.self)),
             let id = String(validating: text[(tilde + 1)...], as: UTF8.self)
         else { return nil }
