@@ -70,6 +70,10 @@ public final class SessionGate: Sendable {
     }
 
     private func lookUp(userID: UUID, sessionID: UUID?) async throws -> Bool {
+        try await DatabaseFault.retryingRead(logger: logger) { try await lookUpOnce(userID: userID, sessionID: sessionID) }
+    }
+
+    private func lookUpOnce(userID: UUID, sessionID: UUID?) async throws -> Bool {
         try await client.withCaller(.serviceRole, readOnly: true, acquisitionTimeout: acquisitionTimeout, logger: logger) { [logger] connection in
             let rows = try await connection.query(
                 """

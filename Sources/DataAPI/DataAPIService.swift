@@ -122,12 +122,7 @@ public struct DataAPIService: Sendable {
         // (whether it committed cannot be known) and answers 503.
         if readOnly {
             do {
-                return try await DatabaseFault.retrying(while: DatabaseFault.isConnectionLoss) { error, tries in
-                    if tries == 1 {
-                        logger.notice("read-only request lost its database connection; trying again", metadata: ["error": "\(error)"])
-                    }
-                    RequestStage.mark("retrying on a fresh connection")
-                } _: {
+                return try await DatabaseFault.retryingRead(logger: logger) {
                     try await attempt(caller, settings: settings, readOnly: true, fences: nil, body)
                 }
             } catch {

@@ -1,14 +1,16 @@
+import Logging
 import NIOCore
 import PostgresNIO
 
 /// Whether a failure was the connection's rather than the statement's: the socket reset or closed,
 /// the server shutting down (`57P01` admin shutdown, `57P02` crash shutdown, `57P03` cannot connect
-/// now), the connection class `08`, too many connections (`53300`), or the pool closing while we stop.
+/// now), the connection class `08`, too many connections (`53300`), the pool closing while we stop,
+/// or the driver closing a connection whose protocol it lost track of.
 ///
 /// Such a request was not wrong, and the same request may well succeed a moment later: clients get
 /// `503` with `Retry-After` (as PostgREST and the Supabase clients expect of a database that is going
 /// away), never a `500`; and a read-only transaction that met one is tried again on a fresh
-/// connection (`DataAPIService.run`), since it cannot have changed anything.
+/// connection (`retryingRead`), since it cannot have changed anything.
 public enum DatabaseFault {
     /// What `Retry-After` says for a lost connection: PostgreSQL restarts in about a second, and the
     /// pool reconnects by itself.
@@ -48,11 +50,29 @@ public enum DatabaseFault {
         }
     }
 
+    /// `body`, a read-only transaction, run again while it loses its connection (see `retrying`):
+    /// having changed nothing, it can always be tried again on another connection. Every read the
+    /// server makes for a request goes through here — the Data API's, the session check's, the
+    /// viewer's relations — so that a failover or a restart is a late answer, not a `503`. (The
+    /// session check and the relations run on every request right after the cache listener
+    /// reconnects, which drops what they kept: without this, they met the failover's dead
+    /// connections while the Data API's own reads were already being retried.)
+    public static func retryingRead<Result>(logger: Logger, _ body: () async throws -> Result) async throws -> Result {
+        try await retrying(while: isConnectionLoss) { error, tries in
+            if tries == 1 {
+                logger.notice("a read-only transaction lost its database connection; trying again", metadata: ["error": "\(error)"])
+            }
+            RequestStage.mark("retrying on a fresh connection")
+        } _: {
+            try await body()
+        }
+    }
+
     public static func isConnectionLoss(_ error: any Error) -> Bool {
         switch error {
         case let error as PSQLError:
             if let sqlState = error.serverInfo?[.sqlState] { return isConnectionLoss(sqlState: sqlState) }
-            return [.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed].contains(error.code)
+            return isConnectionLoss(code: error.code)
         case let error as LostBeforeBody:
             return isConnectionLoss(error.underlying)
         case is DatabaseConnectionLost, is ChannelError, is IOError:
@@ -60,6 +80,15 @@ public enum DatabaseFault {
         default:
             return false
         }
+    }
+
+    /// The driver's own codes for a connection that is gone. `unexpectedBackendMessage` is one: the
+    /// driver closes a connection whose protocol it lost track of, and it is how PgBouncer's
+    /// `FATAL 08P01 server conn crashed?` (the server behind it died, as in a failover) arrives when
+    /// it comes in place of an answer the driver was waiting for — met in the failover drill.
+    public static func isConnectionLoss(code: PSQLError.Code) -> Bool {
+        [.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed, .unexpectedBackendMessage]
+            .contains(code)
     }
 
     public static func isConnectionLoss(sqlState: String) -> Bool {

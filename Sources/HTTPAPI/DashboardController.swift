@@ -222,10 +222,12 @@ struct DashboardController {
     /// `public.is_admin()` as the caller: the database decides, as it does for every admin RPC.
     func isAdmin(_ caller: Caller) async throws -> Bool {
         do {
-            return try await client.withCaller(caller, readOnly: true, acquisitionTimeout: acquisitionTimeout, logger: logger) {
-                connection in
-                try await connection.query("SELECT public.is_admin()", logger: logger)
-                    .decode(Bool.self).first { _ in true } ?? false
+            return try await DatabaseFault.retryingRead(logger: logger) { [client, acquisitionTimeout, logger] in
+                try await client.withCaller(caller, readOnly: true, acquisitionTimeout: acquisitionTimeout, logger: logger) {
+                    connection in
+                    try await connection.query("SELECT public.is_admin()", logger: logger)
+                        .decode(Bool.self).first { _ in true } ?? false
+                }
             }
         } catch {
             throw APIError.databaseUnavailable

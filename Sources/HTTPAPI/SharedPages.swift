@@ -162,18 +162,20 @@ public final class SharedPages: Sendable {
         let key = CacheTag.id(viewer)
         if let relations = store.cached(key) { return (relations, false) }
         let started = ContinuousClock.now
-        let loaded: ViewerRelations? = try await client.withCaller(caller, readOnly: true, logger: logger) { [logger] connection -> ViewerRelations? in
-            let rows = try await connection.query(
-                """
-                SELECT internal.viewer_block_partners(), internal.viewer_blocked_by(), internal.viewer_followed_profiles(),
-                       public.is_admin(), ARRAY(SELECT l.post_id FROM public.post_likes l WHERE l.profile_id = auth.uid())
-                """, logger: logger)
-            for try await (partners, blockedBy, followed, admin, liked) in rows.decode(([UUID], [UUID], [UUID], Bool, [UUID]).self) {
-                return ViewerRelations(
-                    blockPartners: Set(partners), blockedBy: Set(blockedBy), followed: Set(followed), liked: Set(liked), admin: admin,
-                    loadedAt: started)
+        let loaded: ViewerRelations? = try await DatabaseFault.retryingRead(logger: logger) { [client, logger] in
+            try await client.withCaller(caller, readOnly: true, logger: logger) { [logger] connection -> ViewerRelations? in
+                let rows = try await connection.query(
+                    """
+                    SELECT internal.viewer_block_partners(), internal.viewer_blocked_by(), internal.viewer_followed_profiles(),
+                           public.is_admin(), ARRAY(SELECT l.post_id FROM public.post_likes l WHERE l.profile_id = auth.uid())
+                    """, logger: logger)
+                for try await (partners, blockedBy, followed, admin, liked) in rows.decode(([UUID], [UUID], [UUID], Bool, [UUID]).self) {
+                    return ViewerRelations(
+                        blockPartners: Set(partners), blockedBy: Set(blockedBy), followed: Set(followed), liked: Set(liked), admin: admin,
+                        loadedAt: started)
+                }
+                return nil
             }
-            return nil
         }
         guard let loaded else { return nil }
         store.store(key, loaded)

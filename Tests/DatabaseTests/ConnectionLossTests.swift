@@ -81,6 +81,34 @@ struct ConnectionLossTests {
         }
     }
 
+    @Test("a read whose backend is terminated mid-statement is answered by its second try (the session check's and the relations' path)")
+    func readRiddenOut() async throws {
+        let database = try await TestDatabase.migrated()
+        try await database.withClient(poolSize: 1) { client in
+            let logger = database.logger
+            let tries = Counter()
+            async let read: [String] = DatabaseFault.retryingRead(logger: logger) {
+                let attempt = tries.next()
+                return try await client.withCaller(.serviceRole, readOnly: true, logger: logger) { connection in
+                    try await connection.strings("SELECT pg_sleep(\(attempt == 1 ? 3 : 0))::text || 'read'", logger: logger)
+                }
+            }
+            // The first try's backend, found once it is asleep, and terminated as a failover would.
+            var terminated = false
+            for _ in 0..<50 where !terminated {
+                try await Task.sleep(for: .milliseconds(100))
+                terminated = try await database.maintenance.withClient { admin in
+                    try await !admin.query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND state = 'active' AND pid <> pg_backend_pid()", logger: logger
+                    ).collect().isEmpty
+                }
+            }
+            #expect(terminated)
+            #expect(try await read == ["read"])
+            #expect(tries.value == 2)
+        }
+    }
+
     @Test("SQLSTATEs: the connection class, shutdowns and too many connections are losses; a statement's own failure is not")
     func classification() {
         for state in ["08006", "08003", "57P01", "57P02", "57P03", "53300"] {
@@ -88,6 +116,12 @@ struct ConnectionLossTests {
         }
         for state in ["57014", "23505", "42501", "P0001", "40001", "53400"] {
             #expect(!DatabaseFault.isConnectionLoss(sqlState: state), "\(state)")
+        }
+        for code in [PSQLError.Code.serverClosedConnection, .clientClosedConnection, .connectionError, .poolClosed, .unexpectedBackendMessage] {
+            #expect(DatabaseFault.isConnectionLoss(code: code), "\(code)")
+        }
+        for code in [PSQLError.Code.server, .queryCancelled, .tooManyParameters, .invalidCommandTag] {
+            #expect(!DatabaseFault.isConnectionLoss(code: code), "\(code)")
         }
         #expect(DatabaseFault.isConnectionLoss(DatabaseConnectionLost()))
         #expect(!DatabaseFault.isConnectionLoss(CancellationError()))
