@@ -246,6 +246,7 @@ let package = Package(
             dependencies: [
                 "DatabaseReadiness",
                 "Database",
+                "FeedCache",
                 "Seeding",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Database
+import FeedCache
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -152,7 +153,7 @@ public final class LoadRunner: Sendable {
             let body = try await response.body.collect(upTo: 16 << 20)
             if operation == .home, status == 200 { user.read(homePage: body) }
             if operation == .post, status == 200,
-                let id = LeanJSON.rowStrings(named: ["id"], in: body.readableBytesView).first?["id"]
+                let id = FeedPageSlots.scan(body)?.rows.first?.id
             {
                 recorder.acknowledge(post: id, sentAgo: .now - started)
             }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import FeedCache
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -85,10 +86,11 @@ struct VirtualUser: Sendable {
 
     /// Remembers what the next requests need from a home feed page: its last cursor and its posts.
     mutating func read(homePage body: ByteBuffer) {
-        let rows = LeanJSON.rowStrings(named: ["id", "cursor"], in: body.readableBytesView)
-        cursor = rows.last?["cursor"]
-        for id in rows.compactMap({ $0["id"] }).prefix(5) {
-            seenPosts.append(id)
+        // The server's own scan of the rows it wrote (ids and cursors), not a JSON parse.
+        let rows = FeedPageSlots.scan(body)?.rows ?? []
+        cursor = rows.last?.cursor
+        for row in rows.prefix(5) {
+            seenPosts.append(row.id)
         }
         if seenPosts.count > 50 { seenPosts.removeFirst(seenPosts.count - 50) }
     }

@@ -40,6 +40,42 @@ struct FeedPageSlotsTests {
         return FeedPageSlots.CursorKey(microseconds: micros, id: parts[1].lowercased())
     }
 
+    @Test("a scan finds each row's id and cursor as Foundation parses them, whatever nests inside the rows")
+    func scanAgreesWithFoundation() throws {
+        let alphabet = Array("ab\"\\{}[],: \n\té✓🙂idcursorlike_count")
+        func text() -> String { String((0..<Int.random(in: 0...12)).map { _ in alphabet.randomElement()! }) }
+        // Ids and cursors as the server writes them: no escapes (the scan returns them as written).
+        func plain() -> String { String(text().filter { !"\"\\\n\t".contains($0) }) }
+        func nested(_ depth: Int) -> Any {
+            switch Int.random(in: 0..<(depth > 2 ? 2 : 4)) {
+            case 0: return text()
+            case 1: return Int.random(in: -5...500)
+            case 2: return ["id": plain(), "cursor": plain(), "like_count": 3, "x": nested(depth + 1)]
+            default: return (0..<Int.random(in: 0...3)).map { _ in nested(depth + 1) }
+            }
+        }
+        for _ in 0..<300 {
+            var rows: [[String: Any]] = []
+            for _ in 0..<Int.random(in: 1...6) {
+                var row: [String: Any] = ["id": plain(), "author": nested(0), "targets": nested(0), "body": text(), "like_count": Int.random(in: 0...9)]
+                // A cursor is a string, missing, or not a string (its nested strings are not it).
+                if Bool.random() {
+                    row["cursor"] = plain()
+                } else if Bool.random() {
+                    row["cursor"] = Bool.random() ? Int.random(in: 0...9) : ["cursor": plain(), "x": nested(1)]
+                }
+                rows.append(row)
+            }
+            let page = try JSONSerialization.data(withJSONObject: rows)
+            let scanned = try #require(FeedPageSlots.scan(ByteBuffer(bytes: page)), "\(String(decoding: page, as: UTF8.self))")
+            #expect(scanned.rows.map(\.id) == rows.map { $0["id"] as! String }, "\(String(decoding: page, as: UTF8.self))")
+            #expect(scanned.rows.map(\.cursor) == rows.map { $0["cursor"] as? String }, "\(String(decoding: page, as: UTF8.self))")
+            // One object on its own (create_post's answer).
+            let object = try JSONSerialization.data(withJSONObject: rows[0])
+            #expect(FeedPageSlots.scan(ByteBuffer(bytes: object))?.rows.map(\.id) == [rows[0]["id"] as! String])
+        }
+    }
+
     @Test("cursors decode by hand as Foundation decodes them; what is not a cursor is refused")
     func cursorKeys() {
         for _ in 0..<2_000 {
