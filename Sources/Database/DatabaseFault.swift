@@ -51,12 +51,14 @@ public enum DatabaseFault {
     }
 
     /// `body`, a read-only transaction, run again while it loses its connection (see `retrying`):
-    /// having changed nothing, it can always be tried again on another connection. Every read the
-    /// server makes for a request goes through here — the Data API's, the session check's, the
-    /// viewer's relations — so that a failover or a restart is a late answer, not a `503`. (The
-    /// session check and the relations run on every request right after the cache listener
-    /// reconnects, which drops what they kept: without this, they met the failover's dead
-    /// connections while the Data API's own reads were already being retried.)
+    /// having changed nothing, it can always be tried again on another connection. The reads a
+    /// request waits on go through here — the Data API's, the session check, the viewer's relations
+    /// and the dashboard's `is_admin` — so that a failover or a restart is a late answer, not a
+    /// `503`. The session check and the relations run on every request right after the cache
+    /// listener reconnects, which drops what they kept: without this, they met the failover's dead
+    /// connections while the Data API's own reads were already being retried. Not here: the page
+    /// facts (their failure only keeps a page from being shared) and a realtime channel's
+    /// authorization (a read-write probe; a refusal is repaired by the client's rejoin).
     public static func retryingRead<Result>(logger: Logger, _ body: () async throws -> Result) async throws -> Result {
         try await retrying(while: isConnectionLoss) { error, tries in
             if tries == 1 {
