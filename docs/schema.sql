@@ -1618,6 +1618,21 @@ $function$
 ;
 -- executable by: owner only
 
+CREATE OR REPLACE FUNCTION internal.refuse_answer(p_code text, p_detail bigint)
+ RETURNS text
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+BEGIN
+    IF p_code = 'FF413' THEN
+        RAISE EXCEPTION 'the answer is too large' USING ERRCODE = 'FF413', DETAIL = p_detail::text;
+    END IF;
+    RAISE EXCEPTION 'JSON object requested, multiple (or no) rows returned' USING ERRCODE = 'FF406', DETAIL = p_detail::text;
+END
+$function$
+;
+-- executable by: anon, authenticated, service_role
+
 CREATE OR REPLACE FUNCTION internal.require_admin(p_what text)
  RETURNS uuid
  LANGUAGE plpgsql

@@ -36,6 +36,20 @@ public struct DataAPIError: Error, Sendable, Equatable, CustomStringConvertible 
         DataAPIError(status: 400, code: "PGRST102", message: message)
     }
 
+    /// What the answer's statement raises when the answer is bigger than `DB_MAX_RESPONSE_BYTES`,
+    /// its size in DETAIL (`internal.refuse_answer`, migration 0038).
+    static let tooLargeSQLState = "FF413"
+
+    /// What a write's answer raises when one object was asked for and it wrote `DETAIL` rows.
+    static let notSingleSQLState = "FF406"
+
+    /// One object was asked for (`Accept: application/vnd.pgrst.object+json`) and there are `count` rows.
+    static func notSingle(count: Int) -> DataAPIError {
+        DataAPIError(
+            status: 406, code: "PGRST116", message: "JSON object requested, multiple (or no) rows returned",
+            details: "The result contains \(count) rows")
+    }
+
     /// The answer is bigger than `DB_MAX_RESPONSE_BYTES`.
     static func tooLarge(_ size: Int, limit: Int) -> DataAPIError {
         DataAPIError(

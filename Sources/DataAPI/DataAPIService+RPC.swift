@@ -51,6 +51,9 @@ extension DataAPIService {
 
         let sql: String
         var offset = 0
+        // A set asked for as one object: any other count is refused by the statement, so that a
+        // volatile function's writes roll back with it (as PostgREST's do).
+        let single = function.returnsSet && request.singleObject
         if function.returnsVoid {
             sql = answerSQL(body: "''", count: "0", from: "\(source)\(functionCall) AS t0", planner: &planner)
         } else if function.returnsSet || function.returnsRows, let rowTable = cache.table(function.returnType, schema: function.schema)
@@ -68,7 +71,7 @@ extension DataAPIService {
             let offsetBind = planner.builder.bind(start)
             sql = answerSQL(
                 rows: "SELECT \(object) AS j FROM \(source)\(functionCall) AS t0\(whereClause)\(orderClause) LIMIT \(limitBind) OFFSET \(offsetBind)",
-                planner: &planner)
+                single: single, planner: &planner)
         } else if function.returnsSet {
             let (limit, start) = try window(request)
             offset = start
@@ -76,7 +79,7 @@ extension DataAPIService {
             let offsetBind = planner.builder.bind(start)
             sql = answerSQL(
                 rows: "SELECT to_json(t0) AS j FROM \(source)\(functionCall) AS t0 LIMIT \(limitBind) OFFSET \(offsetBind)",
-                planner: &planner)
+                single: single, planner: &planner)
         } else {
             sql = answerSQL(
                 body: "coalesce(to_json(\(functionCall))::text, 'null')", count: "1",
@@ -86,10 +89,11 @@ extension DataAPIService {
         let logger = self.logger
         // PostgREST's access mode: GET and HEAD read only, and so is a POST to a STABLE or IMMUTABLE
         // function (the feeds, as the Supabase clients call them) — which also lets a replica answer it.
-        let readOnly = viaGET || function.volatility != .volatile
-        let (json, count) = try await run(caller, request, readOnly: readOnly, write: function.volatility == .volatile) { connection in
-            try await self.answer(try await connection.query(query, logger: logger))
-        }
+        // (A volatile function called with GET was refused above.)
+        let (json, count) =
+            function.volatility == .volatile
+            ? try await runWrite(caller, request, query, decode: Self.answer)
+            : try await run(caller, request) { connection in try await self.answer(try await connection.query(query, logger: logger)) }
         if function.returnsVoid { return DataResponse(status: 204, body: nil) }
         if !function.returnsSet { return DataResponse(status: 200, body: json) }
         return DataResponse(

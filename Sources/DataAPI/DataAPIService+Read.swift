@@ -41,7 +41,7 @@ extension DataAPIService {
             }
         }
         let logger = self.logger
-        let (json, count, total) = try await run(caller, request, readOnly: true) { [exactUpToMax, countQuery] connection in
+        let (json, count, total) = try await run(caller, request) { [exactUpToMax, countQuery] connection in
             let (json, count) = try await self.answer(try await connection.query(rowsQuery, logger: logger))
             var total: Int?
             if let exactUpToMax {

@@ -132,20 +132,16 @@ extension DataAPIService {
         var inner: [String] = []
         let object = try planner.rowObject(items, table: table, alias: "t0", path: [], filters: [], innerConditions: &inner)
         let representation = request.prefer.returning == .representation
-        let logger = self.logger
         guard representation else {
             // No RETURNING: a write the caller may do but not read back (RLS SELECT policy) still succeeds.
             let query = planner.builder.query(statement)
-            let count = try await run(caller, request, write: true) { connection in
-                try await connection.query(query, logger: logger).get().metadata.rows ?? 0
-            }
+            let count = try await runWrite(caller, request, query) { $0.metadata.rows ?? 0 }
             return DataResponse(status: 204, body: nil, contentRange: Self.contentRange(offset: 0, count: count, total: nil))
         }
-        let sql = "WITH written AS (\(statement) RETURNING t0.*) " + answerSQL(rows: "SELECT \(object) AS j FROM written AS t0", planner: &planner)
+        let sql = "WITH written AS (\(statement) RETURNING t0.*) " + answerSQL(
+            rows: "SELECT \(object) AS j FROM written AS t0", single: request.singleObject, planner: &planner)
         let query = planner.builder.query(sql)
-        let (json, count) = try await run(caller, request, write: true) { connection in
-            try await self.answer(try await connection.query(query, logger: logger))
-        }
+        let (json, count) = try await runWrite(caller, request, query, decode: Self.answer)
         return DataResponse(
             status: 200, body: try Self.shape(json, count: count, single: request.singleObject),
             contentRange: Self.contentRange(offset: 0, count: count, total: nil))

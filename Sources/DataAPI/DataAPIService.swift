@@ -102,69 +102,81 @@ public struct DataAPIService: Sendable {
         return (min(limit ?? maxRows, maxRows), offset)
     }
 
-    /// Runs SQL as the caller and maps database errors to PostgREST's. A `write` ends with a fence
-    /// (see ``WriteFences``) and returns once the listener has applied what it announced.
+    /// Runs a read as the caller (a read-only transaction, on a replica when there are some) and maps
+    /// database errors to PostgREST's.
     func run<Result: Sendable>(
-        _ caller: Caller, _ request: DataRequest, readOnly: Bool = false, write: Bool = false,
+        _ caller: Caller, _ request: DataRequest,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws(DataAPIError) -> Result {
-        var settings: [(name: String, value: String)] = [
-            ("request.method", request.method), ("request.path", request.path), ("request.headers", request.headersJSON),
-        ]
-        if caller.role != .serviceRole {
-            settings.append(("statement_timeout", "\(statementTimeoutMilliseconds)ms"))
-        }
-        let fences = write && !readOnly ? self.fences : nil
-        let logger = self.logger
+        let settings = self.settings(caller, request)
+        let (client, logger) = (self.client, self.logger)
+        let pool = await replicas?.clientForRead() ?? client
         // A read-only transaction whose connection died (PostgreSQL restarted, the backend was
         // terminated, the primary failed over) changed nothing: it is tried again on another
         // connection, the pauses growing, within `DatabaseFault.reconnectWindow`. A write never is
         // (whether it committed cannot be known) and answers 503.
-        if readOnly {
-            do {
-                return try await DatabaseFault.retryingRead(logger: logger) {
-                    try await attempt(caller, settings: settings, readOnly: true, fences: nil, body)
-                }
-            } catch {
-                throw mapped(error, caller: caller)
-            }
-        }
         do {
-            return try await attempt(caller, settings: settings, readOnly: readOnly, fences: fences, body)
+            return try await DatabaseFault.retryingRead(logger: logger) {
+                try await pool.withCaller(
+                    caller, readOnly: true, settings: settings, acquisitionTimeout: acquisitionTimeout,
+                    admission: pool === client ? admission : nil, logger: logger, body)
+            }
         } catch {
             throw mapped(error, caller: caller)
         }
     }
 
-    /// One transaction of `run`, waiting for its write fence when it has one.
-    private func attempt<Result: Sendable>(
-        _ caller: Caller, settings: [(name: String, value: String)], readOnly: Bool, fences: WriteFences?,
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
-    ) async throws -> Result {
+    /// Runs a write of one statement as the caller and maps database errors to PostgREST's; `decode`
+    /// reads the statement's answer once the transaction has committed.
+    ///
+    /// The statement, the write fence (see ``WriteFences``) and COMMIT are written together and
+    /// answered in one wait (they run one after the other on the connection, without a turn of this
+    /// server in between): under load each wait for the server's next statement is a wait for a busy
+    /// core, and a write paid three. So nothing may be decided about the answer between the statement
+    /// and COMMIT: whatever refuses a write must do so in the statement (a too-large answer raises
+    /// there, see ``answerSQL(body:count:from:planner:)``), and COMMIT of the transaction it aborted
+    /// rolls back. The request returns once the listener has applied what the write announced.
+    func runWrite<Result: Sendable>(
+        _ caller: Caller, _ request: DataRequest, _ query: PostgresQuery,
+        decode: @escaping @Sendable (PostgresQueryResult) throws -> Result
+    ) async throws(DataAPIError) -> Result {
+        let settings = self.settings(caller, request)
+        let fences = self.fences
         let fence = fences?.open()
         let logger = self.logger
-        let pool = readOnly ? (await replicas?.clientForRead() ?? client) : client
         do {
-            let (result, fenced): (Result, EventLoopFuture<Bool>?) = try await pool.withCaller(
-                caller, readOnly: readOnly, settings: settings, acquisitionTimeout: acquisitionTimeout,
-                admission: pool === client ? admission : nil, logger: logger
-            ) { connection -> (Result, EventLoopFuture<Bool>?) in
-                let result = try await body(connection)
-                guard let fences, let fence else { return (result, nil) }
-                // Answered with the COMMIT's answer (see `WriteFences.write`).
-                return (result, fences.write(fence, on: connection, logger: logger))
+            let (written, fenced) = try await client.withCaller(
+                caller, readOnly: false, settings: settings, acquisitionTimeout: acquisitionTimeout, admission: admission, logger: logger
+            ) { connection -> (EventLoopFuture<PostgresQueryResult>, EventLoopFuture<Bool>?) in
+                RequestStage.mark("statement, fence and COMMIT written")
+                let written = connection.query(query, logger: logger)
+                guard let fences, let fence else { return (written, nil) }
+                return (written, fences.write(fence, on: connection, logger: logger))
             }
-            // Already answered (before the COMMIT); a failure means the COMMIT rolled back.
+            // COMMIT has answered. A statement that failed aborted the transaction (the fence behind it
+            // failed too, and COMMIT rolled back): its error is the answer.
+            let result = try decode(try await written.get())
             let sent = try await fenced?.get() ?? false
-            if !readOnly { await replicas?.writeCommitted() }
+            await replicas?.writeCommitted()
             if let fences, let fence {
                 if sent { await fences.wait(fence) } else { fences.abandon(fence) }
             }
             return result
         } catch {
             if let fences, let fence { fences.abandon(fence) }
-            throw error
+            throw mapped(error, caller: caller)
         }
+    }
+
+    /// PostgREST's transaction settings for `request`, and the statement timeout of a role that has one.
+    private func settings(_ caller: Caller, _ request: DataRequest) -> [(name: String, value: String)] {
+        var settings: [(name: String, value: String)] = [
+            ("request.method", request.method), ("request.path", request.path), ("request.headers", request.headersJSON),
+        ]
+        if caller.role != .serviceRole {
+            settings.append(("statement_timeout", "\(statementTimeoutMilliseconds)ms"))
+        }
+        return settings
     }
 
     /// A failure of `run` as PostgREST reports it.
@@ -172,6 +184,10 @@ public struct DataAPIService: Sendable {
         switch error {
         case let error as DataAPIError:
             return error
+        case let error as PSQLError where error.serverInfo?[.sqlState] == DataAPIError.tooLargeSQLState:
+            return DataAPIError.tooLarge(Int(error.serverInfo?[.detail] ?? "") ?? 0, limit: maxResponseBytes)
+        case let error as PSQLError where error.serverInfo?[.sqlState] == DataAPIError.notSingleSQLState:
+            return DataAPIError.notSingle(count: Int(error.serverInfo?[.detail] ?? "") ?? 0)
         case let error as ConnectionAcquisitionTimeout:
             logger.warning("no database connection became free", metadata: ["timeout": "\(error.timeout)"])
             return DataAPIError.poolTimeout
@@ -188,28 +204,36 @@ public struct DataAPIService: Sendable {
     /// A planner for one request, its embeds capped like its rows.
     func planner(_ cache: SchemaCache) -> ReadPlanner { ReadPlanner(cache: cache, maxEmbeddedRows: maxRows) }
 
-    /// The SQL of an answer: the JSON array of `rows`' column `j`, its row count, and its size, with
-    /// the body withheld (NULL) past `maxResponseBytes` so that an oversized answer never leaves
-    /// the database. Read it with ``answer(_:)``.
-    func answerSQL(rows: String, planner: inout ReadPlanner) -> String {
-        answerSQL(body: "coalesce(json_agg(r.j), '[]'::json)::text", count: "count(*)::int", from: "(\(rows)) r", planner: &planner)
+    /// The SQL of an answer: the JSON array of `rows`' column `j` and its row count. Past
+    /// `maxResponseBytes` the statement raises `FF413` (answered 413, PGRST413) instead, so that an
+    /// oversized answer never leaves the database and a write that would give one rolls back
+    /// (migration 0038). Read it with ``answer(_:)``.
+    ///
+    /// With `single` (a write asked for one object), any row count but one raises `FF406` (406,
+    /// PGRST116) in the statement, so the write rolls back as PostgREST's does.
+    func answerSQL(rows: String, single: Bool = false, planner: inout ReadPlanner) -> String {
+        answerSQL(
+            body: "coalesce(json_agg(r.j), '[]'::json)::text", count: "count(*)::int", from: "(\(rows)) r", single: single, planner: &planner)
     }
 
-    func answerSQL(body: String, count: String, from: String, planner: inout ReadPlanner) -> String {
+    func answerSQL(body: String, count: String, from: String, single: Bool = false, planner: inout ReadPlanner) -> String {
         let cap = planner.builder.bind(maxResponseBytes)
+        let notSingle = single ? "WHEN a.n <> 1 THEN internal.refuse_answer('\(DataAPIError.notSingleSQLState)', a.n) " : ""
         return """
-            SELECT CASE WHEN octet_length(a.body) <= \(cap) THEN a.body END, a.n, octet_length(a.body)
+            SELECT CASE \(notSingle)WHEN octet_length(a.body) <= \(cap) THEN a.body ELSE internal.refuse_answer('\(DataAPIError.tooLargeSQLState)', octet_length(a.body)) END, a.n
             FROM (SELECT \(body) AS body, \(count) AS n FROM \(from)) a
             """
     }
 
-    /// The body and row count of an ``answerSQL(rows:planner:)`` query; 413 when it was too big.
+    /// The body and row count of an ``answerSQL(rows:planner:)`` query.
     func answer(_ rows: PostgresRowSequence) async throws -> (String, Int) {
-        for try await (json, count, size) in rows.decode((String?, Int, Int).self) {
-            guard let json else { throw DataAPIError.tooLarge(size, limit: maxResponseBytes) }
-            return (json, count)
-        }
+        for try await answer in rows.decode((String, Int).self) { return answer }
         return ("[]", 0)
+    }
+
+    /// ``answer(_:)`` of a statement answered in full (a write's, see ``runWrite(_:_:_:decode:)``).
+    static func answer(_ result: PostgresQueryResult) throws -> (String, Int) {
+        try result.rows.first?.decode((String, Int).self) ?? ("[]", 0)
     }
 
     static func contentRange(offset: Int, count: Int, total: Int?) -> String {
@@ -220,11 +244,7 @@ public struct DataAPIService: Sendable {
     /// Shapes the JSON array for `Accept: application/vnd.pgrst.object+json`: exactly one row, as an object.
     static func shape(_ json: String, count: Int, single: Bool) throws(DataAPIError) -> String {
         guard single else { return json }
-        guard count == 1 else {
-            throw DataAPIError(
-                status: 406, code: "PGRST116", message: "JSON object requested, multiple (or no) rows returned",
-                details: "The result contains \(count) rows")
-        }
+        guard count == 1 else { throw DataAPIError.notSingle(count: count) }
         return String(json.dropFirst().dropLast())
     }
 }

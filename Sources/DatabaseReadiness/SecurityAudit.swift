@@ -36,6 +36,9 @@ public enum SecurityAudit {
         "public.admin_usage_summary/2", "public.admin_client_metrics/1",
         // What anyone not blocked may know of a private profile, to ask to follow it (migration 0034).
         "public.profile_summary/1",
+        // What a Data API answer's statement raises when the server refuses the answer (migration 0038):
+        // it only raises, and the caller's own statement calls it.
+        "internal.refuse_answer/2",
     ]
 
     /// Every check, in report order. `schemas` are the exposed schemas (`DB_SCHEMAS`); `auth` is always included.

@@ -62,6 +62,52 @@ struct HardeningTests {
         }
     }
 
+    /// A write's statement, fence and COMMIT go to PostgreSQL together (`runWrite`): what refuses the
+    /// answer must refuse it in the statement, or the write would commit with a 413 or 406 answered.
+    @Test("a write whose answer is refused (413 too large, 406 not one object) stores nothing")
+    func refusedAnswersRollBack() async throws {
+        try await RestWorld.run(configure: { $0.maxResponseBytes = 1024 }) { (rest: RestTestClient, w: RestWorld, database: TestDatabase) async throws in
+            func stored(_ sql: String) async throws -> Int {
+                try await database.withClient { client in
+                    try await client.query(PostgresQuery(unsafeSQL: sql)).collect().first!.decode(Int.self)
+                }
+            }
+            let postsBefore = try await stored("SELECT count(*)::int FROM public.posts")
+            let alice = rest.callAs(try await RestTestClient.token(for: w.a))
+            let long = String(repeating: "a long post ", count: 150)  // 1,800 characters: its answer passes 1,024 bytes
+            let viaTable = try await alice.send(
+                .post, "/posts", json: ["author_id": w.a.uuidString, "body": long], headers: ["Prefer": "return=representation"])
+            #expect(viaTable.status == .contentTooLarge, "\(viaTable.status)")
+            #expect(viaTable.code == "PGRST413")
+            #expect((viaTable.object["details"] as? String)?.contains("1024") == true)
+            let viaRPC = try await alice.send(.post, "/rpc/create_post", json: ["p_body": long])
+            #expect(viaRPC.status == .contentTooLarge, "\(viaRPC.status)")
+            #expect(viaRPC.code == "PGRST413")
+            #expect(try await stored("SELECT count(*)::int FROM public.posts") == postsBefore)
+            // Without the representation the same post is stored (it is the answer that was refused).
+            let quiet = try await alice.send(.post, "/posts", json: ["author_id": w.a.uuidString, "body": long])
+            #expect(quiet.status == .created)
+            #expect(try await stored("SELECT count(*)::int FROM public.posts") == postsBefore + 1)
+
+            // One object asked for, two rows written: 406 and neither row stays (PostgREST rolls back).
+            let object = ["Prefer": "return=representation", "Accept": "application/vnd.pgrst.object+json"]
+            let two = try await alice.send(
+                .post, "/posts", json: [["author_id": w.a.uuidString, "body": "one"], ["author_id": w.a.uuidString, "body": "two"]],
+                headers: object)
+            #expect(two.status == .notAcceptable, "\(two.status)")
+            #expect(two.code == "PGRST116")
+            #expect(two.object["details"] as? String == "The result contains 2 rows")
+            #expect(try await stored("SELECT count(*)::int FROM public.posts") == postsBefore + 1)
+            let renamed = try await alice.send(.patch, "/posts?author_id=eq.\(w.a)", json: ["body": "renamed"], headers: object)
+            #expect(renamed.status == .notAcceptable, "\(renamed.status)")
+            #expect(try await stored("SELECT count(*)::int FROM public.posts WHERE body = 'renamed'") == 0)
+            // Exactly one row: written and answered as an object.
+            let one = try await alice.send(.post, "/posts", json: ["author_id": w.a.uuidString, "body": "just one"], headers: object)
+            #expect(one.status == .created, "\(one.status)")
+            #expect(one.object["body"] as? String == "just one")
+        }
+    }
+
     /// Finding 3: the table path skipped create_post's rules; a 2,000-row array of blank posts was 201.
     @Test("body, hourly cap and target cap hold on table writes, bulk arrays and the RPC")
     func postRulesOnEveryPath() async throws {
