@@ -134,7 +134,7 @@ public struct DataAPIService: Sendable {
     /// server in between): under load each wait for the server's next statement is a wait for a busy
     /// core, and a write paid three. So nothing may be decided about the answer between the statement
     /// and COMMIT: whatever refuses a write must do so in the statement (a too-large answer raises
-    /// there, see ``answerSQL(body:count:from:planner:)``), and COMMIT of the transaction it aborted
+    /// there, see ``answerSQL(body:count:from:single:planner:)``), and COMMIT of the transaction it aborted
     /// rolls back. The request returns once the listener has applied what the write announced.
     func runWrite<Result: Sendable>(
         _ caller: Caller, _ request: DataRequest, _ query: PostgresQuery,
@@ -179,7 +179,7 @@ public struct DataAPIService: Sendable {
         return settings
     }
 
-    /// A failure of `run` as PostgREST reports it.
+    /// A failure of `run` or `runWrite` as PostgREST reports it.
     private func mapped(_ error: any Error, caller: Caller) -> DataAPIError {
         switch error {
         case let error as DataAPIError:
