@@ -18,6 +18,10 @@ public struct CacheInvalidationListener: Service {
     public static let channel = "feedfusion_cache"
     /// Set for the transaction by a write the triggers announced (migration 0016): it needs a fence.
     public static let marker = "feedfusion.cache_announced"
+    /// The most cached homes without kept relations whose follows the listener asks about by id
+    /// (past it, it reads every follower of the authors instead, as a statement with more ids
+    /// costs more to plan than the scan).
+    static let mostViewersAsked = 200
     let client: PostgresClient
     let cache: ResponseCache
     let fences: WriteFences?
@@ -496,19 +500,43 @@ public struct CacheInvalidationListener: Service {
 
     /// The viewers with a cached (or computing) home who follow one of the authors or entities:
     /// those of `dropping` have their homes dropped; those of `holding` (new posts the home worker
-    /// pushes) are answered by whom they follow, each post's audience. One query for both, by the
-    /// followed side's indexes alone (index-only scans): the cached homes are matched here, not sent
-    /// along, since planning a statement that carries a thousand viewer ids cost more than the scan
-    /// (measured: 4 ms against 1), and every batch with a post asks this before its writers go.
+    /// pushes) are answered by whom they follow, each post's audience. Every batch with a post asks
+    /// this before its writers go, so what can be known here is not asked: which cached homes
+    /// follow a new post's author is told by their viewers' kept relations (`ViewerRelationsStore`,
+    /// kept in step with every follow announced before this batch), and the database is asked only
+    /// about the viewers with none kept. Before, it read every follower of each author — thousands
+    /// of rows for a post of the most-followed author, decoded and matched before its writer (and
+    /// every writer of its batch) could go.
+    /// The rest is one query, by the followed side's indexes alone (index-only scans): the cached
+    /// homes are matched here, not sent along, since planning a statement that carries a thousand
+    /// viewer ids cost more than the scan (measured: 4 ms against 1); a few unknown viewers are
+    /// sent along (by the follower's unique index).
     func followers(
         dropping: (authors: Set<UUID>, entities: Set<UUID>), holding: (authors: Set<UUID>, entities: Set<UUID>),
         on connection: PostgresConnection?
     ) async throws -> (dropped: [UUID], ofProfile: [UUID: Set<UUID>], ofEntity: [UUID: Set<UUID>]) {
-        let authors = dropping.authors.union(holding.authors), entities = dropping.entities.union(holding.entities)
-        guard !authors.isEmpty || !entities.isEmpty else { return ([], [:], [:]) }
+        var ofProfile: [UUID: Set<UUID>] = [:]
+        // The authors whose followers are all read; and those only some of whose followers are asked about.
+        var authors = dropping.authors.union(holding.authors), asked: (authors: [UUID], viewers: [UUID]) = ([], [])
+        let entities = dropping.entities.union(holding.entities)
+        let probing = holding.authors.subtracting(dropping.authors)
+        if !probing.isEmpty {
+            let homes = cache.ids(ofKind: "home")
+            let known = cache.relations.followers(of: probing, among: homes)
+            if known.unknown.count <= Self.mostViewersAsked {
+                for (author, viewers) in known.following { ofProfile[author] = Set(viewers.compactMap(UUID.init(uuidString:))) }
+                authors.subtract(probing)
+                if !known.unknown.isEmpty { asked = (Array(probing), known.unknown.compactMap(UUID.init(uuidString:))) }
+                cache.listenerWork.countAudience(fromRelations: homes.count - known.unknown.count, asked: known.unknown.count)
+            }
+        }
+        guard !authors.isEmpty || !entities.isEmpty || !asked.viewers.isEmpty else { return ([], ofProfile, [:]) }
         let query: PostgresQuery = """
             SELECT follower_id, followed_profile_id, NULL::uuid FROM public.follows
             WHERE followed_profile_id = ANY(\(Array(authors)))
+            UNION ALL
+            SELECT follower_id, followed_profile_id, NULL::uuid FROM public.follows
+            WHERE follower_id = ANY(\(asked.viewers)) AND followed_profile_id = ANY(\(asked.authors)) AND status = 'accepted'
             UNION ALL
             SELECT follower_id, NULL::uuid, followed_entity_id FROM public.follows
             WHERE followed_entity_id = ANY(\(Array(entities)))
@@ -525,7 +553,7 @@ public struct CacheInvalidationListener: Service {
         let followers = Set(follows.map { CacheTag.id($0.0) })
         var homes = cache.ids(ofKind: "home", among: followers)
         if let shared = cache.shared { homes.formUnion(await shared.cachedHomes().intersection(followers)) }
-        var dropped: Set<UUID> = [], ofProfile: [UUID: Set<UUID>] = [:], ofEntity: [UUID: Set<UUID>] = [:]
+        var dropped: Set<UUID> = [], ofEntity: [UUID: Set<UUID>] = [:]
         for (follower, profile, entity) in follows {
             guard homes.contains(CacheTag.id(follower)) else { continue }
             if let profile {

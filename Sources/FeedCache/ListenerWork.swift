@@ -22,6 +22,9 @@ public final class ListenerWork: Sendable {
         public var busy: [Stage: Duration] = [:]
         /// Shared first profile pages a new post was put on, and those it dropped instead.
         public var profilePagesPushed = 0, profilePagesDropped = 0
+        /// Cached homes whose following of a new post's author was told by their kept relations,
+        /// and those the database was asked about (none kept).
+        public var audienceFromRelations = 0, audienceAsked = 0
     }
 
     private let totals = Mutex(Totals())
@@ -36,6 +39,13 @@ public final class ListenerWork: Sendable {
         totals.withLock {
             $0.profilePagesPushed += outcome.pushed
             $0.profilePagesDropped += outcome.dropped
+        }
+    }
+
+    func countAudience(fromRelations: Int, asked: Int) {
+        totals.withLock {
+            $0.audienceFromRelations += fromRelations
+            $0.audienceAsked += asked
         }
     }
 

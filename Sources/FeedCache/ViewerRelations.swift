@@ -116,6 +116,26 @@ public final class ViewerRelationsStore: Sendable {
         }
     }
 
+    /// Which of `viewers` follow (accepted) each of `profiles`, by their kept relations — which the
+    /// listener keeps in step with every follow it is told of (`recordFollow`, or `forget` when it
+    /// cannot tell how) — and, apart, the viewers with none kept: the caller asks the database
+    /// about those. One pass over the viewers under the lock, no copy of the store.
+    public func followers(of profiles: Set<UUID>, among viewers: Set<String>) -> (following: [UUID: Set<String>], unknown: [String]) {
+        guard !profiles.isEmpty else { return ([:], []) }
+        let now = clock()
+        return state.withLock { state in
+            var following: [UUID: Set<String>] = [:], unknown: [String] = []
+            for viewer in viewers {
+                guard let entry = state.entries[viewer], entry.expiresAt > now else {
+                    unknown.append(viewer)
+                    continue
+                }
+                for profile in profiles where entry.relations.followed.contains(profile) { following[profile, default: []].insert(viewer) }
+            }
+            return (following, unknown)
+        }
+    }
+
     /// A like or unlike announced by the database, applied to the liker's kept relations.
     public func recordLike(viewer: String, post: UUID, liked: Bool) {
         state.withLock { state in

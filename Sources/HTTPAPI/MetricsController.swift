@@ -84,6 +84,7 @@ struct MetricsController: Sendable {
         let work = cache.listenerWork.snapshot
         snapshot.listenerWork = (work.batches, ListenerWork.Stage.allCases.map { ($0.rawValue, (work.busy[$0] ?? .zero).seconds) })
         snapshot.profilePages = ["pushed": work.profilePagesPushed, "dropped": work.profilePagesDropped]
+        snapshot.homeAudience = ["relations": work.audienceFromRelations, "database": work.audienceAsked]
         func outcomes(_ holds: PageHolds) -> [String: Int] {
             let statistics = holds.statistics
             return ["waited": statistics.waits - statistics.timedOut, "timed_out": statistics.timedOut, "past_post": statistics.readsPastHold]

@@ -149,6 +149,8 @@ public final class ServerMetrics: Sendable {
         public var listenerWork: (batches: Int, busy: [(stage: String, seconds: Double)])?
         /// Shared first profile pages new posts were put on (`pushed`) or dropped from (`dropped`).
         public var profilePages: [String: Int] = [:]
+        /// Cached homes checked for following a new post's author: by kept relations or by the database.
+        public var homeAudience: [String: Int] = [:]
         /// Reads of a held home: `waited` for the home worker, `timed_out` after 1 s, and of those
         /// `past_post` (the page predated a post on its way: read from the database).
         public var homeHolds: [String: Int] = [:]
@@ -243,6 +245,10 @@ public final class ServerMetrics: Sendable {
             }
         }
         outcomes("profile_pages_pushed", "A new post's author's cached profile pages: pushed (the post put on a shared first page), dropped (any other, or one it could not be put on)", snapshot.profilePages)
+        for (source, total) in snapshot.homeAudience.sorted(by: { $0.key < $1.key }) {
+            counter("home_audience_checks", "Cached homes checked for following a new post's author: by their kept relations, or by asking the database (none kept)",
+                    ("source", source), total: total)
+        }
         outcomes("home_held_reads", "Reads of a home the cache's home worker had yet to correct: waited (for the worker), timed_out (after 1 s), past_post (of those, the page predated a post on its way: read from the database)", snapshot.homeHolds)
         outcomes("profile_held_reads", "Reads of a profile's shared first page the profile worker had yet to put a new post on: waited, timed_out (after 1 s), past_post (of those, read from the database)", snapshot.profileHolds)
         if let realtime = snapshot.realtime {

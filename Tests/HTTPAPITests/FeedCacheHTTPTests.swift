@@ -257,6 +257,60 @@ struct FeedCacheHTTPTests {
         }
     }
 
+    @Test("a new post's audience among the cached homes is told by the viewers' kept relations, in step with follows; the database is asked only about homes without them")
+    func audienceFromRelations() async throws {
+        let parts = Parts()
+        try await RestWorld.run(adjust: { dependencies in
+            parts.state.withLock { $0 = (dependencies.cachedRPCs.cache, dependencies.data.fences) }
+        }) { (rest: RestTestClient, world: RestWorld, database: TestDatabase) async throws in
+            let d = try await database.withClient { try await Fixtures.createUser($0, username: "dave") }
+            let a = rest.callAs(try await RestTestClient.token(for: world.a))
+            let b = rest.callAs(try await RestTestClient.token(for: world.b))  // follows A
+            let c = rest.callAs(try await RestTestClient.token(for: world.c))  // blocked by A
+            let dave = rest.callAs(try await RestTestClient.token(for: d))
+            func home(_ client: RestTestClient) async throws -> RestTestClient.Reply {
+                try await client.send(.post, "/rpc/feed_fusion_home", json: ["p_limit": 5])
+            }
+            // What the database answers the viewer (`select` makes the request other than plain: computed).
+            func truth(_ client: RestTestClient) async throws -> [String] {
+                bodies(try await client.send(.post, "/rpc/feed_fusion_home?select=*", json: ["p_limit": 5]))
+            }
+            let viewers = [world.a, world.b, world.c, d].map(CacheTag.id)
+            let clients = [a, b, c, dave]
+            for client in clients { _ = try await home(client) }
+            // Each viewer's first request read their relations ahead.
+            #expect(try await eventually { viewers.allSatisfy { parts.cache.relations.cached($0) != nil } })
+            // Dave follows A just before A posts: his kept relations learn it from the announcement.
+            #expect(try await dave.send(.post, "/rpc/follow_profile", json: ["p_profile_id": world.a.uuidString]).status.code < 300)
+            #expect(parts.cache.relations.cached(CacheTag.id(d))?.followed.contains(world.a) == true)
+            // B's relations are gone (as after their TTL): the database is asked about B alone.
+            parts.cache.relations.forget(CacheTag.id(world.b))
+            let before = parts.cache.listenerWork.snapshot
+            #expect(try await a.send(.post, "/rpc/create_post", json: ["p_body": "to the audience", "p_visibility": "followers"]).status == .ok)
+            let after = parts.cache.listenerWork.snapshot
+            #expect(after.audienceFromRelations - before.audienceFromRelations == 3, "A, C and Dave by their relations")
+            #expect(after.audienceAsked - before.audienceAsked == 1, "B by the database")
+            for (client, name) in [(a, "A"), (b, "B"), (dave, "Dave")] {
+                let read = try await home(client)
+                #expect(read["Cache-Status"]?.contains("hit") == true, "\(name)")
+                #expect(bodies(read).first == "to the audience", "\(name)")
+                #expect(bodies(read) == (try await truth(client)), "\(name)")
+            }
+            let blocked = try await home(c)
+            #expect(blocked["Cache-Status"]?.contains("hit") == true && !bodies(blocked).contains("to the audience"))
+            // Dave unfollows: his next post from A reaches B (relations read again) and A, not Dave.
+            #expect(try await dave.send(.post, "/rpc/unfollow_profile", json: ["p_profile_id": world.a.uuidString]).status.code < 300)
+            #expect(parts.cache.relations.cached(CacheTag.id(d))?.followed.contains(world.a) == false)
+            #expect(try await a.send(.post, "/rpc/create_post", json: ["p_body": "after the unfollow", "p_visibility": "public"]).status == .ok)
+            for (client, name) in [(a, "A"), (b, "B"), (dave, "Dave")] {
+                let read = try await home(client)
+                #expect(read["Cache-Status"]?.contains("hit") == true, "\(name)")
+                #expect(bodies(read) == (try await truth(client)), "\(name)")
+                #expect(bodies(read).contains("after the unfollow") == (name != "Dave"), "\(name)")
+            }
+        }
+    }
+
     @Test("home pages are cut from one cached window per viewer: first page and cursor pages, as the database answers them, new posts on top")
     func homeWindow() async throws {
         try await RestWorld.run { (rest: RestTestClient, world: RestWorld, database: TestDatabase) async throws in

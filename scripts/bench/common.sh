@@ -94,3 +94,37 @@ for user in sys.stdin.read().split():
     print("token", body + "." + b64(hmac.new(secret, body.encode(), hashlib.sha256).digest()))
 ' "$DATA_DIR/jwt-secret"
 }
+
+# The seeded author with the most followers, posting as one more client beside a load test: its
+# create_post latency is the fan-out's cost to a writer (20 posts: the hourly cap is 30, and the
+# load test's virtual users may post as this user too). After start_server and the seed.
+find_top_author() { # → TOP_AUTHOR (email), ANON_KEY
+    TOP_AUTHOR=$(psql -XAtq -c "SELECT u.email FROM public.follows f JOIN auth.users u ON u.id = f.followed_profile_id
+                                GROUP BY u.email ORDER BY count(*) DESC LIMIT 1")
+    ANON_KEY=$("$BIN" keys --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["anon_key"])')
+}
+top_author_posts() { # seconds → "n p50 p95 max" (ms) in $WORK/top-author.txt, failures in top-author.err
+    python3 - "$BASE" "$ANON_KEY" "$TOP_AUTHOR" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["password"])' "$DATA_DIR/seed-users.json")" "$1" \
+        > "$WORK/top-author.txt" 2> "$WORK/top-author.err" <<'PY'
+import json, math, sys, time, urllib.request
+base, key, email, password, seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+headers = {"apikey": key, "Content-Type": "application/json", "X-Forwarded-For": "10.255.255.254"}
+def call(path, body, token=key):
+    request = urllib.request.Request(base + path, json.dumps(body).encode(), {**headers, "Authorization": f"Bearer {token}"})
+    started = time.monotonic()
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return json.load(reply), (time.monotonic() - started) * 1000
+session, _ = call("/auth/v1/token?grant_type=password", {"email": email, "password": password})
+latencies, count = [], 20
+for index in range(count):
+    time.sleep(seconds / count)
+    try:
+        _, ms = call("/rest/v1/rpc/create_post", {"p_body": f"top author, post {index}"}, session["access_token"])
+        latencies.append(ms)
+    except Exception as error:
+        print(f"create_post failed: {error}", file=sys.stderr)
+latencies.sort()
+pick = lambda q: latencies[max(0, math.ceil(q * len(latencies)) - 1)]  # nearest rank
+print(f"{len(latencies)} {pick(0.5):.1f} {pick(0.95):.1f} {latencies[-1]:.1f}" if latencies else "0 - - -")
+PY
+}
