@@ -521,13 +521,16 @@ public struct CacheInvalidationListener: Service {
         let entities = dropping.entities.union(holding.entities)
         let probing = holding.authors.subtracting(dropping.authors)
         if !probing.isEmpty {
-            let homes = cache.ids(ofKind: "home")
-            let known = cache.relations.followers(of: probing, among: homes)
+            // A home listed twice (in flight and cached) is counted twice, and asked about once.
+            let homes = cache.idList(ofKind: "home")
+            var known = cache.relations.followers(of: probing, among: homes)
+            let toldByRelations = homes.count - known.unknown.count
+            if known.unknown.count > 1 { known.unknown = Array(Set(known.unknown)) }
             if known.unknown.count <= Self.mostViewersAsked {
                 for (author, viewers) in known.following { ofProfile[author] = Set(viewers.compactMap(UUID.init(uuidString:))) }
                 authors.subtract(probing)
                 if !known.unknown.isEmpty { asked = (Array(probing), known.unknown.compactMap(UUID.init(uuidString:))) }
-                cache.listenerWork.countAudience(fromRelations: homes.count - known.unknown.count, asked: known.unknown.count)
+                cache.listenerWork.countAudience(fromRelations: toldByRelations, asked: known.unknown.count)
             }
         }
         guard !authors.isEmpty || !entities.isEmpty || !asked.viewers.isEmpty else { return ([], ofProfile, [:]) }

@@ -509,6 +509,16 @@ public final class ResponseCache: Sendable {
         }
     }
 
+    /// The same as a list, without building a set (an id with several answers, or in flight, may be
+    /// listed more than once): for a pass over them.
+    public func idList(ofKind kind: String) -> [String] {
+        state.withLock { state in
+            var ids = Array((state.tagIndex[kind] ?? [:]).keys)
+            for flight in state.flights.values { for tag in flight.tags where tag.kind == kind { ids.append(tag.id) } }
+            return ids
+        }
+    }
+
     /// The ids of a tag kind that cached or in-flight answers depend on (e.g. whose home feeds are cached).
     public func ids(ofKind kind: String) -> Set<String> {
         state.withLock { state in

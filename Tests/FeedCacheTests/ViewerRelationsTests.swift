@@ -52,4 +52,32 @@ struct ViewerRelationsTests {
         store.store(Self.viewer, stale)
         #expect(store.cached(Self.viewer) == nil)
     }
+
+    @Test("which viewers follow a new post's author, by kept relations; viewers with none kept (or expired) are told apart")
+    func followersAmongViewers() {
+        var now = ContinuousClock.now
+        let clock = Mutex(now)
+        let store = ViewerRelationsStore(ttl: .seconds(60), maxEntries: 10) { clock.withLock { $0 } }
+        let other = UUID()
+        let (follower, both, stranger, expired, unknown) = ("v-follower", "v-both", "v-stranger", "v-expired", "v-unknown")
+        func relations(_ followed: Set<UUID>) -> ViewerRelations {
+            ViewerRelations(blockPartners: [], blockedBy: [], followed: followed, liked: [], admin: false, loadedAt: now)
+        }
+        store.store(expired, relations([Self.profile]))
+        now += .seconds(50)
+        clock.withLock { $0 = now }
+        store.store(follower, relations([Self.profile]))
+        store.store(both, relations([Self.profile, other]))
+        store.store(stranger, relations([other]))
+        now += .seconds(20)  // the first entry's TTL has passed
+        clock.withLock { $0 = now }
+        let found = store.followers(of: [Self.profile, other], among: [follower, both, stranger, expired, unknown])
+        #expect(found.following[Self.profile] == [follower, both])
+        #expect(found.following[other] == [both, stranger])
+        #expect(Set(found.unknown) == [expired, unknown])
+        // A follow applied in place is seen by the next pass.
+        store.recordFollow(viewer: stranger, profile: Self.profile, following: true)
+        store.recordFollow(viewer: both, profile: Self.profile, following: false)
+        #expect(store.followers(of: [Self.profile], among: [follower, both, stranger]).following[Self.profile] == [follower, stranger])
+    }
 }
