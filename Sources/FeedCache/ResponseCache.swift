@@ -509,7 +509,8 @@ public final class ResponseCache: Sendable {
         }
     }
 
-    /// The same as a list, without building a set (an id with several answers, or in flight, may be
+    /// The ids of a tag kind that cached or in-flight answers depend on (e.g. whose home feeds are
+    /// cached), as a list, without building a set (an id with several answers, or in flight, may be
     /// listed more than once): for a pass over them.
     public func idList(ofKind kind: String) -> [String] {
         state.withLock { state in
@@ -519,14 +520,8 @@ public final class ResponseCache: Sendable {
         }
     }
 
-    /// The ids of a tag kind that cached or in-flight answers depend on (e.g. whose home feeds are cached).
-    public func ids(ofKind kind: String) -> Set<String> {
-        state.withLock { state in
-            var ids = Set((state.tagIndex[kind] ?? [:]).keys)
-            for flight in state.flights.values { for tag in flight.tags where tag.kind == kind { ids.insert(tag.id) } }
-            return ids
-        }
-    }
+    /// The same ids as a set.
+    public func ids(ofKind kind: String) -> Set<String> { Set(idList(ofKind: kind)) }
 
     /// Which of `ids` a cached or in-flight answer depends on through a tag of `kind` (which of a
     /// post's followers have a home cached): one pass under the lock over these ids, not a copy of
