@@ -298,7 +298,7 @@ struct FeedCacheHTTPTests {
             }
             let blocked = try await home(c)
             #expect(blocked["Cache-Status"]?.contains("hit") == true && !bodies(blocked).contains("to the audience"))
-            // Dave unfollows: his next post from A reaches B (relations read again) and A, not Dave.
+            // Dave unfollows: A's next post reaches A and B (whose relations were read again), not Dave.
             #expect(try await dave.send(.post, "/rpc/unfollow_profile", json: ["p_profile_id": world.a.uuidString]).status.code < 300)
             #expect(parts.cache.relations.cached(CacheTag.id(d))?.followed.contains(world.a) == false)
             #expect(try await a.send(.post, "/rpc/create_post", json: ["p_body": "after the unfollow", "p_visibility": "public"]).status == .ok)
